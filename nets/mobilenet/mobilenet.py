@@ -1,0 +1,346 @@
+"""The generic, table-driven MobileNet builder (used by MobileNet V2).
+
+A network is described by a `conv_defs` dict:
+
+* `defaults`: a mapping from tuples of layer functions to keyword arguments,
+  entered as nested `slim.arg_scope`s around the whole network;
+* `spec`: the list of layers, each made by `op(layer_fn, **params)`; layer
+  `i` (from 0) becomes end_point `layer_{i+1}`;
+* optionally `overrides`, entered after `defaults`.
+
+`mobilenet_base` builds the layers of a spec with a depth multiplier, an
+optional output stride (atrous convolution) and explicit padding;
+`mobilenet` adds the classifier head. Channel counts under a depth multiplier
+come from the arg-scopable `depth_multiplier`, so callers can change
+`min_depth` / `divisible_by` with
+`slim.arg_scope([mobilenet.depth_multiplier], min_depth=...)`.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+import contextlib
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+
+from nets.mobilenet import conv_blocks
+
+VALID_OUTPUT_STRIDES = (8, 16, 32)
+
+_Op = collections.namedtuple('Op', ['op', 'params', 'multiplier_func'])
+
+
+@slim.add_arg_scope
+def depth_multiplier(output_params, multiplier, divisible_by=8, min_depth=8,
+                     **unused_kwargs):
+  """Scales `output_params['num_outputs']` in place by the depth multiplier.
+
+  Arg-scopable, so detection and segmentation code can set `min_depth` and
+  `divisible_by` for a whole network.
+
+  Args:
+    output_params: the keyword arguments of one layer (a dict, modified).
+    multiplier: the depth multiplier.
+    divisible_by: depths are rounded to a multiple of this.
+    min_depth: the smallest depth.
+    **unused_kwargs: ignored (room for arg-scope extras).
+  """
+  if 'num_outputs' not in output_params:
+    return
+  output_params['num_outputs'] = conv_blocks.make_divisible(
+      output_params['num_outputs'] * multiplier, divisible_by, min_depth)
+
+
+def op(opfunc, multiplier_func=depth_multiplier, **params):
+  """Describes one layer of a spec: `opfunc(net, **params)`.
+
+  Args:
+    opfunc: the layer function, e.g. `slim.conv2d` or
+      `conv_blocks.expanded_conv`.
+    multiplier_func: how the depth multiplier changes `params`
+      (default: scale and round `num_outputs`).
+    **params: keyword arguments of the layer.
+
+  Returns:
+    An `Op(op, params, multiplier_func)` namedtuple.
+  """
+  multiplier_func = params.pop('multiplier_transform', multiplier_func)
+  return _Op(opfunc, params=params, multiplier_func=multiplier_func)
+
+
+@contextlib.contextmanager
+def _nested_arg_scopes(scopes):
+  """Enters `slim.arg_scope(funcs, **kwargs)` for each (funcs, kwargs) item."""
+  items = list(scopes.items()) if hasattr(scopes, 'items') else list(scopes)
+  with contextlib.ExitStack() as stack:
+    for funcs, kwargs in items:
+      stack.enter_context(slim.arg_scope(funcs, **kwargs))
+    yield
+
+
+def safe_arg_scope(funcs, **kwargs):
+  """`slim.arg_scope` that leaves out arguments whose value is None.
+
+  `is_training=None` therefore leaves batch norm's mode to an outer scope.
+
+  Args:
+    funcs: the functions to scope.
+    **kwargs: their defaults; None values are dropped.
+
+  Returns:
+    The arg_scope context manager.
+  """
+  return slim.arg_scope(
+      funcs, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _check_rank4(inputs, name):
+  if inputs.get_shape().ndims != 4:
+    raise ValueError(
+        '%s must be a rank-4 [batch, height, width, channels] tensor, got '
+        'shape %s. Add a batch dimension (e.g. tf.expand_dims(image, 0)).' %
+        (name, inputs.get_shape()))
+
+
+def check_depth_multiplier(value, name='depth_multiplier'):
+  """Raises ValueError unless `value` is a positive number."""
+  if value is None or value <= 0:
+    raise ValueError('%s must be a number > 0 (1.0 is the full-width '
+                     'network), got %r.' % (name, value))
+
+
+def check_output_stride(output_stride):
+  """Raises ValueError unless `output_stride` is None or 8, 16, 32."""
+  if output_stride is not None and output_stride not in VALID_OUTPUT_STRIDES:
+    raise ValueError(
+        'output_stride must be None or one of %s, got %r.' %
+        (', '.join(str(s) for s in VALID_OUTPUT_STRIDES), output_stride))
+
+
+def _layer_outputs(new_ops, layer_scope, end_point):
+  """(name, tensor) of the '*output' ops a layer made in its own scope."""
+  found = []
+  for operation in new_ops:
+    scope_name, _, base = operation.name.rpartition('/')
+    if scope_name == layer_scope and base.endswith('output'):
+      found.append(('%s/%s' % (end_point, base), operation.outputs[0]))
+  return found
+
+
+@slim.add_arg_scope
+def mobilenet_base(inputs,
+                   conv_defs,
+                   multiplier=1.0,
+                   final_endpoint=None,
+                   output_stride=None,
+                   use_explicit_padding=False,
+                   scope=None,
+                   is_training=False):
+  """Builds the layers of `conv_defs['spec']` (no classifier).
+
+  Args:
+    inputs: a [batch, height, width, channels] tensor.
+    conv_defs: the network description (see the module docstring).
+    multiplier: depth multiplier for all layers (see `depth_multiplier`).
+    final_endpoint: stop after this layer, 'layer_1' ... 'layer_N'; None
+      builds all.
+    output_stride: None, 8, 16 or 32; once the layers reach this stride the
+      following ones run with stride 1 and an atrous rate that doubles at
+      each stride they skip.
+    use_explicit_padding: pad explicitly and run convolutions VALID.
+    scope: variable scope (name or VariableScope); default 'Mobilenet'.
+    is_training: batch norm mode; None leaves it to an outer arg_scope.
+
+  Returns:
+    (net, end_points): the last tensor, and a dict of `layer_N` tensors
+    followed by the blocks' named outputs (`layer_N/expansion_output`,
+    `layer_N/depthwise_output`, `layer_N/output`).
+
+  Raises:
+    ValueError: for a multiplier <= 0, an unknown final_endpoint, an
+      output_stride other than None/8/16/32, or inputs not of rank 4.
+  """
+  check_depth_multiplier(multiplier)
+  check_output_stride(output_stride)
+  _check_rank4(inputs, 'inputs')
+  spec = conv_defs['spec']
+  layer_names = ['layer_%d' % (i + 1) for i in range(len(spec))]
+  if final_endpoint is not None and final_endpoint not in layer_names:
+    raise ValueError('final_endpoint must be one of layer_1 ... layer_%d, '
+                     'got %r.' % (len(spec), final_endpoint))
+
+  overrides = dict(conv_defs.get('overrides', {}))
+  if use_explicit_padding:
+    overrides[(slim.conv2d, slim.separable_conv2d)] = {'padding': 'VALID'}
+
+  graph = inputs.graph
+  # Ops go to the variable scope's own name scope ('MobilenetV2/Conv/...',
+  # as in the released graphs), even when `scope` is a VariableScope
+  # re-entered from inside itself.
+  with tf.variable_scope(scope, default_name='Mobilenet',
+                         values=[inputs]) as var_scope, \
+      tf.name_scope(var_scope.original_name_scope), \
+      safe_arg_scope([slim.batch_norm], is_training=is_training), \
+      _nested_arg_scopes(conv_defs.get('defaults', {})), \
+      _nested_arg_scopes(overrides):
+    net = inputs
+    current_stride = 1
+    rate = 1
+    end_points = {}
+    block_outputs = []
+    for end_point, opdef in zip(layer_names, spec):
+      params = dict(opdef.params)
+      opdef.multiplier_func(params, multiplier)
+      stride = params.get('stride', 1)
+      if output_stride is not None and current_stride == output_stride:
+        # Target stride reached: keep the resolution, dilate instead.
+        layer_stride, layer_rate = 1, rate
+        rate *= stride
+      else:
+        layer_stride, layer_rate = stride, 1
+        current_stride *= stride
+      if 'stride' in params:
+        params['stride'] = layer_stride
+      if layer_rate > 1 and tuple(params.get('kernel_size', ())) != (1, 1):
+        params['rate'] = layer_rate
+      if use_explicit_padding:
+        if 'kernel_size' in params:
+          net = conv_blocks.fixed_padding(net, params['kernel_size'],
+                                          layer_rate)
+        else:
+          params['use_explicit_padding'] = True
+
+      num_ops_before = len(graph.get_operations())
+      net = opdef.op(net, **params)
+      end_points[end_point] = net
+      block_outputs.extend(_layer_outputs(
+          graph.get_operations()[num_ops_before:],
+          net.op.name.rpartition('/')[0], end_point))
+      if end_point == final_endpoint:
+        break
+    # Block outputs come after all layer_N, as in the released models.
+    end_points.update(block_outputs)
+  return net, end_points
+
+
+def global_pool(input_tensor, pool_op=tf.nn.avg_pool):
+  """Pools over the whole spatial extent, keeping a 1x1 spatial shape.
+
+  Args:
+    input_tensor: a [batch, height, width, channels] tensor.
+    pool_op: the pooling op for static shapes (`tf.nn.avg_pool` or
+      `tf.nn.max_pool`); dynamic shapes use a mean.
+
+  Returns:
+    A [batch, 1, 1, channels] tensor.
+  """
+  shape = input_tensor.get_shape().as_list()
+  if shape[1] is None or shape[2] is None:
+    return tf.reduce_mean(input_tensor, [1, 2], keepdims=True,
+                          name='global_pool')
+  return pool_op(input_tensor, ksize=[1, shape[1], shape[2], 1],
+                 strides=[1, 1, 1, 1], padding='VALID')
+
+
+@slim.add_arg_scope
+def mobilenet(inputs,
+              num_classes=1001,
+              prediction_fn=slim.softmax,
+              reuse=None,
+              scope='Mobilenet',
+              base_only=False,
+              use_reduce_mean_for_pooling=False,
+              dropout_keep_prob=None,
+              **mobilenet_args):
+  """A MobileNet classifier: `mobilenet_base`, global pool, dropout, logits.
+
+  Args:
+    inputs: a [batch, height, width, channels] tensor.
+    num_classes: number of classes; 0 or None returns the pooled features.
+    prediction_fn: maps logits to `end_points['Predictions']`; None skips it.
+    reuse: reuse the variables of an earlier build in the same scope.
+    scope: variable scope (name or VariableScope).
+    base_only: return after `mobilenet_base` (no pooling, no logits).
+    use_reduce_mean_for_pooling: pool with a mean instead of an AvgPool op.
+    dropout_keep_prob: keep probability of the dropout before the logits;
+      None leaves it to an outer arg_scope (`training_scope` sets 0.8).
+    **mobilenet_args: passed to `mobilenet_base` (`conv_defs`, `multiplier`,
+      `final_endpoint`, `output_stride`, `use_explicit_padding`,
+      `is_training`).
+
+  Returns:
+    (logits, end_points); logits are [batch, num_classes].
+
+  Raises:
+    ValueError: if inputs are not of rank 4 (and see `mobilenet_base`).
+  """
+  is_training = mobilenet_args.get('is_training', False)
+  _check_rank4(inputs, 'inputs')
+  with tf.variable_scope(scope, 'Mobilenet', [inputs], reuse=reuse) as scope:
+    net, end_points = mobilenet_base(inputs, scope=scope, **mobilenet_args)
+    if base_only:
+      return net, end_points
+    with tf.variable_scope('Logits'):
+      if use_reduce_mean_for_pooling:
+        net = tf.reduce_mean(net, [1, 2], keepdims=True, name='global_pool')
+      else:
+        net = global_pool(net)
+      end_points['global_pool'] = net
+      if not num_classes:
+        return net, end_points
+      dropout_args = {}
+      if is_training is not None:
+        dropout_args['is_training'] = is_training
+      if dropout_keep_prob is not None:
+        dropout_args['keep_prob'] = dropout_keep_prob
+      net = slim.dropout(net, scope='Dropout', **dropout_args)
+      logits = slim.conv2d(net, num_classes, [1, 1], activation_fn=None,
+                           normalizer_fn=None,
+                           biases_initializer=tf.zeros_initializer(),
+                           scope='Conv2d_1c_1x1')
+      logits = tf.squeeze(logits, [1, 2], name='output')
+    end_points['Logits'] = logits
+    if prediction_fn:
+      end_points['Predictions'] = prediction_fn(logits, 'Predictions')
+  return logits, end_points
+
+
+def training_scope(is_training=True,
+                   weight_decay=0.00004,
+                   stddev=0.09,
+                   dropout_keep_prob=0.8,
+                   bn_decay=0.997):
+  """The arg_scope MobileNet V2 was trained with.
+
+  Args:
+    is_training: training mode of batch norm, dropout and the builders;
+      None leaves it to an outer arg_scope.
+    weight_decay: L2 weight decay of the (non-depthwise) convolutions.
+    stddev: stddev of the truncated-normal initializer; < 0 uses Xavier.
+    dropout_keep_prob: keep probability of dropout; None leaves it open.
+    bn_decay: batch norm moving-average decay.
+
+  Returns:
+    An arg_scope to use as `with slim.arg_scope(training_scope()):`.
+  """
+  if stddev < 0:
+    initializer = slim.initializers.xavier_initializer()
+  else:
+    initializer = tf.truncated_normal_initializer(stddev=stddev)
+  with slim.arg_scope([slim.conv2d, slim.fully_connected,
+                       slim.separable_conv2d],
+                      weights_initializer=initializer,
+                      normalizer_fn=slim.batch_norm), \
+      slim.arg_scope([mobilenet_base, mobilenet], is_training=is_training), \
+      safe_arg_scope([slim.batch_norm], decay=bn_decay,
+                     is_training=is_training), \
+      safe_arg_scope([slim.dropout], is_training=is_training,
+                     keep_prob=dropout_keep_prob), \
+      slim.arg_scope([slim.conv2d],
+                     weights_regularizer=slim.l2_regularizer(weight_decay)), \
+      slim.arg_scope([slim.separable_conv2d], weights_regularizer=None) as sc:
+    return sc

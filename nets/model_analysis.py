@@ -1,0 +1,212 @@
+r"""Per-layer parameters and multiply-adds (MACs) of a network.
+
+    python -m nets.model_analysis --model_name=mobilenet_v1 --image_size=224
+    python -m nets.model_analysis --model_name=mobilenet_v2 \
+        --depth_multiplier=0.5
+
+The network is built from `nets_factory` (inference mode, batch 1) and its
+graph is walked: every Conv2D, DepthwiseConv2dNative and MatMul op is one
+row, with
+
+    MACs = output height * width * kernel height * width * Cin * Cout / groups
+
+(the logits are a 1x1 convolution, so they count too) and the trainable
+parameters of the layer's variable scope (weights, batch norm scale and
+offset, biases). `analyze()` returns the same figures for other tools.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+
+from nets import nets_factory
+
+_CONV_OPS = ('Conv2D', 'DepthwiseConv2dNative')
+_VARIABLE_OPS = ('VariableV2', 'VarHandleOp', 'Variable')
+_READ_OPS = ('Identity', 'ReadVariableOp')
+
+
+def _variable_scope_of(tensor):
+  """The scope of the variable a filter tensor reads, or None."""
+  operation = tensor.op
+  while operation.type in _READ_OPS and operation.inputs:
+    operation = operation.inputs[0].op
+  if operation.type in _VARIABLE_OPS:
+    return operation.name.rpartition('/')[0]
+  return None
+
+
+def _op_macs(operation, batch_size):
+  """Multiply-adds of one Conv2D / DepthwiseConv2dNative / MatMul per image."""
+  if operation.type in _CONV_OPS:
+    output = operation.outputs[0].get_shape().as_list()
+    kernel = operation.inputs[1].get_shape().as_list()
+    # Conv2D: [kh, kw, Cin, Cout]. Depthwise: [kh, kw, Cin, multiplier],
+    # i.e. Cout = Cin * multiplier in Cin groups: the same product.
+    # output[0] can exceed the batch (atrous via space-to-batch).
+    positions = output[0] * output[1] * output[2]
+    return positions * int(np.prod(kernel)) // batch_size
+  a_shape = operation.inputs[0].get_shape().as_list()
+  b_shape = operation.inputs[1].get_shape().as_list()
+  rows = a_shape[1] if operation.get_attr('transpose_a') else a_shape[0]
+  inner, cols = b_shape if not operation.get_attr('transpose_b') else (
+      b_shape[1], b_shape[0])
+  return rows * inner * cols // batch_size
+
+
+def analyze(model_name, image_size, depth_multiplier=None, num_classes=1001):
+  """Builds `model_name` and counts its parameters and MACs per layer.
+
+  Args:
+    model_name: a `nets_factory` name, e.g. 'mobilenet_v1'.
+    image_size: input height and width; None uses the network's default.
+    depth_multiplier: overrides the network's depth multiplier.
+    num_classes: number of classes of the logits.
+
+  Returns:
+    A dict with `total_macs`, `total_params` (trainable),
+    `params_without_batch_norm` (the trainable ones less batch norm's
+    gamma / beta, the convention of the published V2 figures), and `layers`: a
+    list of dicts with `name`, `op`, `output_shape`, `params`, `macs`, in
+    graph order. Parameters outside any convolution's scope are a final
+    '(other)' row, so the rows sum to the totals.
+
+  Raises:
+    ValueError: for an unknown model name, a non-positive image size or
+      depth multiplier.
+  """
+  network_fn = nets_factory.get_network_fn(model_name, num_classes,
+                                           is_training=False)
+  if image_size is None:
+    image_size = network_fn.default_image_size
+  if image_size <= 0:
+    raise ValueError('image_size must be a positive number of pixels, got %r.'
+                     % (image_size,))
+  # Global pooling: at 224 and below it is V1's own pool (the kernel covers
+  # the whole map), and larger inputs still give [1, num_classes] logits.
+  kwargs = {'global_pool': True}
+  if depth_multiplier is not None:
+    kwargs['depth_multiplier'] = depth_multiplier
+  batch_size = 1
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, [batch_size, image_size, image_size, 3],
+                            name='input')
+    network_fn(images, **kwargs)
+    params_of = {v.op.name: int(np.prod(v.get_shape().as_list()))
+                 for v in tf.trainable_variables()}
+
+    layers = []
+    counted = set()
+    for operation in graph.get_operations():
+      if operation.type not in _CONV_OPS + ('MatMul',):
+        continue
+      scope = (_variable_scope_of(operation.inputs[1]) or
+               operation.name.rpartition('/')[0])
+      layer_vars = [name for name in params_of
+                    if name.startswith(scope + '/') and name not in counted]
+      counted.update(layer_vars)
+      layers.append({
+          'name': scope,
+          'op': operation.type,
+          'output_shape': operation.outputs[0].get_shape().as_list(),
+          'params': sum(params_of[name] for name in layer_vars),
+          'macs': _op_macs(operation, batch_size),
+      })
+    others = sum(n for name, n in params_of.items() if name not in counted)
+    if others:
+      layers.append({'name': '(other)', 'op': '', 'output_shape': None,
+                     'params': others, 'macs': 0})
+  batch_norm_params = sum(n for name, n in params_of.items()
+                          if '/BatchNorm/' in name)
+  return {
+      'model_name': model_name,
+      'image_size': image_size,
+      'depth_multiplier': depth_multiplier,
+      'num_classes': num_classes,
+      'total_macs': sum(layer['macs'] for layer in layers),
+      'total_params': sum(params_of.values()),
+      # Published V2 parameter counts leave out batch norm scale / offset.
+      'params_without_batch_norm': sum(params_of.values()) - batch_norm_params,
+      'layers': layers,
+  }
+
+
+def format_table(result):
+  """The analysis as a printable table with totals."""
+  rows = [('layer', 'op', 'output shape', 'params', 'MACs')]
+  for layer in result['layers']:
+    shape = layer['output_shape']
+    rows.append((layer['name'], layer['op'],
+                 'x'.join(str(d) for d in shape) if shape else '',
+                 '{:,}'.format(layer['params']), '{:,}'.format(layer['macs'])))
+  widths = [max(len(row[i]) for row in rows) for i in range(5)]
+  lines = []
+  for i, row in enumerate(rows):
+    lines.append('  '.join([row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                            row[2].ljust(widths[2]), row[3].rjust(widths[3]),
+                            row[4].rjust(widths[4])]))
+    if i == 0:
+      lines.append('-' * len(lines[0]))
+  multiplier = result['depth_multiplier']
+  lines.append('')
+  lines.append('%s, input %dx%d%s, %d classes' % (
+      result['model_name'], result['image_size'], result['image_size'],
+      '' if multiplier is None else ', depth multiplier %g' % multiplier,
+      result['num_classes']))
+  lines.append('Total params: {:,} ({:.2f} M); without batch norm: {:,} '
+               '({:.2f} M)'.format(
+                   result['total_params'], result['total_params'] / 1e6,
+                   result['params_without_batch_norm'],
+                   result['params_without_batch_norm'] / 1e6))
+  lines.append('Total MACs:   {:,} ({:.1f} M)'.format(
+      result['total_macs'], result['total_macs'] / 1e6))
+  return '\n'.join(lines)
+
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  flags.DEFINE_string('model_name', 'mobilenet_v1',
+                      'Network to analyse: one of %s.' %
+                      ', '.join(sorted(nets_factory.networks_map)))
+  flags.DEFINE_integer('image_size', None,
+                       'Input height and width (default: the network\'s '
+                       'default image size, 224).')
+  flags.DEFINE_float('depth_multiplier', None,
+                     'Depth multiplier (default: the network\'s own).')
+  flags.DEFINE_integer('num_classes', 1001, 'Number of classes.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.stderr.write('Unexpected arguments: %s. Pass options as --flag=value.\n'
+                     % ' '.join(argv[1:]))
+    return 2
+  # Only the table on the console, not TensorFlow's graph-building chatter.
+  tf.get_logger().setLevel('ERROR')
+  try:
+    result = analyze(FLAGS.model_name, FLAGS.image_size,
+                     depth_multiplier=FLAGS.depth_multiplier,
+                     num_classes=FLAGS.num_classes)
+  except ValueError as e:
+    sys.stderr.write('model_analysis: %s\nRun `python -m nets.model_analysis '
+                     '--help` for the flags.\n' % e)
+    return 1
+  print(format_table(result))
+  return 0
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)

@@ -1,0 +1,76 @@
+"""Maps network names to their builders and arg scopes.
+
+This is the one place that knows which name means which network:
+
+    network_fn = nets_factory.get_network_fn('mobilenet_v1', num_classes=1001,
+                                             is_training=False)
+    logits, end_points = network_fn(images)
+    network_fn.default_image_size  # 224
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import functools
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tf_slim as slim
+
+from nets import mobilenet_v1
+from nets import mobilenet_v2
+
+networks_map = {
+    'mobilenet_v1': mobilenet_v1.mobilenet_v1,
+    'mobilenet_v1_075': mobilenet_v1.mobilenet_v1_075,
+    'mobilenet_v1_050': mobilenet_v1.mobilenet_v1_050,
+    'mobilenet_v1_025': mobilenet_v1.mobilenet_v1_025,
+    'mobilenet_v2': mobilenet_v2.mobilenet,
+    'mobilenet_v2_140': mobilenet_v2.mobilenet_v2_140,
+    'mobilenet_v2_050': mobilenet_v2.mobilenet_v2_050,
+    'mobilenet_v2_035': mobilenet_v2.mobilenet_v2_035,
+}
+
+arg_scopes_map = {
+    'mobilenet_v1': mobilenet_v1.mobilenet_v1_arg_scope,
+    'mobilenet_v1_075': mobilenet_v1.mobilenet_v1_arg_scope,
+    'mobilenet_v1_050': mobilenet_v1.mobilenet_v1_arg_scope,
+    'mobilenet_v1_025': mobilenet_v1.mobilenet_v1_arg_scope,
+    'mobilenet_v2': mobilenet_v2.training_scope,
+    'mobilenet_v2_140': mobilenet_v2.training_scope,
+    'mobilenet_v2_050': mobilenet_v2.training_scope,
+    'mobilenet_v2_035': mobilenet_v2.training_scope,
+}
+
+
+def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
+  """Returns `network_fn(images, **kwargs) -> (logits, end_points)`.
+
+  The function builds the named network inside its arg scope.
+
+  Args:
+    name: a key of `networks_map`, e.g. 'mobilenet_v1' or 'mobilenet_v2_140'.
+    num_classes: number of classes; 0 or None returns the pooled features.
+    weight_decay: L2 weight decay of the convolutions.
+    is_training: build for training (batch norm statistics, dropout).
+
+  Returns:
+    `network_fn(images, **kwargs)`; kwargs go to the network (for example
+    `depth_multiplier`, `global_pool`, `reuse`). It has `default_image_size`.
+
+  Raises:
+    ValueError: if `name` is not a known network.
+  """
+  if name not in networks_map:
+    raise ValueError('Unknown network name %r; valid names are: %s.' %
+                     (name, ', '.join(sorted(networks_map))))
+  func = networks_map[name]
+
+  @functools.wraps(func)
+  def network_fn(images, **kwargs):
+    kwargs.setdefault('is_training', is_training)
+    with slim.arg_scope(arg_scopes_map[name](weight_decay=weight_decay)):
+      return func(images, num_classes=num_classes, **kwargs)
+
+  network_fn.default_image_size = getattr(func, 'default_image_size', 224)
+  return network_fn

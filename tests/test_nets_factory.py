@@ -1,0 +1,127 @@
+"""Tests of nets/nets_factory.py: names, arg scopes, pass-through kwargs.
+
+The networks are built on short layer tables (`conv_defs`, passed through
+the factory's kwargs), so each name costs a fraction of a full build; the
+full networks are covered by test_mobilenet_v1/v2.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import pytest
+import tensorflow.compat.v1 as tf
+
+from nets import mobilenet_v1
+from nets import mobilenet_v2
+from nets import nets_factory
+
+# The names the other lanes and downstream scripts use.
+NAMES = ('mobilenet_v1', 'mobilenet_v1_075', 'mobilenet_v1_050',
+         'mobilenet_v1_025', 'mobilenet_v2', 'mobilenet_v2_140',
+         'mobilenet_v2_050', 'mobilenet_v2_035')
+
+V1_SHORT = [mobilenet_v1.Conv(kernel=[3, 3], stride=2, depth=32),
+            mobilenet_v1.DepthSepConv(kernel=[3, 3], stride=2, depth=1024)]
+# V2's first layer (32), a 96-deep block and the last layer (1280).
+V2_SHORT = dict(defaults=mobilenet_v2.V2_DEF['defaults'],
+                spec=[mobilenet_v2.V2_DEF['spec'][0],
+                      mobilenet_v2.V2_DEF['spec'][11],
+                      mobilenet_v2.V2_DEF['spec'][-1]])
+BATCH_NORMS = {'mobilenet_v1': 3, 'mobilenet_v2': 5}
+
+# name -> (scope, depths of the short nets' layers: the paper's depths times
+# the name's multiplier (V2: rounded to multiples of 8, the 0.5 / 0.35
+# entries keep the last layer at 1280: finegrain mode)).
+EXPECTED = {
+    'mobilenet_v1': ('MobilenetV1', [32, 1024]),
+    'mobilenet_v1_075': ('MobilenetV1', [24, 768]),
+    'mobilenet_v1_050': ('MobilenetV1', [16, 512]),
+    'mobilenet_v1_025': ('MobilenetV1', [8, 256]),
+    'mobilenet_v2': ('MobilenetV2', [32, 96, 1280]),
+    'mobilenet_v2_140': ('MobilenetV2', [48, 136, 1792]),
+    'mobilenet_v2_050': ('MobilenetV2', [16, 48, 1280]),
+    'mobilenet_v2_035': ('MobilenetV2', [16, 32, 1280]),
+}
+
+
+def short_defs(name):
+  return V1_SHORT if name.startswith('mobilenet_v1') else V2_SHORT
+
+
+def test_maps_list_exactly_the_supported_names():
+  assert set(nets_factory.networks_map) == set(NAMES)
+  assert set(nets_factory.arg_scopes_map) == set(NAMES)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_each_name_builds_its_network(name):
+  scope, depths = EXPECTED[name]
+  network_fn = nets_factory.get_network_fn(name, num_classes=11)
+  assert network_fn.default_image_size == 224
+  inputs = tf.placeholder(tf.float32, [2, 32, 32, 3], name='input')
+  logits, end_points = network_fn(inputs, conv_defs=short_defs(name))
+  assert logits.get_shape().as_list() == [2, 11]
+  assert end_points['Logits'] is logits
+  assert end_points['Predictions'].op.name == scope + '/Predictions/Reshape_1'
+  layers = (['Conv2d_0', 'Conv2d_1_pointwise'] if scope == 'MobilenetV1'
+            else ['layer_1', 'layer_2', 'layer_3'])
+  assert [end_points[layer].get_shape().as_list()[3]
+          for layer in layers] == depths
+  logits_vars = [v.op.name for v in tf.trainable_variables()
+                 if v.op.name.startswith(scope + '/Logits/')]
+  assert logits_vars == [scope + '/Logits/Conv2d_1c_1x1/weights',
+                         scope + '/Logits/Conv2d_1c_1x1/biases']
+  if scope == 'MobilenetV1':
+    assert 'AvgPool_1a' in end_points
+
+
+def test_unknown_name_lists_valid_names():
+  with pytest.raises(ValueError) as info:
+    nets_factory.get_network_fn('mobilenet_v3', num_classes=10)
+  message = str(info.value)
+  assert "'mobilenet_v3'" in message
+  for name in NAMES:
+    assert name in message
+
+
+@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2'])
+@pytest.mark.parametrize('is_training', [True, False])
+def test_is_training_reaches_batch_norm(name, is_training):
+  network_fn = nets_factory.get_network_fn(name, num_classes=5,
+                                           is_training=is_training)
+  network_fn(tf.placeholder(tf.float32, [2, 32, 32, 3]),
+             conv_defs=short_defs(name))
+  updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+  # Two updates per batch norm in training.
+  assert len(updates) == (2 * BATCH_NORMS[name] if is_training else 0)
+
+
+@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2'])
+def test_weight_decay(name):
+  network_fn = nets_factory.get_network_fn(name, num_classes=5)
+  network_fn(tf.placeholder(tf.float32, [1, 32, 32, 3]),
+             conv_defs=short_defs(name))
+  assert not tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)
+  network_fn = nets_factory.get_network_fn(name, num_classes=5,
+                                           weight_decay=0.01)
+  network_fn(tf.placeholder(tf.float32, [1, 32, 32, 3]),
+             conv_defs=short_defs(name), scope='Decayed')
+  # Convolutions and logits, not depthwise filters: V1 2 + 1; V2 4 + 1.
+  expected = 3 if name == 'mobilenet_v1' else 5
+  assert len(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)) == expected
+
+
+def test_kwargs_pass_through():
+  network_fn = nets_factory.get_network_fn('mobilenet_v1', num_classes=5)
+  logits, end_points = network_fn(
+      tf.placeholder(tf.float32, [1, 96, 160, 3]), conv_defs=V1_SHORT,
+      depth_multiplier=0.5, global_pool=True)
+  assert end_points['global_pool'].get_shape().as_list() == [1, 1, 1, 512]
+  assert logits.get_shape().as_list() == [1, 5]
+  network_fn = nets_factory.get_network_fn('mobilenet_v2_140', num_classes=5)
+  _, end_points = network_fn(tf.placeholder(tf.float32, [1, 32, 32, 3]),
+                             conv_defs=V2_SHORT, depth_multiplier=0.5,
+                             global_pool=True)
+  assert end_points['layer_3'].get_shape().as_list()[3] == 640
