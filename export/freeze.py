@@ -1,0 +1,135 @@
+"""Freezes a checkpoint into a GraphDef with the weights as constants."""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+import os
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+
+from datasets import dataset_utils
+from deployment import script_utils
+from export import inference_graph
+
+ScriptError = script_utils.ScriptError
+
+FrozenGraph = collections.namedtuple(
+    'FrozenGraph', ['graph_def', 'checkpoint', 'weights', 'input_node_name',
+                    'output_node_name', 'image_size'])
+
+
+def freeze(model_name, checkpoint_path, num_classes, image_size=None,
+           batch_size=None, use_grayscale=False, quantize=False,
+           moving_average_decay=None):
+  """Builds the inference graph, restores a checkpoint and freezes it.
+
+  Args:
+    model_name: a name from `nets_factory`.
+    checkpoint_path: a checkpoint prefix or a directory (its latest).
+    num_classes: head size (see `inference_graph.resolve_num_classes`).
+    image_size: input height and width; None: the network's default.
+    batch_size: fixed batch size; None: any.
+    use_grayscale: 1-channel input.
+    quantize: fake-quant graph for a quantization-aware-trained checkpoint
+      (TF 1.15 only).
+    moving_average_decay: use the checkpoint's moving-average weights.
+
+  Returns:
+    A `FrozenGraph`; `weights` says which weights were used.
+
+  Raises:
+    ScriptError: bad model, image size or checkpoint.
+  """
+  with tf.Graph().as_default() as graph:
+    net = inference_graph.build_inference_graph(
+        model_name, num_classes, image_size=image_size,
+        batch_size=batch_size, use_grayscale=use_grayscale,
+        quantize=quantize)
+    with tf.Session() as sess:
+      checkpoint, weights = inference_graph.restore_weights(
+          sess, checkpoint_path, model_name, moving_average_decay)
+      graph_def = tf.graph_util.convert_variables_to_constants(
+          sess, graph.as_graph_def(), [net.output_node_name])
+  return FrozenGraph(graph_def=graph_def, checkpoint=checkpoint,
+                     weights=weights, input_node_name=net.images.op.name,
+                     output_node_name=net.output_node_name,
+                     image_size=net.image_size)
+
+
+def write_graph_def(graph_def, output_file, as_text=False):
+  """Writes a GraphDef atomically (no partial file is left on failure).
+
+  Args:
+    graph_def: a `tf.GraphDef`.
+    output_file: destination path; its directory is created if needed.
+    as_text: write the text format instead of the binary one.
+
+  Raises:
+    ScriptError: if the file cannot be written.
+  """
+  data = (str(graph_def).encode('utf-8') if as_text
+          else graph_def.SerializeToString())
+  write_bytes(data, output_file)
+
+
+def write_bytes(data, output_file, flag_name='--output_file'):
+  """Writes bytes to a file atomically, creating its directory.
+
+  Args:
+    data: the bytes.
+    output_file: destination path.
+    flag_name: the flag that named the path (for the message).
+
+  Raises:
+    ScriptError: if the file cannot be written.
+  """
+  if not output_file:
+    raise ScriptError('%s is required: the file to write.' % flag_name)
+  try:
+    directory = os.path.dirname(os.path.abspath(output_file))
+    if not os.path.isdir(directory):
+      os.makedirs(directory)
+    with dataset_utils.atomic_write(output_file) as f:
+      f.write(data)
+  except (IOError, OSError) as e:
+    raise ScriptError('Cannot write %s=%s: %s. Choose a writable path.' %
+                      (flag_name, output_file, e))
+
+
+def load_graph_def(path, flag_name='--input_graph'):
+  """Reads a binary (or, for `.pbtxt`, text) GraphDef file.
+
+  Args:
+    path: the file.
+    flag_name: the flag that named it (for the message).
+
+  Returns:
+    The `tf.GraphDef`.
+
+  Raises:
+    ScriptError: missing file, or not a GraphDef.
+  """
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(path):
+    raise ScriptError('%s=%s: no such file.' % (flag_name, path))
+  with open(path, 'rb') as f:
+    data = f.read()
+  graph_def = tf.GraphDef()
+  try:
+    if path.endswith('.pbtxt'):
+      text_format.Merge(data.decode('utf-8'), graph_def)
+    else:
+      graph_def.ParseFromString(data)
+  except Exception as e:  # pylint: disable=broad-except  (protobuf errors)
+    raise ScriptError('%s=%s is not a GraphDef (%s). Pass a .pb written by '
+                      'freeze_graph.py or export_inference_graph.py.' %
+                      (flag_name, path, str(e).split('\n')[0]))
+  if not graph_def.node:
+    raise ScriptError('%s=%s is not a GraphDef: it parses as an empty graph. '
+                      'Pass a .pb written by freeze_graph.py or '
+                      'export_inference_graph.py.' % (flag_name, path))
+  return graph_def
+

@@ -1,0 +1,314 @@
+"""Builds a classifier's inference graph and loads its weights.
+
+Every export path (GraphDef, frozen graph, SavedModel, TFLite) and the
+classify command build their graph with `build_inference_graph`, so they all
+have the same input placeholder (`input`), the same network in inference
+mode and the same output node (`MobilenetV1/Predictions/Reshape_1`,
+`MobilenetV2/Predictions/Reshape_1`), the names that freezing and TFLite
+tools look nodes up by.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+
+from datasets import dataset_factory
+from datasets import dataset_utils
+from datasets import generate_shapes
+from deployment import script_utils
+
+ScriptError = script_utils.ScriptError
+
+INPUT_NODE_NAME = 'input'
+
+# Head size of the published datasets, so that exporting for them needs no
+# data on disk. The class count of image_folder is set at conversion and
+# read from --dataset_dir.
+KNOWN_NUM_CLASSES = {
+    'imagenet': 1001,  # 0 is "background".
+    'cifar10': 10,
+    'flowers': 5,
+    'mnist': 10,
+    'shapes': len(generate_shapes.CLASS_NAMES),
+}
+
+# Checkpoint variable that gives the head size of a checkpoint
+# (`<scope>/Logits/Conv2d_1c_1x1/biases`).
+_LOGITS_BIASES_SUFFIX = '/Logits/Conv2d_1c_1x1/biases'
+
+# What script_utils.get_network_fn / get_preprocessing_fn read from flags.
+_ModelOpts = collections.namedtuple('_ModelOpts', ['model_name'])
+_PreprocessingOpts = collections.namedtuple(
+    '_PreprocessingOpts', ['preprocessing_name', 'model_name',
+                           'use_grayscale'])
+
+InferenceGraph = collections.namedtuple(
+    'InferenceGraph',
+    ['images', 'logits', 'predictions', 'end_points', 'image_size',
+     'output_node_name'])
+
+
+def num_classes_from_checkpoint(checkpoint):
+  """Returns the head size stored in a checkpoint, or None if it has none.
+
+  Args:
+    checkpoint: a checkpoint prefix.
+  """
+  for name, shape in script_utils.checkpoint_shapes(checkpoint).items():
+    if name.endswith(_LOGITS_BIASES_SUFFIX) and len(shape) == 1:
+      return shape[0]
+  return None
+
+
+def _dataset_num_classes(dataset_name, dataset_dir):
+  """The class count of a dataset on disk (before any labels offset)."""
+  errors = []
+  for split in ('train', 'validation', 'test'):
+    try:
+      return dataset_factory.get_dataset(dataset_name, split,
+                                         dataset_dir).num_classes
+    except (ValueError, KeyError, IOError, OSError, tf.errors.OpError) as e:
+      errors.append(str(e).split('\n')[0])
+  if dataset_utils.has_labels(dataset_dir):
+    labels = dataset_utils.read_label_file(dataset_dir)
+    if labels:
+      return max(labels) + 1
+  raise ScriptError(
+      'Cannot tell the number of classes of --dataset_name=%s from '
+      '--dataset_dir=%s: it has no readable split and no labels.txt (%s). '
+      'Pass the dataset directory made by download_and_convert_data.py, or '
+      '--num_classes.' % (dataset_name, dataset_dir, errors[-1]))
+
+
+def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
+                        num_classes=None, checkpoint=None):
+  """Returns the number of outputs of the network's classification head.
+
+  In order of precedence: `num_classes` when given; the dataset's class
+  count (from `dataset_dir`, else the table of published datasets) minus
+  `labels_offset`; the head size stored in `checkpoint`.
+
+  Args:
+    dataset_name: the --dataset_name value, or None.
+    dataset_dir: the --dataset_dir value, or None.
+    labels_offset: the --labels_offset value (1 drops ImageNet's background
+      class from a 1001-class dataset).
+    num_classes: the --num_classes value (head size), or None / 0.
+    checkpoint: a checkpoint prefix to read the head size from, or None.
+
+  Returns:
+    The head size, an int >= 1.
+
+  Raises:
+    ScriptError: if no source gives a class count, or the offset leaves no
+      classes.
+  """
+  if num_classes:
+    if num_classes < 1:
+      raise ScriptError('--num_classes=%d must be positive.' % num_classes)
+    return num_classes
+  if labels_offset < 0:
+    raise ScriptError('--labels_offset=%d must be >= 0 (1 for a head without '
+                      'the background class of a 1001-class dataset).' %
+                      labels_offset)
+  dataset_classes = None
+  if dataset_name and dataset_dir:
+    dataset_classes = _dataset_num_classes(dataset_name, dataset_dir)
+  elif dataset_name in KNOWN_NUM_CLASSES:
+    dataset_classes = KNOWN_NUM_CLASSES[dataset_name]
+  if dataset_classes is not None:
+    if labels_offset >= dataset_classes:
+      raise ScriptError(
+          '--labels_offset=%d leaves no classes of --dataset_name=%s, which '
+          'has %d. Use --labels_offset=0, or 1 to drop the background class '
+          'of a 1001-class dataset.' %
+          (labels_offset, dataset_name, dataset_classes))
+    return dataset_classes - labels_offset
+  if checkpoint:
+    from_checkpoint = num_classes_from_checkpoint(checkpoint)
+    if from_checkpoint:
+      return from_checkpoint
+  raise ScriptError(
+      'Cannot tell the number of classes: --dataset_name=%s has no fixed '
+      'class count (known: %s) and no --dataset_dir was given%s. Pass '
+      '--dataset_dir (the converted dataset, with labels.txt) or '
+      '--num_classes.' %
+      (dataset_name, ', '.join(sorted(KNOWN_NUM_CLASSES)),
+       ' nor a checkpoint with a classification head' if checkpoint else ''))
+
+
+def get_network_fn(model_name, num_classes):
+  """Returns the factory's network function in inference mode.
+
+  Raises:
+    ScriptError: if `model_name` is unknown (the message lists valid ones).
+  """
+  return script_utils.get_network_fn(
+      _ModelOpts(model_name), num_classes=num_classes, is_training=False)
+
+
+def get_eval_preprocessing(name, use_grayscale=False):
+  """Returns the evaluation preprocessing of a model or preprocessing name.
+
+  Raises:
+    ScriptError: if the name is unknown (the message lists valid ones).
+  """
+  return script_utils.get_preprocessing_fn(
+      _PreprocessingOpts(name, name, use_grayscale), is_training=False)
+
+
+def default_image_size(model_name):
+  """Returns the input size a network was designed for (224 for all)."""
+  return get_network_fn(model_name, 1).default_image_size
+
+
+def _quantize_eval_graph():
+  """Rewrites the default graph with fake-quant ops (TF 1.15 only).
+
+  Raises:
+    ScriptError: on TensorFlow 2, which has no `tf.contrib.quantize`.
+  """
+  if tf_compat.IS_TF2:
+    raise ScriptError(
+        '--quantize rewrites the graph for a quantization-aware-trained '
+        'checkpoint with tf.contrib.quantize, which exists only on TensorFlow '
+        '1.15 (this is %s). On TensorFlow 2 export the float model and '
+        'quantize it after training: `python export_tflite.py '
+        '--quantization=dynamic` or `--quantization=full_integer` with a '
+        'representative --dataset_dir.' % tf.__version__)
+  from tensorflow.contrib import quantize  # pylint: disable=g-import-not-at-top
+  quantize.create_eval_graph()
+
+
+def build_inference_graph(model_name, num_classes, image_size=None,
+                          batch_size=None, use_grayscale=False,
+                          quantize=False, images=None):
+  """Builds a network in inference mode in the default graph.
+
+  Args:
+    model_name: a name from `nets_factory` (e.g. 'mobilenet_v1_025').
+    num_classes: head size.
+    image_size: input height and width; None: the network's default (224).
+    batch_size: fixed batch size of the input placeholder; None: any.
+    use_grayscale: the input has 1 channel instead of 3.
+    quantize: add fake-quant ops for a quantization-aware-trained
+      checkpoint (TF 1.15 only).
+    images: an existing float32 input tensor `[batch, size, size, channels]`
+      to build on (e.g. decoded, preprocessed image bytes); None creates the
+      placeholder `input`.
+
+  Returns:
+    An `InferenceGraph` (images, logits, predictions, end_points, image_size,
+    output_node_name).
+
+  Raises:
+    ScriptError: unknown model name, bad image size, or `quantize` on TF 2.
+  """
+  network_fn = get_network_fn(model_name, num_classes)
+  image_size = image_size or network_fn.default_image_size
+  script_utils.check_image_size(image_size, '--image_size')
+  if images is None:
+    channels = 1 if use_grayscale else 3
+    images = tf.placeholder(tf.float32,
+                            [batch_size, image_size, image_size, channels],
+                            name=INPUT_NODE_NAME)
+  logits, end_points = network_fn(images)
+  if quantize:
+    _quantize_eval_graph()
+  predictions = end_points['Predictions']
+  return InferenceGraph(images=images, logits=logits, predictions=predictions,
+                        end_points=end_points, image_size=image_size,
+                        output_node_name=predictions.op.name)
+
+
+def weights_to_restore(checkpoint, model_name, moving_average_decay=None,
+                       variables=None):
+  """Maps checkpoint names to the graph's variables, checking they fit.
+
+  With `moving_average_decay`, each variable is restored from its
+  ExponentialMovingAverage shadow when the checkpoint has one (training
+  averages the trainable variables, and may or may not average the batch
+  norm statistics); the others from their own values.
+
+  Args:
+    checkpoint: a checkpoint prefix.
+    model_name: the --model_name value (for messages).
+    moving_average_decay: the --moving_average_decay value, or None to use
+      the raw trained weights.
+    variables: variables to restore; default: all global variables.
+
+  Returns:
+    `(var_map, description)`: {checkpoint name: variable}, and a sentence
+    saying which weights are used.
+
+  Raises:
+    ScriptError: if the checkpoint does not fit the graph, or has no moving
+      averages although `moving_average_decay` was given.
+  """
+  if variables is None:
+    variables = tf.global_variables()
+  if moving_average_decay is None:
+    var_map = {v.op.name: v for v in variables}
+    description = ('the raw trained weights (no --moving_average_decay) of '
+                   '%d variables' % len(var_map))
+  else:
+    if not 0.0 < moving_average_decay < 1.0:
+      raise ScriptError('--moving_average_decay=%r must be in (0, 1), e.g. '
+                        '0.9999 as in training.' % moving_average_decay)
+    names = script_utils.checkpoint_shapes(checkpoint)
+    ema = tf.train.ExponentialMovingAverage(moving_average_decay)
+    var_map = {}
+    averaged = []
+    for var in variables:
+      shadow = ema.average_name(var)
+      if shadow in names:
+        var_map[shadow] = var
+        averaged.append(var)
+      else:
+        var_map[var.op.name] = var
+    if not averaged:
+      raise ScriptError(
+          '--moving_average_decay=%r was given but checkpoint %s holds no '
+          'moving averages (no variables named ...%s). Drop '
+          '--moving_average_decay to use its trained weights, or pass a '
+          'checkpoint trained with --moving_average_decay.' %
+          (moving_average_decay, checkpoint, script_utils.EMA_SUFFIX))
+    description = ('the moving-average (ExponentialMovingAverage) weights '
+                   'of %s variables' % len(averaged))
+    if len(averaged) < len(var_map):
+      description += ('; the other %d (e.g. %s) have no average in the '
+                      'checkpoint and use their trained values' %
+                      (len(var_map) - len(averaged),
+                       sorted(v.op.name for v in variables
+                              if v not in averaged)[0]))
+  var_map = script_utils.check_checkpoint_fits(
+      var_map, checkpoint, '--checkpoint_path', model_name)
+  return var_map, description
+
+
+def restore_weights(sess, checkpoint_path, model_name,
+                    moving_average_decay=None):
+  """Restores the default graph's variables from a checkpoint.
+
+  Args:
+    sess: a session of the default graph.
+    checkpoint_path: a checkpoint prefix or a directory (its latest).
+    model_name: the --model_name value (for messages).
+    moving_average_decay: see `weights_to_restore`.
+
+  Returns:
+    `(checkpoint, description)`: the prefix restored and which weights.
+
+  Raises:
+    ScriptError: no checkpoint, or one that does not fit the graph.
+  """
+  checkpoint = script_utils.resolve_checkpoint(checkpoint_path)
+  var_map, description = weights_to_restore(checkpoint, model_name,
+                                            moving_average_decay)
+  tf.train.Saver(var_map).restore(sess, checkpoint)
+  return checkpoint, description

@@ -1,0 +1,126 @@
+"""Class names for a classifier's outputs, from a `labels.txt` file.
+
+A network output index maps to the dataset label `index + labels_offset`
+(`--labels_offset=1` for a 1000-way head on 1001-class ImageNet labels).
+A 1001-output ImageNet model used with a 1000-line labels file (no
+background line) is recognized, and output 0 is named "background".
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import os
+
+from datasets import dataset_utils
+from deployment import script_utils
+
+ScriptError = script_utils.ScriptError
+
+LABELS_FILENAME = dataset_utils.LABELS_FILENAME
+BACKGROUND = 'background'
+
+
+def find_labels_file(labels_file=None, dataset_dir=None, model_path=None):
+  """Returns the labels file to use, or None if there is none.
+
+  In order: `labels_file`; `dataset_dir/labels.txt`; `labels.txt` next to
+  the model (in a SavedModel or training directory, or beside a file).
+
+  Args:
+    labels_file: the --labels_file value, or None.
+    dataset_dir: the --dataset_dir value, or None.
+    model_path: the --model_path value, or None.
+
+  Raises:
+    ScriptError: if a file named by a flag does not exist.
+  """
+  if labels_file:
+    if not os.path.isfile(labels_file):
+      raise ScriptError('--labels_file=%s does not exist. Pass the labels.txt '
+                        'of the dataset the model was trained on (written by '
+                        'download_and_convert_data.py), or leave the flag out '
+                        'to print class ids.' % labels_file)
+    return labels_file
+  if dataset_dir:
+    path = os.path.join(dataset_dir, LABELS_FILENAME)
+    if not os.path.isfile(path):
+      raise ScriptError('--dataset_dir=%s has no %s. Pass --labels_file, or '
+                        'the directory written by download_and_convert_data.py.'
+                        % (dataset_dir, LABELS_FILENAME))
+    return path
+  if model_path:
+    directory = (model_path if os.path.isdir(model_path)
+                 else os.path.dirname(model_path))
+    path = os.path.join(directory or '.', LABELS_FILENAME)
+    if os.path.isfile(path):
+      return path
+  return None
+
+
+def read_labels(path):
+  """Reads `id:name` lines into {id: name}.
+
+  Raises:
+    ScriptError: if a line is malformed or the file is empty.
+  """
+  try:
+    labels = dataset_utils.read_label_file(os.path.dirname(path) or '.',
+                                           os.path.basename(path))
+  except ValueError as e:
+    raise ScriptError(str(e))
+  if not labels:
+    raise ScriptError('Labels file %s is empty; it needs one `id:name` line '
+                      'per class.' % path)
+  return labels
+
+
+class LabelMap(object):
+  """Maps network output indices to (label id, name).
+
+  Args:
+    labels_to_names: {label id: name}, or None (names unknown).
+    num_outputs: the network's number of outputs.
+    labels_offset: the --labels_offset value.
+    labels_path: where the names came from (for messages).
+
+  Raises:
+    ScriptError: if some output would have no name.
+  """
+
+  def __init__(self, labels_to_names, num_outputs, labels_offset=0,
+               labels_path=None):
+    self.offset = labels_offset
+    self.names = labels_to_names
+    self.note = None
+    if not labels_to_names:
+      return
+    ids = sorted(labels_to_names)
+    if (labels_offset == 0 and num_outputs == len(ids) + 1 and
+        ids == list(range(len(ids))) and
+        labels_to_names[0].lower() != BACKGROUND):
+      # A 1001-way ImageNet head with 1000 names: output 0 is background.
+      self.offset = -1
+      self.names = dict(labels_to_names)
+      self.names[-1] = BACKGROUND
+      self.note = ('%s has %d names and the model %d outputs: output 0 is '
+                   'taken as the background class, output i as label i-1.' %
+                   (labels_path, len(ids), num_outputs))
+      return
+    wanted = range(labels_offset, labels_offset + num_outputs)
+    missing = [i for i in wanted if i not in labels_to_names]
+    if missing:
+      raise ScriptError(
+          'Labels file %s names labels %d..%d, but the model has %d outputs '
+          'which with --labels_offset=%d are labels %d..%d (%d have no '
+          'name). Pass the labels.txt of the model\'s dataset, or fix '
+          '--labels_offset (1 for a 1000-way head on 1001-class ImageNet '
+          'labels).' %
+          (labels_path, ids[0], ids[-1], num_outputs, labels_offset,
+           labels_offset, labels_offset + num_outputs - 1, len(missing)))
+
+  def label(self, index):
+    """Returns `(label_id, name_or_None)` for a network output index."""
+    label_id = int(index) + self.offset
+    name = self.names.get(label_id) if self.names else None
+    return label_id, name

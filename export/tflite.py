@@ -1,0 +1,202 @@
+"""Converts a frozen classifier graph to TensorFlow Lite.
+
+Quantization modes (`QUANTIZATION_MODES`):
+
+* `none`: float32 weights and activations.
+* `dynamic`: post-training dynamic-range quantization (int8 weights, float
+  activations); needs no data.
+* `full_integer`: post-training full-integer quantization: int8 weights and
+  activations calibrated on a representative dataset, uint8 input and
+  output (quantization parameters in the model's input/output details).
+* `qat`: a graph frozen from a quantization-aware-trained checkpoint
+  (`freeze_graph.py --quantize`, TF 1.15) converted to a uint8 model with
+  the ranges learnt in training.
+
+The same `tf.compat.v1.lite.TFLiteConverter.from_frozen_graph` API exists on
+TF 1.15 and TF 2, so this module does not branch on the version (except to
+find TF 1.15's converter binary).
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import os
+import sys
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from deployment import script_utils
+from export import inference_graph
+
+ScriptError = script_utils.ScriptError
+
+QUANTIZATION_MODES = ('none', 'dynamic', 'full_integer', 'qat')
+
+# Input quantization of a QAT model: real = (uint8 - mean) / std maps
+# [0, 255] onto the network's [-1, 1] input range.
+QAT_INPUT_MEAN = 128.0
+QAT_INPUT_STD = 127.0
+
+_PREDICTIONS_SUFFIX = '/Predictions/Reshape_1'
+_FAKE_QUANT_OPS = ('FakeQuantWithMinMaxVars', 'FakeQuantWithMinMaxArgs')
+
+
+def _ensure_converter_binary_on_path():
+  """Puts TF 1.15's `toco_from_protos` (next to the Python binary) on PATH.
+
+  TF 1.15 runs the converter as a subprocess found through PATH, which a
+  virtual environment used without activation (`.venv/tf1/bin/python ...`)
+  does not have.
+  """
+  bin_dir = os.path.dirname(sys.executable)
+  if os.path.exists(os.path.join(bin_dir, 'toco_from_protos')):
+    path = os.environ.get('PATH', '')
+    if bin_dir not in path.split(os.pathsep):
+      os.environ['PATH'] = bin_dir + os.pathsep + path
+
+
+def find_output_node(graph_def):
+  """Returns the name of the softmax output node of a classifier GraphDef.
+
+  Args:
+    graph_def: a `tf.GraphDef`.
+
+  Raises:
+    ScriptError: if there is not exactly one `<scope>/Predictions/Reshape_1`.
+  """
+  names = [n.name for n in graph_def.node
+           if n.name.endswith(_PREDICTIONS_SUFFIX)]
+  if len(names) != 1:
+    raise ScriptError(
+        'Cannot find the output node: expected one node named '
+        '<Scope>%s (e.g. MobilenetV1%s), found %s. Pass --output_node_name.' %
+        (_PREDICTIONS_SUFFIX, _PREDICTIONS_SUFFIX, names or 'none'))
+  return names[0]
+
+
+def input_shape(graph_def, input_name=inference_graph.INPUT_NODE_NAME):
+  """Returns the static shape of the input placeholder (-1 for unknown).
+
+  Args:
+    graph_def: a `tf.GraphDef`.
+    input_name: the placeholder's name.
+
+  Raises:
+    ScriptError: if the graph has no such placeholder with a known rank.
+  """
+  for node in graph_def.node:
+    if node.name == input_name and node.op == 'Placeholder':
+      shape = node.attr['shape'].shape
+      if not shape.unknown_rank:
+        return [d.size for d in shape.dim]
+  raise ScriptError('The graph has no input placeholder %r of known rank; '
+                    'export it with export_inference_graph.py or '
+                    'freeze_graph.py.' % input_name)
+
+
+def has_fake_quant(graph_def):
+  """Whether a GraphDef has fake-quant ops (a quantization-aware graph)."""
+  return any(n.op in _FAKE_QUANT_OPS for n in graph_def.node)
+
+
+def convert(graph_def_file, quantization='none', representative_data=None,
+            input_name=inference_graph.INPUT_NODE_NAME, output_name=None):
+  """Converts a frozen GraphDef file to a TFLite flatbuffer.
+
+  Args:
+    graph_def_file: path of a frozen GraphDef (`.pb`).
+    quantization: one of `QUANTIZATION_MODES`.
+    representative_data: for `full_integer`: a list of float32 input arrays
+      `[1, size, size, channels]`, preprocessed like the network input.
+    input_name: the input placeholder.
+    output_name: the output node; None: the graph's
+      `<Scope>/Predictions/Reshape_1`.
+
+  Returns:
+    The TFLite model as bytes.
+
+  Raises:
+    ScriptError: unknown mode, missing representative data, a QAT
+      conversion of a graph without fake-quant ops, or a converter error.
+  """
+  # pylint: disable=g-import-not-at-top
+  from export import freeze
+  if quantization not in QUANTIZATION_MODES:
+    raise ScriptError('--quantization=%s is not one of %s.' %
+                      (quantization, ', '.join(QUANTIZATION_MODES)))
+  graph_def = freeze.load_graph_def(graph_def_file, '--input_graph')
+  output_name = output_name or find_output_node(graph_def)
+  shape = input_shape(graph_def, input_name)
+  shape[0] = 1  # TFLite models run one image at a time.
+  if any(d < 1 for d in shape):
+    raise ScriptError('The input %r of %s has an unknown size %s; export the '
+                      'graph with --image_size.' %
+                      (input_name, graph_def_file, shape))
+  if quantization == 'qat' and not has_fake_quant(graph_def):
+    raise ScriptError(
+        '--quantization=qat needs a graph with fake-quant ops, frozen with '
+        '`freeze_graph.py --quantize` from a checkpoint trained with '
+        '--quantize_delay (TF 1.15). %s has none: use --quantization=dynamic '
+        'or full_integer (post-training) instead.' % graph_def_file)
+  if quantization == 'full_integer' and not representative_data:
+    raise ScriptError('--quantization=full_integer needs representative '
+                      'images to calibrate activation ranges: pass '
+                      '--dataset_name/--dataset_dir (and '
+                      '--dataset_split_name) of the training data.')
+
+  _ensure_converter_binary_on_path()
+  converter = tf.lite.TFLiteConverter.from_frozen_graph(
+      graph_def_file, [input_name], [output_name], {input_name: shape})
+  if quantization in ('dynamic', 'full_integer'):
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if quantization == 'full_integer':
+    converter.representative_dataset = lambda: ([x] for x in
+                                                representative_data)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+  if quantization == 'qat':
+    converter.inference_type = tf.uint8
+    converter.quantized_input_stats = {
+        input_name: (QAT_INPUT_MEAN, QAT_INPUT_STD)}
+  try:
+    return converter.convert()
+  except Exception as e:  # pylint: disable=broad-except  (ConverterError)
+    raise ScriptError('TFLite conversion (--quantization=%s) of %s failed: '
+                      '%s' % (quantization, graph_def_file,
+                              str(e).strip().split('\n')[-1]))
+
+
+def representative_images(dataset_fn, image_size, preprocessing_fn,
+                          num_images=100):
+  """Reads and preprocesses the first images of a dataset split.
+
+  Args:
+    dataset_fn: returns the `slim.dataset.Dataset` (from `dataset_factory`);
+      called inside the reading graph, which its decoder's tensors must
+      belong to.
+    image_size: network input size.
+    preprocessing_fn: the model's evaluation preprocessing.
+    num_images: how many images to read (fewer if the split is smaller).
+
+  Returns:
+    A list of float32 arrays `[1, image_size, image_size, channels]`.
+  """
+  # pylint: disable=g-import-not-at-top
+  from datasets import input_pipeline
+  with tf.Graph().as_default():
+    data = input_pipeline.make_dataset(
+        dataset_fn(), preprocessing_fn, image_size, batch_size=1,
+        is_training=False).take(num_images)
+    images, _ = tf.data.make_one_shot_iterator(data).get_next()
+    arrays = []
+    with tf.Session() as sess:
+      try:
+        while True:
+          arrays.append(sess.run(images).astype(np.float32))
+      except tf.errors.OutOfRangeError:
+        pass
+  return arrays

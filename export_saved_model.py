@@ -1,0 +1,87 @@
+r"""Exports a checkpoint as a SavedModel for TF Serving and tf.saved_model.
+
+    python export_saved_model.py --model_name=mobilenet_v1_025 \
+      --image_size=64 --checkpoint_path=/tmp/train --dataset_name=shapes \
+      --dataset_dir=/tmp/shapes --export_dir=/tmp/saved_model/1
+
+Signatures (tag `serve`):
+  serving_default  image_bytes: string [N] (encoded JPEG/PNG/GIF/BMP images
+                   of any size; decoded and eval-preprocessed in the graph)
+  predict_images   images: float32 [N, size, size, channels] in [-1, 1]
+Outputs of both: probabilities [N, num_classes], classes [N, top_k] (label
+ids: output index + --labels_offset), scores [N, top_k], and class_names
+[N, top_k] when labels.txt is found in --dataset_dir or --labels_file.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+from absl import app
+from absl import flags
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+
+from deployment import script_utils
+from export import export_flags
+from export import labels
+from export import saved_model
+
+
+
+def define_flags(flag_values=flags.FLAGS):
+  """Registers this script's flags with `flag_values`."""
+  export_flags.define_model_input_flags(flag_values)
+  export_flags.define_checkpoint_flags(flag_values)
+  export_flags.define_labels_flags(flag_values)
+  export_flags.define(
+      flags.DEFINE_string, 'export_dir', None,
+      'Directory to create for the SavedModel (must not exist; TF Serving '
+      'expects <model_dir>/<version>).', flag_values)
+
+
+FLAGS = flags.FLAGS
+
+
+def run(flag_values):
+  """Writes the SavedModel; returns its directory."""
+  if not flag_values.checkpoint_path:
+    raise script_utils.ScriptError(
+        '--checkpoint_path is required: a checkpoint prefix '
+        '(train_dir/model.ckpt-N) or a training directory.')
+  if not flag_values.export_dir:
+    raise script_utils.ScriptError('--export_dir is required: a new '
+                                   'directory for the SavedModel.')
+  if flag_values.quantize:
+    raise script_utils.ScriptError(
+        '--quantize is not supported for SavedModels; serve the float model, '
+        'or make a quantized TFLite model with freeze_graph.py --quantize '
+        'and export_tflite.py --quantization=qat.')
+  checkpoint = script_utils.resolve_checkpoint(flag_values.checkpoint_path)
+  labels_path = labels.find_labels_file(flag_values.labels_file,
+                                        flag_values.dataset_dir)
+  names = labels.read_labels(labels_path) if labels_path else None
+  checkpoint, weights = saved_model.export_saved_model(
+      flag_values.export_dir, flag_values.model_name, checkpoint,
+      export_flags.num_classes(flag_values, checkpoint),
+      image_size=flag_values.image_size,
+      preprocessing_name=flag_values.preprocessing_name,
+      use_grayscale=flag_values.use_grayscale,
+      moving_average_decay=flag_values.moving_average_decay,
+      labels_offset=flag_values.labels_offset, top_k=flag_values.top_k,
+      labels_to_names=names)
+  print('Exported %s with %s.' % (checkpoint, weights))
+  print('Wrote the SavedModel to %s (signatures %s, %s%s).' %
+        (flag_values.export_dir, saved_model.SERVING_SIGNATURE,
+         saved_model.IMAGES_SIGNATURE,
+         '; class names from %s' % labels_path if labels_path else ''))
+  return flag_values.export_dir
+
+
+def main(_):
+  script_utils.run_or_exit(lambda: run(FLAGS), 'export_saved_model')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,82 @@
+r"""Freezes a checkpoint into a GraphDef with the weights as constants.
+
+One step from a checkpoint to a `.pb` that TFLite converters and
+`classify_image.py` load:
+
+    python freeze_graph.py --model_name=mobilenet_v1_025 --image_size=64 \
+      --checkpoint_path=/tmp/train --dataset_name=shapes \
+      --dataset_dir=/tmp/shapes --output_file=/tmp/frozen.pb
+
+The graph is the one export_inference_graph.py writes (input `input`,
+output `<Scope>/Predictions/Reshape_1`). With --moving_average_decay the
+checkpoint's ExponentialMovingAverage shadow weights are used; the command
+prints which weights it used. --quantize (TF 1.15) freezes the fake-quant
+graph of a quantization-aware-trained checkpoint, for
+`export_tflite.py --quantization=qat`.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+from absl import app
+from absl import flags
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+
+from deployment import script_utils
+from export import export_flags
+from export import freeze
+
+
+
+def define_flags(flag_values=flags.FLAGS):
+  """Registers this script's flags with `flag_values`."""
+  export_flags.define_model_input_flags(flag_values)
+  export_flags.define_checkpoint_flags(flag_values)
+  export_flags.define(flags.DEFINE_string, 'output_file', None,
+                      'Where to write the frozen GraphDef.', flag_values)
+  export_flags.define(flags.DEFINE_bool, 'write_text_graphdef', False,
+                      'Write the GraphDef in text format instead of binary.',
+                      flag_values)
+  # The names of TensorFlow's freeze_graph tool, for existing scripts.
+  export_flags.define_alias('input_checkpoint', 'checkpoint_path',
+                            flag_values)
+  export_flags.define_alias('output_graph', 'output_file', flag_values)
+
+
+FLAGS = flags.FLAGS
+
+
+def run(flag_values):
+  """Freezes and writes the graph; returns the `FrozenGraph`."""
+  if not flag_values.checkpoint_path:
+    raise script_utils.ScriptError(
+        '--checkpoint_path is required: a checkpoint prefix '
+        '(train_dir/model.ckpt-N) or a training directory.')
+  if not flag_values.output_file:
+    raise script_utils.ScriptError('--output_file is required: where to '
+                                   'write the frozen graph (e.g. frozen.pb).')
+  checkpoint = script_utils.resolve_checkpoint(flag_values.checkpoint_path)
+  frozen = freeze.freeze(
+      flag_values.model_name, checkpoint,
+      export_flags.num_classes(flag_values, checkpoint),
+      image_size=flag_values.image_size, batch_size=flag_values.batch_size,
+      use_grayscale=flag_values.use_grayscale, quantize=flag_values.quantize,
+      moving_average_decay=flag_values.moving_average_decay)
+  freeze.write_graph_def(frozen.graph_def, flag_values.output_file,
+                         as_text=flag_values.write_text_graphdef)
+  print('Froze %s with %s.' % (frozen.checkpoint, frozen.weights))
+  print('Wrote %s: input %s (%dx%d), output %s.' %
+        (flag_values.output_file, frozen.input_node_name, frozen.image_size,
+         frozen.image_size, frozen.output_node_name))
+  return frozen
+
+
+def main(_):
+  script_utils.run_or_exit(lambda: run(FLAGS), 'freeze_graph')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

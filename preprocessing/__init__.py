@@ -1,0 +1,1 @@
+"""Image preprocessing for the slim networks (see preprocessing_factory)."""

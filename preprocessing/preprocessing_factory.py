@@ -1,0 +1,69 @@
+"""The one place that maps a model or preprocessing name to its preprocessing.
+
+Used by training, evaluation, export and classification alike, so an image
+is always prepared the same way for a given model.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+
+from preprocessing import cifarnet_preprocessing
+from preprocessing import inception_preprocessing
+
+# Name -> module with `preprocess_image(image, height, width, is_training,
+# use_grayscale, **kwargs)`. The MobileNets were trained with inception-style
+# preprocessing.
+_PREPROCESSING_MODULES = {
+    'cifarnet': cifarnet_preprocessing,
+    'inception': inception_preprocessing,
+    'mobilenet_v1': inception_preprocessing,
+    'mobilenet_v1_075': inception_preprocessing,
+    'mobilenet_v1_050': inception_preprocessing,
+    'mobilenet_v1_025': inception_preprocessing,
+    'mobilenet_v2': inception_preprocessing,
+    'mobilenet_v2_140': inception_preprocessing,
+    'mobilenet_v2_050': inception_preprocessing,
+    'mobilenet_v2_035': inception_preprocessing,
+}
+
+
+def preprocessing_names():
+  """Returns the sorted list of valid preprocessing names."""
+  return sorted(_PREPROCESSING_MODULES)
+
+
+def get_preprocessing(name, is_training=False, use_grayscale=False):
+  """Returns the preprocessing function for a model or preprocessing name.
+
+  Args:
+    name: a model name (e.g. 'mobilenet_v1_025') or a preprocessing name
+      ('inception', 'cifarnet').
+    is_training: whether the function distorts images for training.
+    use_grayscale: whether the function outputs 1-channel images.
+
+  Returns:
+    `preprocessing_fn(image, output_height, output_width, **kwargs)` taking a
+    3-D uint8 (or [0, 1] float) image and returning a float32 image of the
+    given size in [-1, 1]; kwargs go to the module's `preprocess_image`
+    (e.g. `bbox=` for training crops around object boxes).
+
+  Raises:
+    ValueError: if `name` is not a known name.
+  """
+  if name not in _PREPROCESSING_MODULES:
+    raise ValueError(
+        'Unknown preprocessing name %r (from --preprocessing_name, or '
+        '--model_name when no preprocessing name is given). Valid names: %s. '
+        'Pass one of them with --preprocessing_name.' %
+        (name, ', '.join(preprocessing_names())))
+  module = _PREPROCESSING_MODULES[name]
+
+  def preprocessing_fn(image, output_height, output_width, **kwargs):
+    return module.preprocess_image(
+        image, output_height, output_width, is_training=is_training,
+        use_grayscale=use_grayscale, **kwargs)
+
+  return preprocessing_fn

@@ -1,0 +1,299 @@
+"""Tests for classify_image.py and export/predictors.py, on both stacks."""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import io
+import os
+import subprocess
+import sys
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import numpy as np
+from PIL import Image
+import pytest
+
+import classify_image
+import export_inference_graph
+import export_saved_model
+import export_tflite
+import freeze_graph
+from deployment import script_utils
+from export import labels
+from export import predictors
+from tests import test_export_lib as lib
+
+ScriptError = script_utils.ScriptError
+NAMES = [name for name, _ in lib.CLASS_COLOURS]
+
+_EXPORTS = {}
+
+
+@pytest.fixture
+def model(tmp_path_factory):
+  return lib.trained_model(tmp_path_factory)
+
+
+@pytest.fixture
+def exported(model):
+  """{kind: model path} for the session's checkpoint, exported once."""
+  if not _EXPORTS:
+    root = os.path.join(model.root, 'classify_exports')
+    data_flags = ['--model_name=' + lib.MODEL_NAME,
+                  '--image_size=%d' % lib.IMAGE_SIZE,
+                  '--dataset_name=image_folder',
+                  '--dataset_dir=' + model.dataset_dir,
+                  '--checkpoint_path=' + model.checkpoint]
+    frozen = os.path.join(root, 'frozen.pb')
+    lib.run_script(freeze_graph, data_flags + ['--output_file=' + frozen])
+    saved = os.path.join(root, 'saved_model')
+    lib.run_script(export_saved_model, data_flags + ['--export_dir=' + saved])
+    tflite_path = os.path.join(root, 'model.tflite')
+    lib.run_script(export_tflite, ['--input_graph=' + frozen,
+                                   '--output_file=' + tflite_path])
+    int8_path = os.path.join(root, 'model_int8.tflite')
+    lib.run_script(export_tflite, [
+        '--input_graph=' + frozen, '--output_file=' + int8_path,
+        '--quantization=full_integer', '--dataset_name=image_folder',
+        '--dataset_dir=' + model.dataset_dir, '--num_calibration_images=32'])
+    _EXPORTS['int8'] = int8_path
+    _EXPORTS.update({predictors.CHECKPOINT: os.path.dirname(model.checkpoint),
+                     predictors.FROZEN_GRAPH: frozen,
+                     predictors.SAVED_MODEL: saved,
+                     predictors.TFLITE: tflite_path})
+  return dict(_EXPORTS)
+
+
+@pytest.fixture
+def image_files(model, tmp_path):
+  """One validation image per class, as JPEG or PNG files; and their rows."""
+  paths, rows = [], []
+  for label in range(lib.NUM_CLASSES):
+    row = int(np.where(model.labels == label)[0][0])
+    data = model.encoded[row]
+    extension = 'jpg' if data.startswith(b'\xff\xd8') else 'png'
+    path = str(tmp_path / ('%s.%s' % (NAMES[label], extension)))
+    with open(path, 'wb') as f:
+      f.write(data)
+    paths.append(path)
+    rows.append(row)
+  return paths, rows
+
+
+def _classify(model, model_path, images, *extra):
+  out = io.StringIO()
+  results = lib.run_script(
+      classify_image, ['--model_path=' + model_path,
+                       '--model_name=' + lib.MODEL_NAME,
+                       '--image_size=%d' % lib.IMAGE_SIZE,
+                       '--dataset_dir=' + model.dataset_dir,
+                       '--top_k=%d' % lib.NUM_CLASSES] + list(extra),
+      images, out)
+  return results, out.getvalue()
+
+
+# ------------------------------------------------------------ model kinds
+
+
+@pytest.mark.slow
+def test_detect_kind(model, exported):
+  checkpoint = model.checkpoint
+  expected = [
+      (os.path.dirname(checkpoint), predictors.CHECKPOINT, checkpoint),
+      (checkpoint, predictors.CHECKPOINT, checkpoint),
+      (checkpoint + '.index', predictors.CHECKPOINT, checkpoint),
+      (checkpoint + '.data-00000-of-00001', predictors.CHECKPOINT,
+       checkpoint),
+      (exported[predictors.FROZEN_GRAPH], predictors.FROZEN_GRAPH, None),
+      (exported[predictors.SAVED_MODEL], predictors.SAVED_MODEL, None),
+      (os.path.join(exported[predictors.SAVED_MODEL], 'saved_model.pb'),
+       predictors.SAVED_MODEL, exported[predictors.SAVED_MODEL]),
+      (exported[predictors.TFLITE], predictors.TFLITE, None),
+  ]
+  for path, kind, resolved in expected:
+    assert predictors.detect_kind(path) == (kind, resolved or path), path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind', predictors.KINDS)
+def test_classify_with_each_model_kind(model, exported, image_files, kind):
+  paths, rows = image_files
+  results, text = _classify(model, exported[kind], paths)
+  assert len(results) == len(paths)
+  for path, row, result in zip(paths, rows, results):
+    reference = model.probabilities[row]
+    probability, label_id, name = result[0]
+    assert label_id == int(reference.argmax())
+    assert name == NAMES[label_id]
+    ranked = sorted(result, key=lambda r: r[1])
+    np.testing.assert_allclose([r[0] for r in ranked], reference, atol=1e-4)
+    assert path in text
+  assert '(%s)' % kind in text
+  assert ' red' in text
+
+
+@pytest.mark.slow
+def test_classify_with_full_integer_tflite(model, exported, image_files):
+  paths, rows = image_files
+  predictor = predictors.load(exported['int8'])
+  assert predictor.input_dtype == np.uint8
+  predictor.close()
+  results, _ = _classify(model, exported['int8'], paths)
+  for row, result in zip(rows, results):
+    reference = model.probabilities[row]
+    assert result[0][1] == reference.argmax()
+    ranked = sorted(result, key=lambda r: r[1])
+    # uint8 probabilities: steps of 1/256, plus the quantization error.
+    np.testing.assert_allclose([r[0] for r in ranked], reference, atol=0.1)
+
+
+@pytest.mark.slow
+def test_classify_images_of_any_size_and_mode(model, exported, tmp_path):
+  wide = np.full([37, 100, 3], 128, np.uint8)
+  wide[8:30, 40:62] = lib.CLASS_COLOURS[NAMES.index('red')][1]
+  Image.fromarray(wide).save(str(tmp_path / 'wide.png'))
+  gray = Image.fromarray(np.full([50, 50], 90, np.uint8), mode='L')
+  gray.save(str(tmp_path / 'gray.jpg'))
+  rgba = Image.fromarray(np.dstack([wide, np.full([37, 100], 255, np.uint8)]))
+  rgba.save(str(tmp_path / 'rgba.png'))
+  results, _ = _classify(model, exported[predictors.TFLITE],
+                         [str(tmp_path / n) for n in
+                          ('wide.png', 'gray.jpg', 'rgba.png')])
+  assert results[0][0][2] == 'red'
+  assert results[2][0][2] == 'red'
+  assert len(results[1]) == lib.NUM_CLASSES
+
+
+@pytest.mark.slow
+def test_classify_with_background_labels_offset(model, exported, image_files,
+                                                tmp_path):
+  # Labels of a dataset with a background class 0, the model trained on
+  # labels 1..4 with --labels_offset=1.
+  labels_file = tmp_path / 'labels_with_background.txt'
+  labels_file.write_text(u''.join(
+      [u'0:background\n'] + [u'%d:%s\n' % (i + 1, n)
+                             for i, n in enumerate(NAMES)]))
+  paths, rows = image_files
+  results, _ = _classify(model, exported[predictors.TFLITE], paths,
+                         '--labels_file=%s' % labels_file,
+                         '--labels_offset=1')
+  for row, result in zip(rows, results):
+    assert result[0][1] == model.probabilities[row].argmax() + 1
+    assert result[0][2] == NAMES[model.probabilities[row].argmax()]
+
+
+def test_label_map_offsets_and_background():
+  names = dict(enumerate(NAMES))
+  assert labels.LabelMap(names, 4).label(2) == (2, 'red')
+  with_background = dict([(0, 'background')] +
+                         [(i + 1, n) for i, n in enumerate(NAMES)])
+  assert labels.LabelMap(with_background, 4, 1).label(0) == (1, 'blue')
+  assert labels.LabelMap(with_background, 5).label(0) == (0, 'background')
+  # A 1001-way head with the 1000 ImageNet names (no background line).
+  label_map = labels.LabelMap(names, 5, 0, 'labels.txt')
+  assert 'background' in label_map.note
+  assert label_map.label(0) == (-1, 'background')
+  assert label_map.label(1) == (0, 'blue')
+  with pytest.raises(ScriptError, match='--labels_offset'):
+    labels.LabelMap(names, 4, 1, 'labels.txt')
+  with pytest.raises(ScriptError, match='--labels_offset'):
+    labels.LabelMap(names, 7, 0, 'labels.txt')
+  assert labels.LabelMap(None, 4).label(3) == (3, None)
+
+
+# ----------------------------------------------------------------- errors
+
+
+@pytest.mark.slow
+def test_bad_images_are_reported(model, exported, image_files, tmp_path):
+  paths, _ = image_files
+  text_file = tmp_path / 'notes.txt'
+  text_file.write_text(u'not an image')
+  truncated = tmp_path / 'truncated.jpg'
+  with open(paths[0], 'rb') as f:
+    truncated.write_bytes(f.read()[:120])
+  for kind in (predictors.TFLITE, predictors.SAVED_MODEL):
+    with pytest.raises(ScriptError, match='notes.txt is not an image'):
+      _classify(model, exported[kind], [paths[0], str(text_file)])
+    with pytest.raises(ScriptError, match='truncated.jpg: Cannot decode'):
+      _classify(model, exported[kind], [str(truncated)])
+  with pytest.raises(ScriptError, match='missing.jpg does not exist'):
+    _classify(model, exported[predictors.TFLITE],
+              [str(tmp_path / 'missing.jpg')])
+  with pytest.raises(ScriptError, match='No images given'):
+    _classify(model, exported[predictors.TFLITE], [])
+
+
+@pytest.mark.slow
+def test_wrong_model_files_are_reported(model, exported, image_files,
+                                        tmp_path):
+  paths, _ = image_files
+  fake_tflite = tmp_path / 'model.tflite'
+  fake_tflite.write_text(u'hello')
+  text_pb = tmp_path / 'notes.pb'
+  text_pb.write_text(u'hello, this is not a graph')
+  unfrozen = str(tmp_path / 'inference_graph.pb')
+  lib.run_script(export_inference_graph, [
+      '--model_name=' + lib.MODEL_NAME, '--image_size=32',
+      '--num_classes=4', '--output_file=' + unfrozen])
+  cases = [
+      (paths[0], 'is a JPEG image, not a model|is a PNG image, not a model'),
+      (str(fake_tflite), 'not a TFLite model'),
+      (str(text_pb), 'is not a GraphDef|not an exported classifier'),
+      (unfrozen, 'not frozen'),
+      (str(tmp_path / 'nothing.pb'), 'does not exist'),
+      (str(tmp_path), 'neither a SavedModel'),
+  ]
+  for model_path, message in cases:
+    with pytest.raises(ScriptError, match=message):
+      _classify(model, model_path, paths[:1])
+
+
+@pytest.mark.slow
+def test_checkpoint_of_another_model_is_reported(model, image_files):
+  paths, _ = image_files
+  with pytest.raises(ScriptError, match='--model_name'):
+    _classify(model, model.checkpoint, paths[:1],
+              '--model_name=mobilenet_v1')
+
+
+@pytest.mark.slow
+def test_missing_labels_are_reported(model, exported, image_files, tmp_path):
+  paths, _ = image_files
+  with pytest.raises(ScriptError, match='--labels_file=.*does not exist'):
+    _classify(model, exported[predictors.TFLITE], paths,
+              '--labels_file=' + str(tmp_path / 'labels.txt'))
+  with pytest.raises(ScriptError, match='has no labels.txt'):
+    _classify(model, exported[predictors.TFLITE], paths,
+              '--dataset_dir=' + str(tmp_path))
+  bad = tmp_path / 'bad_labels.txt'
+  bad.write_text(u'blue\ngreen\n')
+  with pytest.raises(ScriptError, match='id:name'):
+    _classify(model, exported[predictors.TFLITE], paths,
+              '--labels_file=' + str(bad))
+
+
+@pytest.mark.slow
+def test_command_line(model, exported, image_files, repo_root, script_env,
+                      tmp_path):
+  paths, rows = image_files
+  command = [sys.executable, os.path.join(repo_root, 'classify_image.py'),
+             '--model_path=' + exported[predictors.TFLITE],
+             '--dataset_dir=' + model.dataset_dir, '--top_k=2']
+  result = subprocess.run(command + paths, env=script_env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for path, row in zip(paths, rows):
+    block = result.stdout.split(path)[1].split('\n')[1]
+    assert NAMES[model.probabilities[row].argmax()] in block
+  not_image = tmp_path / 'notes.txt'
+  not_image.write_text(u'not an image')
+  bad = subprocess.run(command + [str(not_image)], env=script_env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+  assert bad.returncode == 1
+  assert 'classify_image: error:' in bad.stderr
+  assert 'notes.txt is not an image' in bad.stderr
+  assert 'Traceback' not in bad.stderr
