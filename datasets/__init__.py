@@ -1,0 +1,1 @@
+"""TFRecord datasets, their converters and the tf.data input pipeline."""

@@ -1,0 +1,215 @@
+r"""Creates a dataset's TFRecords (downloading only what is not on disk).
+
+Usage:
+  # The embedded default dataset, generated locally (no download):
+  python download_and_convert_data.py --dataset_name=shapes \
+      --dataset_dir=/tmp/shapes
+
+  # Official archives (used from --archive_path / --dataset_dir when present):
+  python download_and_convert_data.py --dataset_name=cifar10 \
+      --dataset_dir=/tmp/cifar10 --archive_path=~/cifar-10-binary.tar.gz
+  python download_and_convert_data.py --dataset_name=flowers \
+      --dataset_dir=/tmp/flowers
+  python download_and_convert_data.py --dataset_name=mnist \
+      --dataset_dir=/tmp/mnist --source_dir=~/mnist_gz
+
+  # Your own images, one subfolder per class:
+  python download_and_convert_data.py --dataset_name=image_folder \
+      --source_dir=~/my_images --dataset_dir=/tmp/my_images \
+      --validation_ratio=0.1 --seed=0
+
+  # ImageNet from the raw layout (train/<synset>/*.JPEG, validation/, ...):
+  python download_and_convert_data.py --dataset_name=imagenet \
+      --source_dir=~/ILSVRC2012 --dataset_dir=/tmp/imagenet
+
+Conversion is idempotent and crash-safe: run it again after an interruption
+and it completes the missing shards only.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import sys
+import textwrap
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from datasets import convert_image_folder
+from datasets import convert_imagenet
+from datasets import dataset_utils
+from datasets import download_and_convert_cifar10
+from datasets import download_and_convert_flowers
+from datasets import download_and_convert_mnist
+from datasets import generate_shapes
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string(
+    'dataset_name', None,
+    'The dataset to create: shapes, cifar10, flowers, mnist, image_folder or '
+    'imagenet.')
+flags.DEFINE_string('dataset_dir', None,
+                    'Directory where the TFRecords and labels.txt are written.')
+flags.DEFINE_string(
+    'archive_path', None,
+    'cifar10/flowers: the archive on disk (default: looked for in '
+    '--dataset_dir, downloaded if missing).')
+flags.DEFINE_string(
+    'archive_checksum', None,
+    'Checksum of the archive as md5:<hex> or sha256:<hex>; default: the '
+    'published checksum of the official archive; `none` skips the check.')
+flags.DEFINE_string(
+    'source_dir', None,
+    'image_folder: folder with one subfolder per class. imagenet: the raw '
+    'layout. mnist: folder with the four .gz files (default --dataset_dir).')
+flags.DEFINE_float('validation_ratio', 0.1,
+                   'image_folder: fraction of each class for validation.')
+flags.DEFINE_integer('num_validation', 350,
+                     'flowers: number of validation images.')
+flags.DEFINE_integer('seed', 0,
+                     'Seed of train/validation splits and of shapes.')
+flags.DEFINE_integer('num_workers', None,
+                     'Parallel shard writers (default: number of CPUs).')
+flags.DEFINE_integer('train_shards', None,
+                     'Shards of the training split (default per dataset).')
+flags.DEFINE_integer(
+    'validation_shards', None,
+    'Shards of the validation (cifar10/mnist: test) split (default per '
+    'dataset).')
+flags.DEFINE_integer('shapes_image_size', generate_shapes.DEFAULT_IMAGE_SIZE,
+                     'shapes: image height and width.')
+flags.DEFINE_integer('shapes_train_per_class',
+                     generate_shapes.DEFAULT_TRAIN_PER_CLASS,
+                     'shapes: training images per class.')
+flags.DEFINE_integer('shapes_validation_per_class',
+                     generate_shapes.DEFAULT_VALIDATION_PER_CLASS,
+                     'shapes: validation images per class.')
+flags.DEFINE_string('imagenet_synsets_file', None,
+                    'imagenet: synset list (default: in --source_dir).')
+flags.DEFINE_string('imagenet_metadata_file', None,
+                    'imagenet: synset-to-name file (default: in --source_dir).')
+flags.DEFINE_string(
+    'imagenet_validation_labels_file', None,
+    'imagenet: validation ground truth (default: in --source_dir).')
+flags.DEFINE_string(
+    'imagenet_bounding_box_file', None,
+    'imagenet: bounding-box CSV (default: in --source_dir if present).')
+
+
+def _checksum(official):
+  value = FLAGS.archive_checksum
+  if value is None:
+    return official
+  if value.lower() == 'none':
+    return None
+  dataset_utils.parse_checksum(value)  # Fails early on a malformed value.
+  return value
+
+
+def _require(flag_name):
+  if not getattr(FLAGS, flag_name):
+    raise ValueError('--%s is required for --dataset_name=%s.' %
+                     (flag_name, FLAGS.dataset_name))
+  return getattr(FLAGS, flag_name)
+
+
+def _shapes():
+  return generate_shapes.run(
+      FLAGS.dataset_dir, image_size=FLAGS.shapes_image_size,
+      train_per_class=FLAGS.shapes_train_per_class,
+      validation_per_class=FLAGS.shapes_validation_per_class, seed=FLAGS.seed,
+      train_shards=FLAGS.train_shards,
+      validation_shards=FLAGS.validation_shards, num_workers=FLAGS.num_workers)
+
+
+def _cifar10():
+  return download_and_convert_cifar10.run(
+      FLAGS.dataset_dir, archive_path=FLAGS.archive_path,
+      checksum=_checksum(download_and_convert_cifar10.OFFICIAL),
+      num_workers=FLAGS.num_workers, train_shards=FLAGS.train_shards,
+      test_shards=FLAGS.validation_shards)
+
+
+def _flowers():
+  return download_and_convert_flowers.run(
+      FLAGS.dataset_dir, archive_path=FLAGS.archive_path,
+      checksum=_checksum(download_and_convert_flowers.OFFICIAL),
+      num_validation=FLAGS.num_validation, seed=FLAGS.seed,
+      num_workers=FLAGS.num_workers,
+      num_shards=FLAGS.train_shards or download_and_convert_flowers.
+      DEFAULT_SHARDS)
+
+
+def _mnist():
+  return download_and_convert_mnist.run(
+      FLAGS.dataset_dir, source_dir=FLAGS.source_dir,
+      checksum=_checksum(download_and_convert_mnist.OFFICIAL),
+      num_workers=FLAGS.num_workers, train_shards=FLAGS.train_shards,
+      test_shards=FLAGS.validation_shards)
+
+
+def _image_folder():
+  return convert_image_folder.run(
+      FLAGS.dataset_dir, _require('source_dir'),
+      validation_ratio=FLAGS.validation_ratio, seed=FLAGS.seed,
+      num_workers=FLAGS.num_workers, train_shards=FLAGS.train_shards,
+      validation_shards=FLAGS.validation_shards)
+
+
+def _imagenet():
+  return convert_imagenet.run(
+      FLAGS.dataset_dir, _require('source_dir'),
+      synsets_file=FLAGS.imagenet_synsets_file,
+      metadata_file=FLAGS.imagenet_metadata_file,
+      validation_labels_file=FLAGS.imagenet_validation_labels_file,
+      bounding_box_file=FLAGS.imagenet_bounding_box_file,
+      num_workers=FLAGS.num_workers, train_shards=FLAGS.train_shards,
+      validation_shards=FLAGS.validation_shards)
+
+
+# The one place converter names map to code.
+CONVERTERS = {
+    'cifar10': _cifar10,
+    'flowers': _flowers,
+    'image_folder': _image_folder,
+    'imagenet': _imagenet,
+    'mnist': _mnist,
+    'shapes': _shapes,
+}
+
+
+def _fail(message):
+  sys.stderr.write('\n'.join(textwrap.wrap(
+      'download_and_convert_data.py: error: ' + str(message), 79,
+      break_long_words=False, break_on_hyphens=False)) + '\n')
+  sys.exit(1)
+
+
+def main(argv):
+  if len(argv) > 1:
+    _fail('unexpected arguments %s; all options are --flags.' % argv[1:])
+  logging.set_verbosity(logging.INFO)
+  if FLAGS.dataset_name not in CONVERTERS:
+    _fail('--dataset_name=%s is not a dataset; use one of %s.' %
+          (FLAGS.dataset_name, ', '.join(sorted(CONVERTERS))))
+  if not FLAGS.dataset_dir:
+    _fail('--dataset_dir is required: the directory where the TFRecords of '
+          '%s are written.' % FLAGS.dataset_name)
+  try:
+    manifests = CONVERTERS[FLAGS.dataset_name]()
+  except (ValueError, IOError, OSError) as e:
+    _fail(e)
+  for split_name, manifest in sorted(manifests.items()):
+    print('%s %s: %d examples, %d classes, %d shards%s' % (
+        FLAGS.dataset_name, split_name, manifest['num_examples'],
+        manifest['num_classes'], manifest['num_shards'],
+        ', %d unreadable files skipped' % manifest['num_skipped']
+        if manifest['num_skipped'] else ''))
+  print('Finished creating %s in %s.' % (FLAGS.dataset_name, FLAGS.dataset_dir))
+
+
+if __name__ == '__main__':
+  app.run(main)
