@@ -6,6 +6,8 @@ does so through `from nets import tf_compat`). It
 * aliases `tf_keras.legacy_tf_layers` to `tf_keras.src.legacy_tf_layers`
   where TF >= 2.14 moved it, because tf-slim 1.1.0's `batch_norm` reaches it
   through `tensorflow.python.layers.normalization`;
+* restores `control_flow_ops.cond` / `case`, which tf-slim 1.1.0's
+  `tfexample_decoder.Image` calls and TF 2.21 no longer defines there;
 * disables eager execution on TF 2, since slim networks, queues and
   `tf.train` savers are graph-mode APIs;
 * exposes `IS_TF2` / `TF_VERSION` for the few APIs that really differ
@@ -65,8 +67,25 @@ def _alias_legacy_tf_layers():
   return True
 
 
+def _restore_control_flow_aliases():
+  """Puts `cond` and `case` back on `control_flow_ops` where TF removed them.
+
+  Returns:
+    The names that were restored (empty if none was missing).
+  """
+  from tensorflow.python.ops import control_flow_ops  # pylint: disable=g-import-not-at-top
+  restored = []
+  for name in ('cond', 'case'):
+    if not hasattr(control_flow_ops, name):
+      setattr(control_flow_ops, name, getattr(_tf.compat.v1, name))
+      restored.append(name)
+  return tuple(restored)
+
+
 if IS_TF2:
   LEGACY_LAYERS_ALIASED = _alias_legacy_tf_layers()
+  CONTROL_FLOW_ALIASES = _restore_control_flow_aliases()
   _tf.compat.v1.disable_eager_execution()
 else:
   LEGACY_LAYERS_ALIASED = False
+  CONTROL_FLOW_ALIASES = ()

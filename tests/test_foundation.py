@@ -80,3 +80,26 @@ def test_batch_norm_in_a_fresh_interpreter_needs_only_the_compat_import():
                        stderr=subprocess.PIPE, universal_newlines=True)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip().splitlines()[-1] == '2'
+
+
+def test_slim_tfexample_decoder_image_decodes_jpeg():
+  # tf-slim's own Image handler calls control_flow_ops.case/cond, which
+  # TF 2.21 removed; tf_compat restores them for code that uses slim's decoder.
+  import io
+  from PIL import Image
+  pixels = np.random.RandomState(1).randint(0, 255, [5, 7, 3]).astype(np.uint8)
+  buf = io.BytesIO()
+  Image.fromarray(pixels).save(buf, format='PNG')
+  example = tf.train.Example(features=tf.train.Features(feature={
+      'image/encoded': tf.train.Feature(
+          bytes_list=tf.train.BytesList(value=[buf.getvalue()])),
+      'image/format': tf.train.Feature(
+          bytes_list=tf.train.BytesList(value=[b'png'])),
+  }))
+  decoder = slim.tfexample_decoder.TFExampleDecoder(
+      {'image/encoded': tf.FixedLenFeature((), tf.string, default_value=''),
+       'image/format': tf.FixedLenFeature((), tf.string, default_value='png')},
+      {'image': slim.tfexample_decoder.Image(shape=[5, 7, 3])})
+  [image] = decoder.decode(tf.constant(example.SerializeToString()), ['image'])
+  with tf.Session() as sess:
+    np.testing.assert_array_equal(sess.run(image), pixels)
