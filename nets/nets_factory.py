@@ -42,8 +42,15 @@ arg_scopes_map = {
     'mobilenet_v2_035': mobilenet_v2.training_scope,
 }
 
+# The keyword each arg scope uses for batch norm's moving-average decay.
+_BATCH_NORM_DECAY_KWARG = {
+    mobilenet_v1.mobilenet_v1_arg_scope: 'batch_norm_decay',
+    mobilenet_v2.training_scope: 'bn_decay',
+}
 
-def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
+
+def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
+                   batch_norm_decay=None):
   """Returns `network_fn(images, **kwargs) -> (logits, end_points)`.
 
   The function builds the named network inside its arg scope.
@@ -53,6 +60,10 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
     num_classes: number of classes; 0 or None returns the pooled features.
     weight_decay: L2 weight decay of the convolutions.
     is_training: build for training (batch norm statistics, dropout).
+    batch_norm_decay: decay of batch norm's moving statistics; None keeps the
+      network's default (0.9997 for V1, 0.997 for V2). Short runs (a few
+      thousand steps) need a smaller one such as 0.99, or the moving
+      statistics used at evaluation are still near their initial values.
 
   Returns:
     `network_fn(images, **kwargs)`; kwargs go to the network (for example
@@ -65,11 +76,18 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
     raise ValueError('Unknown network name %r; valid names are: %s.' %
                      (name, ', '.join(sorted(networks_map))))
   func = networks_map[name]
+  arg_scope_fn = arg_scopes_map[name]
+  arg_scope_kwargs = {'weight_decay': weight_decay}
+  if batch_norm_decay is not None:
+    if not 0.0 < batch_norm_decay < 1.0:
+      raise ValueError('batch_norm_decay must be in (0, 1), got %r.' %
+                       (batch_norm_decay,))
+    arg_scope_kwargs[_BATCH_NORM_DECAY_KWARG[arg_scope_fn]] = batch_norm_decay
 
   @functools.wraps(func)
   def network_fn(images, **kwargs):
     kwargs.setdefault('is_training', is_training)
-    with slim.arg_scope(arg_scopes_map[name](weight_decay=weight_decay)):
+    with slim.arg_scope(arg_scope_fn(**arg_scope_kwargs)):
       return func(images, num_classes=num_classes, **kwargs)
 
   network_fn.default_image_size = getattr(func, 'default_image_size', 224)

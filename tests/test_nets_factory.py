@@ -125,3 +125,35 @@ def test_kwargs_pass_through():
                              conv_defs=V2_SHORT, depth_multiplier=0.5,
                              global_pool=True)
   assert end_points['layer_3'].get_shape().as_list()[3] == 640
+
+
+@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2'])
+@pytest.mark.parametrize("decay", [None, 0.9])
+def test_batch_norm_decay_reaches_moving_statistics(name, decay):
+  import numpy as np
+  network_fn = nets_factory.get_network_fn(name, num_classes=5,
+                                           is_training=True,
+                                           batch_norm_decay=decay)
+  images = tf.constant(np.random.RandomState(0).uniform(
+      -1, 1, [2, 32, 32, 3]).astype(np.float32))
+  network_fn(images, conv_defs=short_defs(name))
+  moving_mean = [v for v in tf.global_variables()
+                 if v.op.name.endswith('moving_mean')][0]
+  updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    sess.run(updates)
+    first = sess.run(moving_mean)
+    sess.run(updates)
+    second = sess.run(moving_mean)
+  # Same batch twice from zero: m1 = (1-d) mu, m2 = d m1 + (1-d) mu = (1+d) m1.
+  big = np.abs(first) > 1e-2 * np.abs(first).max()
+  measured = np.median(second[big] / first[big]) - 1.0
+  default = 0.9997 if name == 'mobilenet_v1' else 0.997
+  assert measured == pytest.approx(default if decay is None else decay,
+                                   abs=2e-4)
+
+
+def test_batch_norm_decay_out_of_range_is_rejected():
+  with pytest.raises(ValueError, match='batch_norm_decay'):
+    nets_factory.get_network_fn('mobilenet_v1', 5, batch_norm_decay=1.5)
