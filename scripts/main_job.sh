@@ -31,7 +31,8 @@ $PYTHON train_image_classifier.py \
   --train_dir="$TRAIN_DIR" --dataset_name=shapes --dataset_split_name=train \
   --dataset_dir="$DATASET_DIR" --model_name="$MODEL_NAME" \
   --train_image_size="$IMAGE_SIZE" --batch_size="$BATCH_SIZE" \
-  --max_number_of_steps="$MAX_STEPS" --optimizer=adam --learning_rate=0.002 \
+  --max_number_of_steps="$MAX_STEPS" --optimizer=adam --learning_rate=0.002 --opt_epsilon=1e-8 \
+  --batch_norm_decay=0.99 --preprocessing_name=cifarnet \
   --learning_rate_decay_type=fixed --weight_decay=0.00004 \
   --log_every_n_steps=100 --save_interval_secs=120
 
@@ -42,13 +43,22 @@ $PYTHON eval_image_classifier.py \
   --dataset_split_name=validation --dataset_dir="$DATASET_DIR" \
   --model_name="$MODEL_NAME" --eval_image_size="$IMAGE_SIZE"
 
-[ -f export_inference_graph.py ] || missing export_inference_graph.py "issue 6"
-say "4/5 Exporting the inference graph and freezing it with the trained weights into $EXPORT_DIR"
+[ -f freeze_graph.py ] || missing freeze_graph.py "issue 6"
+say "4/5 Exporting: inference graph, frozen graph with the trained weights, float TFLite model, in $EXPORT_DIR"
 mkdir -p "$EXPORT_DIR"
 $PYTHON export_inference_graph.py --model_name="$MODEL_NAME" --dataset_name=shapes \
+  --image_size="$IMAGE_SIZE" --output_file="$EXPORT_DIR/inference_graph.pb"
+$PYTHON freeze_graph.py --model_name="$MODEL_NAME" --dataset_name=shapes \
   --dataset_dir="$DATASET_DIR" --image_size="$IMAGE_SIZE" \
-  --output_file="$EXPORT_DIR/inference_graph.pb"
+  --checkpoint_path="$TRAIN_DIR" --output_file="$EXPORT_DIR/frozen.pb"
+$PYTHON export_tflite.py --input_graph="$EXPORT_DIR/frozen.pb" \
+  --output_file="$EXPORT_DIR/model.tflite"
 
 [ -f classify_image.py ] || missing classify_image.py "issue 6"
-say "5/5 Classifying an image with the exported model"
-echo "(not wired yet)"
+say "5/5 Classifying a freshly drawn triangle with the exported TFLite model"
+$PYTHON -c "import sys, numpy as np; from PIL import Image; from datasets import generate_shapes as g; Image.fromarray(g.render(2, $IMAGE_SIZE, np.random.RandomState(123))).save(sys.argv[1])" "$EXPORT_DIR/triangle.png"
+$PYTHON classify_image.py --model_path="$EXPORT_DIR/model.tflite" \
+  --dataset_dir="$DATASET_DIR" "$EXPORT_DIR/triangle.png"
+
+say "Done. Dataset: $DATASET_DIR  checkpoints + TensorBoard: $TRAIN_DIR  metrics: $EVAL_DIR  models: $EXPORT_DIR"
+echo "    tensorboard --logdir=$OUT"

@@ -1,0 +1,1 @@
+"""Deploying a slim model over clones (towers), replicas and ps tasks."""

@@ -1,0 +1,320 @@
+"""Tests for eval_image_classifier.py.
+
+The metrics are checked against an independent recomputation: every
+validation record is read with the TFRecord iterator, decoded, preprocessed
+and classified one at a time, and Accuracy / Recall_5 are computed with
+numpy from those logits.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+
+import eval_image_classifier as eic
+from datasets import dataset_factory
+from datasets import generate_shapes
+from deployment import script_utils
+from nets import mobilenet_v1
+from nets import nets_factory
+from preprocessing import preprocessing_factory
+
+IMAGE_SIZE = 32
+MODEL_NAME = 'mobilenet_v1_025'
+NUM_CLASSES = len(generate_shapes.CLASS_NAMES)
+STEP = 7
+EMA = '/ExponentialMovingAverage'
+
+
+@pytest.fixture(scope='module')
+def shapes_dir(tmp_path_factory):
+  """A tiny shapes set: 18 validation images (3 per class) in 2 shards."""
+  path = str(tmp_path_factory.mktemp('shapes'))
+  generate_shapes.run(path, image_size=IMAGE_SIZE, train_per_class=1,
+                      validation_per_class=3, train_shards=1,
+                      validation_shards=2, num_workers=1)
+  return path
+
+
+def _validation_records(shapes_dir):
+  """(encoded JPEGs, labels) of the validation split, in file order."""
+  files = sorted(glob.glob(os.path.join(shapes_dir, '*validation*.tfrecord')))
+  assert len(files) == 2
+  encoded, labels = [], []
+  for path in files:
+    for record in tf.python_io.tf_record_iterator(path):
+      feature = tf.train.Example.FromString(record).features.feature
+      encoded.append(feature['image/encoded'].bytes_list.value[0])
+      labels.append(feature['image/class/label'].int64_list.value[0])
+  return encoded, np.array(labels)
+
+
+def _preprocessed(jpeg):
+  """The eval preprocessing of one encoded JPEG tensor."""
+  preprocessing_fn = preprocessing_factory.get_preprocessing(
+      MODEL_NAME, is_training=False)
+  return preprocessing_fn(tf.image.decode_jpeg(jpeg, channels=3),
+                          IMAGE_SIZE, IMAGE_SIZE)
+
+
+def _save_checkpoints(shapes_dir, directory, steps, seed):
+  """Saves a random net, once per global step in `steps`.
+
+  A random net's logits hardly depend on the image, so its batch-norm
+  statistics are set to those of the validation images (one training-mode
+  pass with decay 0), as training would. The moving-average shadows are
+  the variables scaled by U(0.3, 1.7), so they give other logits.
+
+  Returns:
+    The checkpoint prefixes, one per step.
+  """
+  encoded, _ = _validation_records(shapes_dir)
+  with tf.Graph().as_default():
+    tf.set_random_seed(seed)
+    images = tf.stack([_preprocessed(tf.constant(e)) for e in encoded])
+    with slim.arg_scope(mobilenet_v1.mobilenet_v1_arg_scope(
+        is_training=True, batch_norm_decay=0.0)):
+      mobilenet_v1.mobilenet_v1(images, num_classes=NUM_CLASSES,
+                                depth_multiplier=0.25, is_training=True)
+    global_step = tf.train.get_or_create_global_step()
+    model_variables = slim.get_model_variables()
+    ema = tf.train.ExponentialMovingAverage(0.9)
+    ema.apply(model_variables)
+    shadows = tf.group(*[
+        tf.assign(ema.average(v),
+                  v * tf.random_uniform(tf.shape(v), 0.3, 1.7))
+        for v in model_variables])
+    saver = tf.train.Saver()
+    paths = []
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(tf.get_collection(tf.GraphKeys.UPDATE_OPS))
+      sess.run(shadows)
+      for step in steps:
+        global_step.load(step, sess)
+        paths.append(saver.save(sess, os.path.join(directory, 'model.ckpt'),
+                                global_step=step))
+    return paths
+
+
+@pytest.fixture(scope='module')
+def checkpoint(shapes_dir, tmp_path_factory):
+  return _save_checkpoints(shapes_dir, str(tmp_path_factory.mktemp('train')),
+                           [STEP], 1)[0]
+
+
+def _reference_logits(shapes_dir, checkpoint_path, use_moving_averages):
+  """Logits and labels of every validation example, one at a time."""
+  encoded, labels = _validation_records(shapes_dir)
+  with tf.Graph().as_default():
+    jpeg = tf.placeholder(tf.string, [])
+    network_fn = nets_factory.get_network_fn(MODEL_NAME, NUM_CLASSES)
+    logits, _ = network_fn(tf.expand_dims(_preprocessed(jpeg), 0))
+    suffix = EMA if use_moving_averages else ''
+    saver = tf.train.Saver({v.op.name + suffix: v
+                            for v in slim.get_model_variables()})
+    with tf.Session() as sess:
+      saver.restore(sess, checkpoint_path)
+      values = np.concatenate([sess.run(logits, {jpeg: e}) for e in encoded])
+  return values, labels
+
+
+def _numpy_metrics(logits, labels):
+  label_logits = logits[np.arange(len(labels)), labels]
+  higher = np.sum(logits > label_logits[:, None], axis=1)
+  return {'Accuracy': float(np.mean(higher == 0)),
+          'Recall_5': float(np.mean(higher < 5))}
+
+
+def _evaluate(shapes_dir, eval_dir, checkpoint_path, *flags):
+  opts = eic.parse_flags([
+      '--dataset_dir=%s' % shapes_dir, '--eval_dir=%s' % eval_dir,
+      '--checkpoint_path=%s' % checkpoint_path, '--model_name=%s' % MODEL_NAME,
+      '--eval_image_size=%d' % IMAGE_SIZE, '--num_preprocessing_threads=1',
+  ] + list(flags))
+  return eic.evaluate(opts)
+
+
+def test_eval_flags_have_the_slim_names_and_defaults():
+  opts = eic.parse_flags([])
+  assert opts.batch_size == 100
+  assert opts.dataset_name == 'shapes'
+  assert opts.dataset_split_name == 'validation'
+  assert opts.model_name == 'mobilenet_v1'
+  for name in ('checkpoint_path', 'eval_dir', 'max_num_batches',
+               'moving_average_decay', 'eval_image_size', 'quantize',
+               'use_grayscale', 'labels_offset', 'num_preprocessing_threads',
+               'eval_interval_secs', 'timeout', 'master', 'dataset_dir',
+               'preprocessing_name'):
+    assert name in opts, name
+
+
+@pytest.mark.slow
+def test_eval_counts_every_example_once_and_matches_numpy(
+    shapes_dir, checkpoint, tmp_path, capsys):
+  eval_dir = str(tmp_path / 'eval')
+  # 18 examples in batches of 4: the last batch holds 2.
+  [metrics] = _evaluate(shapes_dir, eval_dir, checkpoint, '--batch_size=4')
+  num_samples = dataset_factory.get_dataset(
+      'shapes', 'validation', shapes_dir).num_samples
+  assert metrics['num_examples'] == num_samples == 18
+  assert metrics['num_batches'] == 5
+  assert metrics['global_step'] == STEP
+  logits, labels = _reference_logits(shapes_dir, checkpoint, False)
+  expected = _numpy_metrics(logits, labels)
+  assert len(set(np.argmax(logits, 1))) > 1  # not a constant classifier
+  assert metrics['Accuracy'] == pytest.approx(expected['Accuracy'])
+  assert metrics['Recall_5'] == pytest.approx(expected['Recall_5'])
+
+  with open(os.path.join(eval_dir, 'metrics-%d.json' % STEP)) as f:
+    assert json.load(f) == metrics
+  with open(os.path.join(eval_dir, 'metrics.json')) as f:
+    assert json.load(f) == metrics
+  summaries = {}
+  for path in glob.glob(os.path.join(eval_dir, 'events.out.*')):
+    for event in tf.train.summary_iterator(path):
+      for value in event.summary.value:
+        summaries[value.tag] = (event.step, value.simple_value)
+  assert summaries['eval/Accuracy'] == (
+      STEP, pytest.approx(expected['Accuracy']))
+  assert summaries['eval/Recall_5'] == (
+      STEP, pytest.approx(expected['Recall_5']))
+  assert 'Accuracy = %.4f' % expected['Accuracy'] in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_moving_average_shadows_are_restored(shapes_dir, checkpoint,
+                                             tmp_path):
+  [metrics] = _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint,
+                        '--batch_size=5', '--moving_average_decay=0.9999')
+  averaged, labels = _reference_logits(shapes_dir, checkpoint, True)
+  raw, _ = _reference_logits(shapes_dir, checkpoint, False)
+  assert np.abs(averaged - raw).max() > 1e-3
+  expected = _numpy_metrics(averaged, labels)
+  assert metrics['num_examples'] == 18
+  assert metrics['moving_average']
+  assert metrics['Accuracy'] == pytest.approx(expected['Accuracy'])
+  assert metrics['Recall_5'] == pytest.approx(expected['Recall_5'])
+
+
+def test_restore_saver_maps_model_variables_to_their_shadows(
+    shapes_dir, checkpoint):
+  opts = eic.parse_flags([
+      '--dataset_dir=%s' % shapes_dir, '--model_name=%s' % MODEL_NAME,
+      '--eval_image_size=%d' % IMAGE_SIZE, '--moving_average_decay=0.99'])
+  model = eic.build_eval_graph(opts)
+  saver, restores_step = eic.restore_saver(opts, model, checkpoint)
+  assert restores_step
+  reader = tf.train.load_checkpoint(checkpoint)
+  variables = slim.get_model_variables()
+  with tf.Session() as sess:
+    saver.restore(sess, checkpoint)
+    for var, value in zip(variables, sess.run(variables)):
+      assert np.array_equal(value, reader.get_tensor(var.op.name + EMA))
+
+
+@pytest.mark.slow
+def test_directory_means_its_latest_checkpoint_and_max_num_batches(
+    shapes_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  latest = _save_checkpoints(shapes_dir, train_dir, [3, 5], 2)[-1]
+  [metrics] = _evaluate(shapes_dir, str(tmp_path / 'eval'), train_dir,
+                        '--batch_size=4', '--max_num_batches=2')
+  assert metrics['checkpoint'] == latest
+  assert metrics['global_step'] == 5
+  assert metrics['num_examples'] == 8
+
+
+@pytest.mark.slow
+def test_watch_mode_evaluates_each_new_checkpoint(shapes_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  eval_dir = str(tmp_path / 'eval')
+  staging = str(tmp_path / 'staging')
+  _save_checkpoints(shapes_dir, train_dir, [10], 4)
+  later = _save_checkpoints(shapes_dir, staging, [20], 5)[0]
+  results = []
+
+  def watch():
+    results.extend(_evaluate(shapes_dir, eval_dir, train_dir,
+                             '--batch_size=9', '--eval_interval_secs=0',
+                             '--timeout=8'))
+
+  thread = threading.Thread(target=watch)
+  thread.start()
+  deadline = time.time() + 120
+  while (not os.path.exists(os.path.join(eval_dir, 'metrics-10.json')) and
+         time.time() < deadline and thread.is_alive()):
+    time.sleep(0.2)
+  # Publish checkpoint 20 the way a Saver does: data first, then the
+  # `checkpoint` state file that names it.
+  for path in glob.glob(later + '.*'):
+    shutil.copy(path, train_dir)
+  published = os.path.join(train_dir, os.path.basename(later))
+  tf.train.update_checkpoint_state(train_dir, published)
+  thread.join(180)
+  assert not thread.is_alive()
+  assert [m['global_step'] for m in results] == [10, 20]
+  assert all(m['num_examples'] == 18 for m in results)
+  assert os.path.exists(os.path.join(eval_dir, 'metrics-20.json'))
+
+
+@pytest.mark.parametrize('flags, expected', [
+    (['--moving_average_decay=0.99'], 'has no ExponentialMovingAverage'),
+    (['--model_name=mobilenet_v1_050'], 'another width'),
+    (['--labels_offset=1'], '--labels_offset=1 is inconsistent'),
+    (['--eval_image_size=8'], '--eval_image_size=8 is too small'),
+    (['--eval_interval_secs=5'], 'is not a directory'),
+])
+def test_bad_input_is_reported(shapes_dir, tmp_path, flags, expected):
+  train_dir = str(tmp_path / 'plain')
+  with tf.Graph().as_default():
+    network_fn = nets_factory.get_network_fn(MODEL_NAME, NUM_CLASSES)
+    network_fn(tf.zeros([1, IMAGE_SIZE, IMAGE_SIZE, 3]))
+    tf.train.get_or_create_global_step()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      path = tf.train.Saver().save(sess, os.path.join(train_dir, 'model.ckpt'))
+  with pytest.raises(script_utils.ScriptError) as error:
+    with tf.Graph().as_default():
+      _evaluate(shapes_dir, str(tmp_path / 'eval'), path, *flags)
+  assert expected in str(error.value)
+
+
+@pytest.mark.skipif(not tf_compat.IS_TF2, reason='TF 1.15 has contrib')
+def test_quantize_on_tf2_is_a_clear_error(shapes_dir, checkpoint, tmp_path):
+  with pytest.raises(script_utils.ScriptError,
+                     match='post-training quantization'):
+    _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint, '--quantize')
+
+
+@pytest.mark.slow
+def test_cli_missing_checkpoint_is_one_paragraph_without_traceback(
+    repo_root, script_env, shapes_dir, tmp_path):
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  process = subprocess.run(
+      [sys.executable, 'eval_image_classifier.py',
+       '--dataset_dir=%s' % shapes_dir, '--checkpoint_path=%s' % empty,
+       '--eval_dir=%s' % (tmp_path / 'eval')],
+      cwd=repo_root, env=script_env, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+  assert process.returncode == 1
+  assert ('eval_image_classifier.py: error: --checkpoint_path=%s is a '
+          'directory without a checkpoint' % empty) in ' '.join(
+              process.stderr.split())
+  assert 'Traceback' not in process.stderr
