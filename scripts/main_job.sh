@@ -41,7 +41,7 @@ say "3/5 Evaluating the last checkpoint on the validation split; metrics JSON in
 $PYTHON eval_image_classifier.py \
   --checkpoint_path="$TRAIN_DIR" --eval_dir="$EVAL_DIR" --dataset_name=shapes \
   --dataset_split_name=validation --dataset_dir="$DATASET_DIR" \
-  --model_name="$MODEL_NAME" --eval_image_size="$IMAGE_SIZE"
+  --model_name="$MODEL_NAME" --eval_image_size="$IMAGE_SIZE" --preprocessing_name=cifarnet
 
 [ -f freeze_graph.py ] || missing freeze_graph.py "issue 6"
 say "4/5 Exporting: inference graph, frozen graph with the trained weights, float TFLite model, in $EXPORT_DIR"
