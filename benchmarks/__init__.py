@@ -1,0 +1,1 @@
+"""Benchmarks of the slim MobileNets next to tf.keras.applications."""

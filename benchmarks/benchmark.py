@@ -1,0 +1,464 @@
+#!/usr/bin/env python
+r"""Benchmarks our slim MobileNets side by side with keras.applications.
+
+    make bench [TF=2]                       # full run (mobilenet_v1/v2, 224)
+    make bench BENCH_ARGS=--quick           # smoke run (small, one run)
+    python benchmarks/benchmark.py --models=mobilenet_v1 --runs=5
+
+For each model, and for ours and the Keras equivalent in turn (runs
+interleaved, alternating which goes first), it measures in a process of its
+own:
+
+* training images/s on a synthetic in-memory batch (`train_synthetic`) and
+  from TFRecords through `datasets/input_pipeline.py` with inception
+  preprocessing (`train_tfrecord`);
+* batch-1 latency and batch-N images/s of the checkpoint graph
+  (`infer_checkpoint`), the frozen graph (`infer_frozen`) and the float
+  TFLite model (`infer_tflite`);
+* the peak resident memory of each;
+
+then writes medians, ratios ours/Keras, multiply-adds (from
+`nets/model_analysis.py`) and GMAC/s, and the targets of issue 7 as
+`<output_dir>/benchmark_<stack>[_quick].md` and `.json` (the JSON also has
+every run). Exits non-zero if any measurement failed.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+from concurrent import futures
+import datetime
+import itertools
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+# Run as a script (`python benchmarks/benchmark.py`): import from the repo.
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO_ROOT not in sys.path:
+  sys.path.insert(0, _REPO_ROOT)
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from benchmarks import models  # noqa: E402
+from benchmarks import report  # noqa: E402
+from benchmarks import runner  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+# Values of the flags left unset: (full run, --quick).
+DEFAULTS = {
+    'models': ('mobilenet_v1,mobilenet_v2',
+               'mobilenet_v1_025,mobilenet_v2_035'),
+    'image_size': (224, 64),
+    'train_batch_size': (16, 8),
+    'infer_batch_size': (32, 8),
+    'runs': (3, 1),
+    'warmup_steps': (0, 0),
+    'train_steps': (2, 2),
+    'warmup_iters': (3, 1),
+    'latency_iters': (15, 4),
+    'throughput_iters': (2, 2),
+    'tfrecord_images': (240, 24),
+    'jobs': (1, 2),
+    'start_method': ('auto', 'forked'),
+}
+
+
+def define_flags():
+  """Defines the benchmark's flags (unset ones take DEFAULTS)."""
+  flags.DEFINE_bool('quick', False,
+                    'Smoke run: small networks (mobilenet_v1_025, '
+                    'mobilenet_v2_035) at 64x64, small batches, one run.')
+  flags.DEFINE_list('models', None,
+                    'nets_factory names to benchmark (default '
+                    'mobilenet_v1,mobilenet_v2). Known: %s.' %
+                    ', '.join(sorted(models.KERAS_EQUIVALENTS)))
+  flags.DEFINE_list('measurements', list(models.MEASUREMENT_ORDER),
+                    'What to measure: %s.' %
+                    ', '.join(models.MEASUREMENT_ORDER))
+  flags.DEFINE_list('implementations', list(models.IMPLEMENTATIONS),
+                    'ours (slim) and/or keras.')
+  flags.DEFINE_integer('image_size', None, 'Input height and width (224).')
+  flags.DEFINE_integer('train_batch_size', None, 'Training batch (16).')
+  flags.DEFINE_integer('infer_batch_size', None,
+                       'Batch of the inference throughput (32).')
+  flags.DEFINE_integer('runs', None,
+                       'Runs of every measurement (3); the report gives '
+                       'medians.')
+  flags.DEFINE_integer('warmup_steps', None,
+                       'Untimed training steps after the first, which '
+                       'always runs untimed (0).')
+  flags.DEFINE_integer('train_steps', None, 'Timed training steps (2).')
+  flags.DEFINE_integer('warmup_iters', None,
+                       'Untimed batch-1 inference runs after the first (3); '
+                       'batch N has one.')
+  flags.DEFINE_integer('latency_iters', None, 'Timed batch-1 runs (15).')
+  flags.DEFINE_integer('throughput_iters', None, 'Timed batch-N runs (2).')
+  flags.DEFINE_integer('num_threads', 0,
+                       'intra-op threads of TensorFlow sessions and TFLite '
+                       '(0: the CPUs this process may use).')
+  flags.DEFINE_integer('inter_op_threads', 1,
+                       'inter-op threads of TensorFlow sessions.')
+  flags.DEFINE_bool('xla', False,
+                    'Compile with XLA: session global_jit_level=ON_1, and '
+                    'TF_XLA_FLAGS=--tf_xla_cpu_global_jit so that it applies '
+                    'on CPU. Much slower on CPU (see BENCHMARKS.md).')
+  flags.DEFINE_integer('num_preprocessing_threads', 0,
+                       'tf.data decode+preprocess calls in parallel '
+                       '(0: as --num_threads).')
+  flags.DEFINE_integer('num_readers', 4, 'TFRecord files read in parallel.')
+  flags.DEFINE_integer('tfrecord_images', None,
+                       'Images in the generated TFRecord set (240).')
+  flags.DEFINE_integer('tfrecord_image_size', None,
+                       'Side of its JPEGs (default: 8/7 of --image_size, '
+                       '256 for 224).')
+  flags.DEFINE_string('output_dir', os.path.join(_REPO_ROOT, 'benchmarks',
+                                                 'results'),
+                      'Where the Markdown and JSON results go.')
+  flags.DEFINE_string('work_dir', None,
+                      'Where datasets and exported models go (default: a '
+                      'temporary directory, removed afterwards).')
+  flags.DEFINE_bool('profile', False,
+                    'Trace one extra step of the first run of every '
+                    'measurement (not TFLite) and report the time per op '
+                    'type.')
+  flags.DEFINE_string('trace_dir', None,
+                      'With --profile, also write those steps as Chrome '
+                      'traces (chrome://tracing, ui.perfetto.dev) here.')
+  flags.DEFINE_enum('start_method', None, list(runner.START_METHODS),
+                    'How measurement processes start (see '
+                    'benchmarks/runner.py): auto (default): a fresh '
+                    'interpreter for the first run of each measurement, '
+                    'whose peak memory the report gives, forked from a '
+                    'server that imported TensorFlow for the repeats; '
+                    'fresh or forked for all (--quick: forked).')
+  flags.DEFINE_integer('jobs', None,
+                       'Tasks run at once (1; --quick: 2). More than 1 '
+                       'makes timings meaningless: for smoke runs only.')
+  flags.DEFINE_integer('task_timeout', 900,
+                       'Seconds one measurement may take before it is '
+                       'killed.')
+
+
+class UsageError(ValueError):
+  """A flag has a value the benchmark cannot use."""
+
+
+def _available_cpus():
+  if hasattr(os, 'sched_getaffinity'):
+    return len(os.sched_getaffinity(0))
+  return os.cpu_count() or 1
+
+
+def _cpu_model():
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except (IOError, OSError):
+    pass
+  return 'unknown CPU'
+
+
+def resolve_options(flag_values):
+  """Fills unset flags from DEFAULTS and checks every value.
+
+  Args:
+    flag_values: the parsed FLAGS.
+
+  Returns:
+    A dict of options.
+
+  Raises:
+    UsageError: naming the flag, its allowed values and what to do.
+  """
+  which = 1 if flag_values.quick else 0
+  opts = {}
+  for name, values in DEFAULTS.items():
+    value = getattr(flag_values, name)
+    opts[name] = values[which] if value is None else value
+  if isinstance(opts['models'], str):
+    opts['models'] = opts['models'].split(',')
+  for name in ('image_size', 'train_batch_size', 'infer_batch_size', 'runs',
+               'jobs', 'train_steps', 'latency_iters', 'throughput_iters',
+               'tfrecord_images'):
+    if opts[name] < 1:
+      raise UsageError('--%s must be >= 1, got %d.' % (name, opts[name]))
+  for name in ('warmup_steps', 'warmup_iters'):
+    if opts[name] < 0:
+      raise UsageError('--%s must be >= 0, got %d.' % (name, opts[name]))
+  if opts['image_size'] < 32:
+    raise UsageError('--image_size must be at least 32 (the Keras '
+                     'applications refuse smaller inputs), got %d.' %
+                     opts['image_size'])
+  unknown = [m for m in opts['models'] if m not in models.KERAS_EQUIVALENTS]
+  if unknown or not opts['models']:
+    raise UsageError('--models=%s: %s. Choose from %s (networks with a '
+                     'keras.applications equivalent).' % (
+                         ','.join(opts['models']),
+                         'unknown ' + ', '.join(unknown) if unknown
+                         else 'empty',
+                         ', '.join(sorted(models.KERAS_EQUIVALENTS))))
+  for name, allowed in (('measurements', models.MEASUREMENT_ORDER),
+                        ('implementations', models.IMPLEMENTATIONS)):
+    values = getattr(flag_values, name)
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+      raise UsageError('--%s=%s: %s. Choose one or more of %s, comma '
+                       'separated.' % (name, ','.join(values),
+                                       'unknown ' + ', '.join(bad) if bad
+                                       else 'empty', ', '.join(allowed)))
+    opts[name] = [v for v in allowed if v in values]  # Report order.
+  threads = flag_values.num_threads or _available_cpus()
+  if flag_values.num_threads < 0 or flag_values.inter_op_threads < 1:
+    raise UsageError('--num_threads must be >= 0 (0: all usable CPUs) and '
+                     '--inter_op_threads >= 1.')
+  opts['settings'] = {'intra_op_threads': threads,
+                      'inter_op_threads': flag_values.inter_op_threads,
+                      'xla': flag_values.xla}
+  opts['num_preprocessing_threads'] = (flag_values.num_preprocessing_threads
+                                       or threads)
+  opts['num_readers'] = flag_values.num_readers
+  if opts['num_readers'] < 1 or opts['num_preprocessing_threads'] < 0:
+    raise UsageError('--num_readers must be >= 1 and '
+                     '--num_preprocessing_threads >= 0.')
+  opts['tfrecord_image_size'] = (flag_values.tfrecord_image_size or
+                                 int(round(opts['image_size'] * 8 / 7.0)))
+  if opts['tfrecord_image_size'] < 16:
+    raise UsageError('--tfrecord_image_size must be >= 16, got %d.' %
+                     opts['tfrecord_image_size'])
+  opts['quick'] = flag_values.quick
+  opts['output_dir'] = flag_values.output_dir
+  opts['work_dir'] = flag_values.work_dir
+  opts['profile'] = flag_values.profile
+  opts['trace_dir'] = flag_values.trace_dir
+  opts['task_timeout'] = flag_values.task_timeout
+  return opts
+
+
+def _log(message):
+  print(message)
+  sys.stdout.flush()
+
+
+def _measure_spec(opts, model, impl, measurement, paths):
+  """The parameters of one measurement task."""
+  task, kind = models.MEASUREMENTS[measurement]
+  spec = {'impl': impl, 'model_name': model, 'image_size': opts['image_size'],
+          'settings': opts['settings']}
+  if task == 'train':
+    spec.update(input=kind, train_batch_size=opts['train_batch_size'],
+                warmup_steps=opts['warmup_steps'],
+                train_steps=opts['train_steps'],
+                dataset_dir=paths.get('dataset_dir'),
+                num_readers=opts['num_readers'],
+                num_preprocessing_threads=opts['num_preprocessing_threads'])
+  else:
+    spec.update(format=kind, infer_batch_size=opts['infer_batch_size'],
+                warmup_iters=opts['warmup_iters'],
+                latency_iters=opts['latency_iters'],
+                throughput_iters=opts['throughput_iters'])
+    spec.update(paths['exports'][(model, impl)])
+  return task, spec
+
+
+def _describe(result):
+  parts = []
+  if 'latency_ms' in result:
+    parts.append('b1 %.2f ms' % result['latency_ms'])
+  if 'images_per_sec' in result:
+    parts.append('%.2f img/s' % result['images_per_sec'])
+  parts.append('peak %.0f MiB' % result['peak_rss_mib'])
+  return ', '.join(parts)
+
+
+def run_benchmark(opts, work_dir, command):
+  """Runs every task and returns the results dict (as written to JSON)."""
+  start = time.time()
+  load_before = os.getloadavg()
+  log_dir = os.path.join(work_dir, 'logs')
+  os.makedirs(log_dir)
+  tasks = runner.Runner(opts['start_method'], opts['task_timeout'], log_dir)
+  _log('Benchmark work dir: %s (task logs in %s)' % (work_dir, log_dir))
+
+  # Fresh, so that its starting memory is that of a new process that has
+  # imported TensorFlow, the networks and Keras.
+  environment, _ = tasks.run('environment', {}, fresh=True)
+  _log('TensorFlow %s, Python %s, Keras: %s' % (
+      environment['tensorflow'], environment['python'], environment['keras']))
+
+  # Preparation: multiply-adds, the TFRecord set, exported models.
+  prep = [('analyze', model, {'model_name': model,
+                              'image_size': opts['image_size']})
+          for model in opts['models']]
+  paths = {'exports': {}}
+  if 'train_tfrecord' in opts['measurements']:
+    paths['dataset_dir'] = os.path.join(work_dir, 'shapes')
+    prep.append(('dataset', None, {
+        'dataset_dir': paths['dataset_dir'],
+        'tfrecord_image_size': opts['tfrecord_image_size'],
+        'tfrecord_images': opts['tfrecord_images']}))
+  if any(m.startswith('infer_') for m in opts['measurements']):
+    for model in opts['models']:
+      for impl in opts['implementations']:
+        prep.append(('export', (model, impl), {
+            'impl': impl, 'model_name': model,
+            'image_size': opts['image_size'],
+            'infer_batch_size': opts['infer_batch_size'],
+            'export_dir': os.path.join(work_dir, 'export', model, impl)}))
+  macs = {}
+  with futures.ThreadPoolExecutor(opts['jobs']) as pool:
+    done = [(task, key, pool.submit(tasks.run, task, spec))
+            for task, key, spec in prep]
+    for task, key, future in done:
+      result, wall_s = future.result()
+      if task == 'analyze':
+        macs[key] = result
+      elif task == 'dataset':
+        opts['tfrecord_images'] = result['num_examples']
+        _log('TFRecords: %d images of %dx%d in %.0f s' % (
+            result['num_examples'], opts['tfrecord_image_size'],
+            opts['tfrecord_image_size'], wall_s))
+      else:
+        paths['exports'][key] = {
+            k: result[k] for k in ('checkpoint', 'frozen', 'output_name',
+                                   'tflite_b1', 'tflite_bN')}
+        macs[key[0]]['params_%s' % key[1]] = result['params']
+        _log('Exported %s %s in %.0f s' % (key[0], key[1], wall_s))
+
+  # Measurements, interleaved ours / Keras.
+  plan = []
+  for run in range(opts['runs']):
+    for model in opts['models']:
+      for measurement in opts['measurements']:
+        # Alternate which implementation goes first, so drifting machine
+        # load favours neither.
+        order = list(opts['implementations'])
+        if run % 2:
+          order.reverse()
+        plan.extend((run + 1, model, measurement, impl) for impl in order)
+  records, errors = [], []
+  counter = itertools.count(1)
+
+  trace_dir = opts['trace_dir']
+  if opts['profile'] and trace_dir and not os.path.isdir(trace_dir):
+    os.makedirs(trace_dir)
+
+  def measure(item):
+    run, model, measurement, impl = item
+    task, spec = _measure_spec(opts, model, impl, measurement, paths)
+    if opts['profile'] and run == 1 and measurement != 'infer_tflite':
+      spec['profile'] = True
+      if trace_dir:
+        spec['trace_path'] = os.path.join(trace_dir, '%s_%s_%s_%s.json' % (
+            environment['stack'], model, measurement, impl))
+    record = {'model': model, 'measurement': measurement, 'impl': impl,
+              'run': run, 'fresh_process': tasks.fresh(run == 1),
+              'load_1m_before': os.getloadavg()[0]}
+    try:
+      record['result'], record['wall_s'] = tasks.run(
+          task, spec, fresh=record['fresh_process'])
+      status = _describe(record['result'])
+    except runner.TaskError as e:
+      record['error'] = str(e)
+      status = 'FAILED: %s' % str(e).strip().split('\n')[-1]
+    _log('[%d/%d] run %d %s %s %s: %s (load %.2f)' % (
+        next(counter), len(plan), run, model, measurement, impl, status,
+        record['load_1m_before']))
+    return record
+
+  with futures.ThreadPoolExecutor(opts['jobs']) as pool:
+    records = list(pool.map(measure, plan))
+  errors = [record for record in records if 'error' in record]
+
+  summary = report.summarize(records, {m: v['macs'] for m, v in macs.items()},
+                             opts['models'], opts['measurements'])
+  meta = {k: v for k, v in opts.items()
+          if k not in ('output_dir', 'work_dir', 'trace_dir')}
+  meta.update(environment=environment, cpu_model=_cpu_model(),
+              cpus=_available_cpus(), load_before=list(load_before),
+              load_after=list(os.getloadavg()), wall_s=time.time() - start,
+              date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
+              command=command)
+  return {'meta': meta, 'macs': macs, 'summary': summary,
+          'targets': report.check_targets(summary, opts['models']),
+          'errors': errors, 'runs': records}
+
+
+def write_results(results, output_dir):
+  """Writes benchmark_<stack>[_quick].{json,md}; returns their paths."""
+  if not os.path.isdir(output_dir):
+    os.makedirs(output_dir)
+  name = 'benchmark_%s%s' % (results['meta']['environment']['stack'],
+                             '_quick' if results['meta']['quick'] else '')
+  json_path = os.path.join(output_dir, name + '.json')
+  md_path = os.path.join(output_dir, name + '.md')
+  with open(json_path, 'w') as f:
+    json.dump(results, f, indent=1, sort_keys=True)
+  with open(md_path, 'w') as f:
+    f.write(report.markdown(results) + '\n')
+  return json_path, md_path
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.stderr.write('benchmark.py: unexpected arguments %s. Pass options as '
+                     '--flag=value (see --help).\n' % ' '.join(argv[1:]))
+    return 2
+  try:
+    opts = resolve_options(FLAGS)
+  except UsageError as e:
+    sys.stderr.write('benchmark.py: %s Run `python benchmarks/benchmark.py '
+                     '--help` for all flags.\n' % e)
+    return 2
+  # Children inherit the environment: quiet TensorFlow logging, and TF
+  # 1.15's TFLite converter binary (next to the interpreter) on PATH.
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  bin_dir = os.path.dirname(sys.executable)
+  if bin_dir not in os.environ.get('PATH', '').split(os.pathsep):
+    os.environ['PATH'] = bin_dir + os.pathsep + os.environ.get('PATH', '')
+  os.environ['PYTHONPATH'] = _REPO_ROOT + os.pathsep + os.environ.get(
+      'PYTHONPATH', '')
+  if opts['settings']['xla']:
+    # Without this flag the session's jit level only compiles GPU clusters.
+    os.environ['TF_XLA_FLAGS'] = (os.environ.get('TF_XLA_FLAGS', '') +
+                                  ' --tf_xla_cpu_global_jit').strip()
+
+  temporary = opts['work_dir'] is None
+  work_dir = tempfile.mkdtemp(prefix='mobilenet_bench_') if temporary else (
+      opts['work_dir'])
+  if not temporary and os.path.exists(work_dir) and os.listdir(work_dir):
+    sys.stderr.write('benchmark.py: --work_dir=%s is not empty. Pass an empty '
+                     'or new directory (or none, for a temporary one).\n' %
+                     work_dir)
+    return 2
+  command = 'python benchmarks/benchmark.py ' + ' '.join(sys.argv[1:])
+  try:
+    results = run_benchmark(opts, work_dir, command.strip())
+  except runner.TaskError as e:
+    sys.stderr.write('benchmark.py: a preparation step failed: %s\n' % e)
+    return 1
+  finally:
+    if temporary:
+      shutil.rmtree(work_dir, ignore_errors=True)
+  json_path, md_path = write_results(results, opts['output_dir'])
+  print()
+  print(report.markdown(results))
+  print('Wrote %s and %s' % (md_path, json_path))
+  if results['errors']:
+    sys.stderr.write('benchmark.py: %d measurement(s) failed; see Errors in '
+                     '%s.\n' % (len(results['errors']), md_path))
+    return 1
+  return 0
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,38 @@
+"""Which keras.applications model matches which slim network, and what is run.
+
+Kept free of TensorFlow imports, so the benchmark driver can check its flags
+without loading TensorFlow.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+# nets_factory name -> (keras.applications model, alpha) with the same
+# layers at the same width. Keras's MobileNetV2 keeps its last layer at 1280
+# channels for alpha < 1, as the factory's mobilenet_v2_050 / _035 do
+# (finegrain classification mode); the plain depth-multiplied V2 does not,
+# so it has no entry here.
+KERAS_EQUIVALENTS = {
+    'mobilenet_v1': ('MobileNet', 1.0),
+    'mobilenet_v1_075': ('MobileNet', 0.75),
+    'mobilenet_v1_050': ('MobileNet', 0.5),
+    'mobilenet_v1_025': ('MobileNet', 0.25),
+    'mobilenet_v2': ('MobileNetV2', 1.0),
+    'mobilenet_v2_140': ('MobileNetV2', 1.4),
+    'mobilenet_v2_050': ('MobileNetV2', 0.5),
+    'mobilenet_v2_035': ('MobileNetV2', 0.35),
+}
+
+IMPLEMENTATIONS = ('ours', 'keras')
+
+# Measurement -> (task, the input or export format it uses).
+MEASUREMENTS = {
+    'train_synthetic': ('train', 'synthetic'),
+    'train_tfrecord': ('train', 'tfrecord'),
+    'infer_checkpoint': ('infer', 'checkpoint'),
+    'infer_frozen': ('infer', 'frozen'),
+    'infer_tflite': ('infer', 'tflite'),
+}
+MEASUREMENT_ORDER = ('train_synthetic', 'train_tfrecord', 'infer_checkpoint',
+                     'infer_frozen', 'infer_tflite')

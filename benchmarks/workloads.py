@@ -1,0 +1,598 @@
+"""What one benchmark process measures: a training step or an inference run.
+
+`benchmark.py` runs each measurement in a process of its own and calls
+`run_task(task, spec)` there, so that peak memory (the process's VmHWM) is
+that of one configuration. The tasks:
+
+* `environment`: versions of Python, TensorFlow and Keras.
+* `analyze`: multiply-adds and parameters per image (`nets.model_analysis`).
+* `dataset`: writes a TFRecord set of larger `shapes` JPEGs.
+* `export`: a random-weight checkpoint, its frozen graph and TFLite models,
+  for our network (with the project's `export` package) or for Keras.
+* `train`: images/s of training steps (RMSProp, softmax cross-entropy) on a
+  synthetic in-memory batch or on TFRecords through `input_pipeline` with
+  inception preprocessing.
+* `infer`: batch-1 latency and batch-N throughput of a checkpoint graph, a
+  frozen graph or a TFLite model.
+
+"ours" is the slim network from `nets_factory`; "keras" is the matching
+`keras.applications` model (same width, input size, 1001 classes) built in
+the same graph-mode TensorFlow: `tf.keras` on TF 1.15, and on TF 2 the
+`tf_keras` package (Keras 2, which `tf.keras` is with TF_USE_LEGACY_KERAS=1),
+because Keras 3 cannot build graph-mode (tf.compat.v1) models.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+import os
+import platform
+import resource
+import sys
+import time
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from benchmarks import models
+from datasets import dataset_factory
+from datasets import generate_shapes
+from datasets import input_pipeline
+from export import freeze
+from export import inference_graph
+from export import tflite
+from nets import model_analysis
+from nets import nets_factory
+from preprocessing import preprocessing_factory
+
+if tf_compat.IS_TF2:
+  import tf_keras as keras  # pylint: disable=g-import-not-at-top
+  KERAS_DESCRIPTION = ('tf_keras %s (Keras 2: what tf.keras is with '
+                       'TF_USE_LEGACY_KERAS=1; Keras 3 has no graph mode)' %
+                       keras.__version__)
+else:
+  keras = tf.keras
+  KERAS_DESCRIPTION = 'tf.keras %s' % keras.__version__
+
+NUM_CLASSES = 1001
+IMPLEMENTATIONS = models.IMPLEMENTATIONS
+KERAS_EQUIVALENTS = models.KERAS_EQUIVALENTS
+INPUTS = ('synthetic', 'tfrecord')
+FORMATS = ('checkpoint', 'frozen', 'tflite')
+
+# The training script's default optimizer (train_image_classifier.py).
+_RMSPROP = dict(learning_rate=0.01, decay=0.9, momentum=0.9, epsilon=1.0)
+_INPUT_NAME = inference_graph.INPUT_NODE_NAME
+_SEED = 0
+
+# Sessions of measurements stay open until the process exits: on TF 1.15,
+# closing a session while the training input pipeline (parallel TFRecord
+# reads with large read buffers) is still running can crash the process.
+_OPEN_SESSIONS = []
+
+
+# ---------------------------------------------------------------- utilities
+
+
+def memory_mib():
+  """Current and peak resident memory of this process, in MiB.
+
+  Returns:
+    dict with `rss` (VmRSS) and `peak` (VmHWM; ru_maxrss where there is no
+    /proc).
+  """
+  values = {}
+  try:
+    with open('/proc/self/status') as f:
+      for line in f:
+        key, _, rest = line.partition(':')
+        if key in ('VmRSS', 'VmHWM'):
+          values[key] = int(rest.split()[0]) / 1024.0  # kB -> MiB.
+  except (IOError, OSError):
+    pass
+  if 'VmHWM' not in values:
+    # Linux reports ru_maxrss in kB.
+    values['VmHWM'] = resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 1024.0
+  return {'rss': values.get('VmRSS', values['VmHWM']),
+          'peak': values['VmHWM']}
+
+
+def cpu_seconds():
+  """User + system CPU time of this process (all its threads) so far."""
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
+def session_config(settings):
+  """The tf.ConfigProto every measured session uses (ours and Keras alike).
+
+  Args:
+    settings: dict with `intra_op_threads`, `inter_op_threads` and `xla`
+      (compile clusters with XLA: `global_jit_level=ON_1`).
+
+  Returns:
+    A `tf.ConfigProto`.
+  """
+  config = tf.ConfigProto(
+      intra_op_parallelism_threads=settings['intra_op_threads'],
+      inter_op_parallelism_threads=settings['inter_op_threads'],
+      allow_soft_placement=True)
+  if settings.get('xla'):
+    config.graph_options.optimizer_options.global_jit_level = (
+        tf.OptimizerOptions.ON_1)
+  return config
+
+
+def _op_type(node, graph):
+  """The op type of a traced node (its timeline label, else the graph)."""
+  label = node.timeline_label  # Usually "name = OpType(inputs)".
+  if ' = ' in label:
+    return label.split(' = ', 1)[1].split('(', 1)[0]
+  name = node.node_name.split(':')[0]
+  try:
+    return graph.get_operation_by_name(name).type
+  except (KeyError, ValueError):
+    return name  # A node that graph optimizations created.
+
+
+def traced_run(sess, fetches, feed_dict=None, trace_path=None, top=10):
+  """Runs `fetches` once with full tracing; sums op time by op type.
+
+  Args:
+    sess: the session.
+    fetches: what to run (a training step or an inference).
+    feed_dict: its feeds.
+    trace_path: where to write the Chrome trace (chrome://tracing,
+      Perfetto), or None.
+    top: how many op types to list.
+
+  Returns:
+    dict with `total_ms` (summed op time; more than the wall time when ops
+    run in parallel) and `ops`: [op type, ms] of the `top` largest.
+  """
+  metadata = tf.RunMetadata()
+  sess.run(fetches, feed_dict,
+           options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
+           run_metadata=metadata)
+  totals = collections.Counter()
+  devices = metadata.step_stats.dev_stats
+  # TF 1.15 also reports every op again under '/host:CPU' (its host tracer).
+  executed = [d for d in devices if not d.device.startswith('/host:')]
+  for device in executed or devices:
+    for node in device.node_stats:
+      totals[_op_type(node, sess.graph)] += node.all_end_rel_micros
+  if trace_path:
+    # pylint: disable=g-import-not-at-top
+    from tensorflow.python.client import timeline
+    trace = timeline.Timeline(metadata.step_stats)
+    with open(trace_path, 'w') as f:
+      f.write(trace.generate_chrome_trace_format())
+  return {'total_ms': sum(totals.values()) / 1000.0,
+          'ops': [[op, us / 1000.0] for op, us in totals.most_common(top)]}
+
+
+def _keras_model(model_name, image_size):
+  """The keras.applications equivalent of `model_name`, random weights."""
+  if model_name not in KERAS_EQUIVALENTS:
+    raise ValueError('No Keras equivalent of %r is known; models with one: '
+                     '%s.' % (model_name, ', '.join(sorted(KERAS_EQUIVALENTS))))
+  class_name, alpha = KERAS_EQUIVALENTS[model_name]
+  return getattr(keras.applications, class_name)(
+      input_shape=(image_size, image_size, 3), alpha=alpha, weights=None,
+      classes=NUM_CLASSES)
+
+
+def build_network(impl, model_name, images, is_training):
+  """Builds our network or the Keras one on `images`.
+
+  Args:
+    impl: 'ours' or 'keras'.
+    model_name: a nets_factory name.
+    images: float32 [batch, size, size, 3] tensor.
+    is_training: training mode (batch statistics, dropout).
+
+  Returns:
+    (logits, probabilities, update_ops): update_ops are the batch norm
+    moving-average updates to run with each training step.
+
+  Raises:
+    ValueError: for an unknown implementation or model.
+  """
+  if impl == 'ours':
+    network_fn = nets_factory.get_network_fn(
+        model_name, NUM_CLASSES, weight_decay=0.0, is_training=is_training)
+    logits, end_points = network_fn(images)
+    return (logits, end_points['Predictions'],
+            tf.get_collection(tf.GraphKeys.UPDATE_OPS))
+  if impl != 'keras':
+    raise ValueError('impl must be one of %s, got %r.' %
+                     (', '.join(IMPLEMENTATIONS), impl))
+  image_size = images.get_shape().as_list()[1]
+  model = _keras_model(model_name, image_size)
+  probabilities = model(images, training=is_training)
+  # The applications end in a softmax; its input are the logits (Keras's own
+  # cross-entropy takes them the same way).
+  if probabilities.op.type != 'Softmax':
+    raise ValueError('Expected the Keras model to end in a Softmax, found %s.'
+                     % probabilities.op.type)
+  logits = probabilities.op.inputs[0]
+  update_ops = model.get_updates_for(images) if is_training else []
+  if is_training and not update_ops:
+    raise ValueError('The Keras model made no batch norm updates.')
+  return logits, probabilities, update_ops
+
+
+# -------------------------------------------------------------------- tasks
+
+
+def environment(_):
+  """Versions of the stack this process runs."""
+  return {
+      'python': platform.python_version(),
+      'tensorflow': tf.__version__,
+      'stack': 'tf2' if tf_compat.IS_TF2 else 'tf1',
+      'keras': KERAS_DESCRIPTION,
+      'numpy': np.__version__,
+      'onednn_opts': os.environ.get('TF_ENABLE_ONEDNN_OPTS',
+                                    'default (on)' if tf_compat.IS_TF2
+                                    else 'n/a (TF 1.15: Eigen kernels)'),
+      'tf_xla_flags': os.environ.get('TF_XLA_FLAGS', ''),
+  }
+
+
+def analyze(spec):
+  """Multiply-adds and trainable parameters per image of our network."""
+  result = model_analysis.analyze(spec['model_name'], spec['image_size'],
+                                  num_classes=NUM_CLASSES)
+  return {'macs': result['total_macs'], 'params': result['total_params']}
+
+
+def make_dataset(spec):
+  """Writes the `shapes` TFRecords that `train` reads with input='tfrecord'.
+
+  Args:
+    spec: dict with `dataset_dir`, `tfrecord_image_size`, `tfrecord_images`.
+
+  Returns:
+    dict with the number of training examples written.
+  """
+  per_class = max(1, spec['tfrecord_images'] // len(
+      generate_shapes.CLASS_NAMES))
+  manifests = generate_shapes.run(
+      spec['dataset_dir'], image_size=spec['tfrecord_image_size'],
+      train_per_class=per_class, validation_per_class=1,
+      train_shards=spec.get('tfrecord_shards', 4), validation_shards=1)
+  return {'num_examples': manifests['train']['num_examples']}
+
+
+def _convert_tflite(frozen_path, output_name, batch_size):
+  """Converts a frozen graph to a float TFLite model with a fixed batch.
+
+  Batch 1 is the project's exporter (`export.tflite.convert`), which fixes
+  the batch at 1; the batch-N model needs the same converter call with
+  another input shape.
+  """
+  if batch_size == 1:
+    return tflite.convert(frozen_path, output_name=output_name)
+  graph_def = freeze.load_graph_def(frozen_path)
+  shape = tflite.input_shape(graph_def)
+  shape[0] = batch_size
+  converter = tf.lite.TFLiteConverter.from_frozen_graph(
+      frozen_path, [_INPUT_NAME], [output_name], {_INPUT_NAME: shape})
+  return converter.convert()
+
+
+def export_model(spec):
+  """Writes a checkpoint, frozen graph and TFLite models of one network.
+
+  Ours goes through the project's exporter (`export.freeze`,
+  `export.tflite`); Keras through the same TensorFlow freezing
+  (convert_variables_to_constants) and converter.
+
+  Args:
+    spec: dict with `impl`, `model_name`, `image_size`, `infer_batch_size`,
+      `export_dir`.
+
+  Returns:
+    dict with paths `checkpoint`, `frozen`, `tflite_b1`, `tflite_bN`, the
+    `output_name` and the trainable `params` of the network.
+  """
+  impl, model_name = spec['impl'], spec['model_name']
+  image_size, export_dir = spec['image_size'], spec['export_dir']
+  if not os.path.isdir(export_dir):
+    os.makedirs(export_dir)
+  checkpoint = os.path.join(export_dir, 'model.ckpt')
+  frozen_path = os.path.join(export_dir, 'frozen.pb')
+  with tf.Graph().as_default() as graph:
+    tf.set_random_seed(_SEED)
+    if impl == 'ours':
+      net = inference_graph.build_inference_graph(model_name, NUM_CLASSES,
+                                                  image_size=image_size)
+      output_name = net.output_node_name
+    else:
+      images = tf.placeholder(tf.float32, [None, image_size, image_size, 3],
+                              name=_INPUT_NAME)
+      _, probabilities, _ = build_network(impl, model_name, images, False)
+      output_name = probabilities.op.name
+    params = int(sum(np.prod(v.get_shape().as_list())
+                     for v in tf.trainable_variables()))
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver().save(sess, checkpoint, write_meta_graph=False)
+      if impl == 'keras':
+        graph_def = tf.graph_util.convert_variables_to_constants(
+            sess, graph.as_graph_def(), [output_name])
+  if impl == 'ours':
+    graph_def = freeze.freeze(model_name, checkpoint, NUM_CLASSES,
+                              image_size=image_size).graph_def
+  freeze.write_graph_def(graph_def, frozen_path)
+  result = {'checkpoint': checkpoint, 'frozen': frozen_path,
+            'output_name': output_name, 'params': params}
+  for key, batch_size in (('tflite_b1', 1),
+                          ('tflite_bN', spec['infer_batch_size'])):
+    path = os.path.join(export_dir, 'model_b%d.tflite' % batch_size)
+    with open(path, 'wb') as f:
+      f.write(_convert_tflite(frozen_path, output_name, batch_size))
+    result[key] = path
+  return result
+
+
+def _synthetic_batch(batch_size, image_size):
+  """A fixed random batch held in memory (local variables)."""
+  images = tf.get_local_variable(
+      'synthetic_images', [batch_size, image_size, image_size, 3],
+      initializer=tf.random_uniform_initializer(-1.0, 1.0, seed=_SEED),
+      trainable=False)
+  labels = tf.get_local_variable(
+      'synthetic_labels', [batch_size], dtype=tf.int64,
+      initializer=tf.random_uniform_initializer(0, NUM_CLASSES, seed=_SEED,
+                                                dtype=tf.int64),
+      trainable=False)
+  return tf.identity(images), tf.identity(labels)
+
+
+def _tfrecord_batch(spec):
+  """A training batch read from TFRecords and preprocessed (inception)."""
+  dataset = dataset_factory.get_dataset('shapes', 'train', spec['dataset_dir'])
+  preprocessing_fn = preprocessing_factory.get_preprocessing(
+      'inception', is_training=True)
+  return input_pipeline.make_batch(
+      dataset, preprocessing_fn, spec['image_size'], spec['train_batch_size'],
+      is_training=True, num_readers=spec['num_readers'],
+      num_preprocessing_threads=spec['num_preprocessing_threads'])
+
+
+def train(spec):
+  """Images/s of training steps of one network on one input.
+
+  Args:
+    spec: dict with `impl`, `model_name`, `input` ('synthetic' or
+      'tfrecord'), `image_size`, `train_batch_size`, `warmup_steps`,
+      `train_steps`, `settings` (see `session_config`), and for TFRecords
+      `dataset_dir`, `num_readers`, `num_preprocessing_threads`.
+
+  Returns:
+    dict with `images_per_sec`, `images_per_cpu_sec` (per second of this
+    process's CPU time, which other processes on the machine disturb less
+    than wall time), `step_times_s`, `first_step_s`, `build_s`,
+    and with `profile` in the spec, the `profile` of one more step (see
+    `traced_run`; a Chrome trace goes to `trace_path` if given).
+  """
+  start = time.time()
+  batch_size = spec['train_batch_size']
+  with tf.Graph().as_default() as graph:
+    tf.set_random_seed(_SEED)
+    if spec['input'] == 'synthetic':
+      images, labels = _synthetic_batch(batch_size, spec['image_size'])
+    elif spec['input'] == 'tfrecord':
+      images, labels = _tfrecord_batch(spec)
+    else:
+      raise ValueError('input must be one of %s, got %r.' %
+                       (', '.join(INPUTS), spec['input']))
+    logits, _, update_ops = build_network(spec['impl'], spec['model_name'],
+                                          images, is_training=True)
+    loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    optimizer = tf.train.RMSPropOptimizer(**_RMSPROP)
+    with tf.control_dependencies(update_ops):
+      train_op = optimizer.minimize(loss)
+    init_ops = [tf.global_variables_initializer(),
+                tf.local_variables_initializer()]
+  graph.finalize()
+  sess = tf.Session(graph=graph, config=session_config(spec['settings']))
+  _OPEN_SESSIONS.append(sess)
+  sess.run(init_ops)
+  build_s = time.time() - start
+  start = time.time()
+  sess.run(train_op)
+  first_step_s = time.time() - start
+  for _ in range(spec['warmup_steps']):
+    sess.run(train_op)
+  step_times = []
+  cpu_start = cpu_seconds()
+  for _ in range(spec['train_steps']):
+    start = time.perf_counter()
+    sess.run(train_op)
+    step_times.append(time.perf_counter() - start)
+  cpu_s = cpu_seconds() - cpu_start
+  images = batch_size * len(step_times)
+  result = {'images_per_sec': images / sum(step_times),
+            'images_per_cpu_sec': images / cpu_s, 'cpu_s': cpu_s,
+            'step_times_s': step_times, 'first_step_s': first_step_s,
+            'build_s': build_s}
+  result['peak_rss_mib'] = memory_mib()['peak']  # Before any tracing.
+  if spec.get('profile'):
+    result['profile'] = traced_run(sess, train_op,
+                                   trace_path=spec.get('trace_path'))
+  return result
+
+
+class _GraphRunner(object):
+  """Runs a checkpoint graph or frozen graph on numpy batches."""
+
+  def __init__(self, spec, fmt):
+    self._graph = tf.Graph()
+    with self._graph.as_default():
+      if fmt == 'frozen':
+        tf.import_graph_def(freeze.load_graph_def(spec['frozen']), name='')
+        self._images = self._graph.get_tensor_by_name(_INPUT_NAME + ':0')
+        self._output = self._graph.get_tensor_by_name(
+            spec['output_name'] + ':0')
+      elif spec['impl'] == 'ours':
+        net = inference_graph.build_inference_graph(
+            spec['model_name'], NUM_CLASSES, image_size=spec['image_size'])
+        self._images, self._output = net.images, net.predictions
+      else:
+        self._images = tf.placeholder(
+            tf.float32, [None, spec['image_size'], spec['image_size'], 3],
+            name=_INPUT_NAME)
+        _, self._output, _ = build_network('keras', spec['model_name'],
+                                           self._images, False)
+      saver = tf.train.Saver() if fmt == 'checkpoint' else None
+    self._graph.finalize()
+    self._sess = tf.Session(graph=self._graph,
+                            config=session_config(spec['settings']))
+    _OPEN_SESSIONS.append(self._sess)
+    if saver is not None:
+      saver.restore(self._sess, spec['checkpoint'])
+
+  def run(self, batch):
+    return self._sess.run(self._output, {self._images: batch})
+
+  def profile(self, batch, trace_path):
+    return traced_run(self._sess, self._output, {self._images: batch},
+                      trace_path)
+
+  def close(self):
+    pass  # See _OPEN_SESSIONS.
+
+
+class _TFLiteRunner(object):
+  """Runs a TFLite model (fixed batch) on numpy batches."""
+
+  def __init__(self, path, num_threads):
+    kwargs = {}
+    if tf_compat.IS_TF2:
+      # TF 1.15's interpreter has no thread setting (it runs on one thread).
+      kwargs['num_threads'] = num_threads
+    self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
+    self._interpreter.allocate_tensors()
+    self._input = self._interpreter.get_input_details()[0]['index']
+    self._output = self._interpreter.get_output_details()[0]['index']
+
+  def run(self, batch):
+    self._interpreter.set_tensor(self._input, batch)
+    self._interpreter.invoke()
+    return self._interpreter.get_tensor(self._output)
+
+  def close(self):
+    self._interpreter = None
+
+
+def _random_batch(batch_size, image_size):
+  rng = np.random.RandomState(_SEED)
+  return rng.uniform(-1, 1, [batch_size, image_size, image_size, 3]).astype(
+      np.float32)
+
+
+def infer(spec):
+  """Batch-1 latency and batch-N throughput of one exported model.
+
+  Batch 1 runs first, so the peak memory read after it is batch 1's.
+
+  Args:
+    spec: dict with `impl`, `model_name`, `format` ('checkpoint', 'frozen'
+      or 'tflite'), `image_size`, `infer_batch_size`, `warmup_iters`,
+      `latency_iters`, `throughput_iters`, `settings`, and the paths from
+      `export`.
+
+  Returns:
+    dict with `latency_ms` (median), `latency_ms_p90`, `images_per_sec`
+    and `images_per_cpu_sec` (batch N), `peak_rss_b1_mib`, `load_s`, and
+    with `profile` in the spec (graph formats), the `profile` of one more
+    batch-N run (a Chrome trace goes to `trace_path` if given).
+  """
+  fmt = spec['format']
+  if fmt not in FORMATS:
+    raise ValueError('format must be one of %s, got %r.' %
+                     (', '.join(FORMATS), fmt))
+  image_size, batch_size = spec['image_size'], spec['infer_batch_size']
+  threads = spec['settings']['intra_op_threads']
+
+  start = time.time()
+  if fmt == 'tflite':
+    runner = _TFLiteRunner(spec['tflite_b1'], threads)
+  else:
+    runner = _GraphRunner(spec, fmt)
+  load_s = time.time() - start
+
+  one = _random_batch(1, image_size)
+  probabilities = runner.run(one)
+  if probabilities.shape != (1, NUM_CLASSES):
+    raise ValueError('%s %s output shape %s, expected (1, %d).' %
+                     (spec['impl'], fmt, probabilities.shape, NUM_CLASSES))
+  for _ in range(spec['warmup_iters']):
+    runner.run(one)
+  latencies = []
+  for _ in range(spec['latency_iters']):
+    start = time.perf_counter()
+    runner.run(one)
+    latencies.append(time.perf_counter() - start)
+  peak_b1 = memory_mib()['peak']
+
+  if fmt == 'tflite':
+    runner.close()
+    runner = _TFLiteRunner(spec['tflite_bN'], threads)
+  batch = _random_batch(batch_size, image_size)
+  runner.run(batch)  # Warm-up: kernels are set up per input shape.
+  cpu_start = cpu_seconds()
+  start = time.perf_counter()
+  for _ in range(spec['throughput_iters']):
+    runner.run(batch)
+  elapsed = time.perf_counter() - start
+  cpu_s = cpu_seconds() - cpu_start
+  images = batch_size * spec['throughput_iters']
+  latencies_ms = np.array(latencies) * 1000.0
+  result = {'latency_ms': float(np.median(latencies_ms)),
+            'latency_ms_p90': float(np.percentile(latencies_ms, 90)),
+            'images_per_sec': images / elapsed,
+            'images_per_cpu_sec': images / cpu_s, 'cpu_s': cpu_s,
+            'peak_rss_b1_mib': peak_b1, 'load_s': load_s,
+            'peak_rss_mib': memory_mib()['peak']}  # Before any tracing.
+  if spec.get('profile') and fmt != 'tflite':
+    result['profile'] = runner.profile(batch, spec.get('trace_path'))
+  runner.close()
+  return result
+
+
+TASKS = {
+    'environment': environment,
+    'analyze': analyze,
+    'dataset': make_dataset,
+    'export': export_model,
+    'train': train,
+    'infer': infer,
+}
+
+
+def run_task(task, spec):
+  """Runs one task in this (fresh) process and adds its memory figures.
+
+  Args:
+    task: a key of `TASKS`.
+    spec: the task's parameters (a dict).
+
+  Returns:
+    The task's result dict plus `rss_start_mib` (resident memory when the
+    task started: the interpreter and imported TensorFlow) and
+    `peak_rss_mib` (this process's peak resident memory).
+  """
+  start_memory = memory_mib()
+  result = TASKS[task](spec)
+  result['rss_start_mib'] = start_memory['rss']
+  result.setdefault('peak_rss_mib', memory_mib()['peak'])
+  sys.stdout.flush()
+  return result

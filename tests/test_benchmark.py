@@ -1,0 +1,218 @@
+"""Tests of benchmarks/: the report arithmetic, flag checks, a --quick run.
+
+No timing is asserted: the smoke test checks that every row is there with
+sane positive figures.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import models
+from benchmarks import report
+
+# The smoke run benchmarks one small network (a second would double its
+# time); V2's graphs are checked by test_builds_the_v2_training_graphs.
+_SMOKE_MODELS = ('mobilenet_v1_025',)
+
+
+def _record(model, measurement, impl, run, **result):
+  return {'model': model, 'measurement': measurement, 'impl': impl,
+          'run': run, 'result': result}
+
+
+def test_summary_takes_medians_and_ratios_of_medians():
+  ours = [10.0, 30.0, 20.0]
+  keras = [10.0, 40.0, 5.0]
+  records = [_record('m', 'train_synthetic', 'ours', i + 1,
+                     images_per_sec=v, peak_rss_mib=100.0 + i,
+                     first_step_s=1.0, rss_start_mib=50.0)
+             for i, v in enumerate(ours)]
+  records += [_record('m', 'train_synthetic', 'keras', i + 1,
+                      images_per_sec=v, peak_rss_mib=200.0,
+                      first_step_s=1.0, rss_start_mib=50.0)
+              for i, v in enumerate(keras)]
+  records.append({'model': 'm', 'measurement': 'train_synthetic',
+                  'impl': 'ours', 'run': 4, 'error': 'ignored'})
+  rows = report.summarize(records, {'m': 2e9}, ['m'], ['train_synthetic'])
+  assert len(rows) == 1
+  row = rows[0]
+  assert row['ours']['runs'] == 3
+  assert row['ours']['images_per_sec'] == 20.0
+  assert row['keras']['images_per_sec'] == 10.0
+  assert row['ratio']['images_per_sec'] == pytest.approx(2.0)
+  assert row['ours']['peak_rss_mib'] == 101.0
+  assert row['ratio']['peak_rss_mib'] == pytest.approx(101.0 / 200.0)
+  # 2 GMAC per image at 20 images/s.
+  assert row['ours']['gmacs_per_sec'] == pytest.approx(40.0)
+
+
+def test_summary_takes_memory_from_fresh_processes_when_there_are_any():
+  records = []
+  for run, (fresh, speed, peak) in enumerate([(True, 10.0, 900.0),
+                                              (False, 30.0, 300.0),
+                                              (False, 20.0, 310.0)]):
+    for impl in ('ours', 'keras'):
+      record = _record('m', 'train_synthetic', impl, run + 1,
+                       images_per_sec=speed, peak_rss_mib=peak,
+                       first_step_s=1.0, rss_start_mib=peak / 2)
+      record['fresh_process'] = fresh
+      records.append(record)
+  row = report.summarize(records, {}, ['m'], ['train_synthetic'])[0]
+  assert row['ours']['images_per_sec'] == 20.0  # Timings: every run.
+  assert row['ours']['peak_rss_mib'] == 900.0  # Memory: the fresh run.
+  assert row['ours']['memory_from'] == 'fresh'
+  assert row['ours']['memory_runs'] == 1
+  for record in records:
+    record['fresh_process'] = False
+  row = report.summarize(records, {}, ['m'], ['train_synthetic'])[0]
+  assert row['ours']['peak_rss_mib'] == 310.0
+  assert row['ours']['memory_from'] == 'forked'
+
+
+def test_summary_marks_a_side_without_successful_runs():
+  records = [_record('m', 'infer_frozen', 'ours', 1, latency_ms=2.0,
+                     latency_ms_p90=3.0, images_per_sec=50.0,
+                     peak_rss_b1_mib=1.0, peak_rss_mib=2.0,
+                     rss_start_mib=1.0),
+             {'model': 'm', 'measurement': 'infer_frozen', 'impl': 'keras',
+              'run': 1, 'error': 'boom'}]
+  row = report.summarize(records, {}, ['m'], ['infer_frozen'])[0]
+  assert row['ours']['latency_ms'] == 2.0
+  assert row['keras'] is None
+  assert row['ratio'] == {}
+
+
+def _row(model, measurement, ours, keras):
+  ratio = {k: ours[k] / keras[k] for k in ours if k in keras}
+  return {'model': model, 'measurement': measurement, 'ours': ours,
+          'keras': keras, 'ratio': ratio}
+
+
+def test_targets_compare_with_the_goals_of_issue_7():
+  rows = [
+      _row('m', 'train_synthetic', {'images_per_sec': 13.0},
+           {'images_per_sec': 10.0}),
+      _row('m', 'train_tfrecord', {'images_per_sec': 11.0},
+           {'images_per_sec': 10.0}),
+      _row('m', 'infer_frozen', {'images_per_sec': 9.0, 'latency_ms': 30.0},
+           {'images_per_sec': 10.0, 'latency_ms': 30.0}),
+      _row('m', 'infer_tflite', {'images_per_sec': 20.0, 'latency_ms': 9.0},
+           {'images_per_sec': 10.0, 'latency_ms': 9.0}),
+  ]
+  targets = {(t['target'], t['description']): t
+             for t in report.check_targets(rows, ['m'])}
+  by_name = {}
+  for (name, _), target in targets.items():
+    by_name.setdefault(name, []).append(target)
+  train = {t['description']: t['met'] for t in by_name['train_vs_keras']}
+  assert train == {'training img/s ours/Keras (synthetic input)': True,
+                   'training img/s ours/Keras (tfrecord input)': False}
+  infer = {t['description']: t['met'] for t in by_name['infer_vs_keras']}
+  assert infer == {'inference batch-N img/s ours/Keras (frozen)': False,
+                   'inference batch-N img/s ours/Keras (tflite)': True}
+  (tflite,) = by_name['tflite_vs_frozen_latency']
+  assert tflite['value'] == pytest.approx(9.0 / 30.0)
+  assert tflite['met'] is True
+  (pipeline,) = by_name['tfrecord_vs_synthetic']
+  assert pipeline['value'] == pytest.approx(11.0 / 13.0)
+  assert pipeline['met'] is False
+
+
+@pytest.mark.parametrize('impl', models.IMPLEMENTATIONS)
+def test_builds_the_v2_training_graphs(impl):
+  from benchmarks import workloads  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  images = tf.zeros([2, 32, 32, 3])
+  logits, probabilities, update_ops = workloads.build_network(
+      impl, 'mobilenet_v2_035', images, is_training=True)
+  assert logits.get_shape().as_list() == [2, workloads.NUM_CLASSES]
+  assert probabilities.get_shape().as_list() == [2, workloads.NUM_CLASSES]
+  # Each step updates the batch norm mean and variance of every layer.
+  moving_means = [v for v in tf.global_variables()
+                  if v.op.name.endswith('moving_mean')]
+  assert len(moving_means) > 30
+  assert len(update_ops) == 2 * len(moving_means)
+
+
+def _run_benchmark(repo_root, script_env, *args):
+  return subprocess.run(
+      [sys.executable, os.path.join(repo_root, 'benchmarks', 'benchmark.py')]
+      + list(args), cwd=repo_root, env=script_env, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
+
+
+@pytest.mark.parametrize('flag, named', [
+    ('--models=resnet_v1_50', '--models'),
+    ('--measurements=train_synthetic,warp_speed', '--measurements'),
+    ('--image_size=16', '--image_size'),
+])
+def test_bad_flags_exit_with_a_message_naming_the_flag(repo_root, script_env,
+                                                       flag, named, tmp_path):
+  proc = _run_benchmark(repo_root, script_env, flag,
+                        '--output_dir=%s' % tmp_path)
+  assert proc.returncode == 2
+  assert named in proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert not os.listdir(str(tmp_path))
+
+
+def _positive(value):
+  return (isinstance(value, (int, float)) and math.isfinite(value) and
+          value > 0)
+
+
+@pytest.mark.slow
+def test_quick_run_reports_every_row(repo_root, script_env, tmp_path):
+  proc = _run_benchmark(repo_root, script_env, '--quick',
+                        '--models=%s' % ','.join(_SMOKE_MODELS),
+                        '--output_dir=%s' % tmp_path)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  (json_name,) = [n for n in os.listdir(str(tmp_path)) if n.endswith('.json')]
+  assert json_name.endswith('_quick.json')
+  with open(str(tmp_path / json_name)) as f:
+    results = json.load(f)
+  with open(str(tmp_path / json_name.replace('.json', '.md'))) as f:
+    text = f.read()
+
+  assert results['errors'] == []
+  assert results['meta']['quick'] is True
+  for key in ('tensorflow', 'python', 'keras'):
+    assert results['meta']['environment'][key]
+  assert results['meta']['settings']['intra_op_threads'] >= 1
+  assert len(results['meta']['load_before']) == 3
+
+  rows = {(r['model'], r['measurement']): r for r in results['summary']}
+  assert set(rows) == {(m, k) for m in _SMOKE_MODELS
+                       for k in models.MEASUREMENT_ORDER}
+  for model in _SMOKE_MODELS:
+    assert _positive(results['macs'][model]['macs'])
+    for measurement in models.MEASUREMENT_ORDER:
+      row = rows[(model, measurement)]
+      for impl in models.IMPLEMENTATIONS:
+        metrics = row[impl]
+        assert metrics['runs'] == 1
+        keys = ['images_per_sec', 'gmacs_per_sec', 'peak_rss_mib']
+        if measurement.startswith('infer_'):
+          keys += ['latency_ms', 'peak_rss_b1_mib']
+        for key in keys:
+          assert _positive(metrics[key]), (model, measurement, impl, key)
+        # A process holds at least the memory it started with.
+        assert metrics['peak_rss_mib'] >= metrics['rss_start_mib']
+      assert _positive(row['ratio']['images_per_sec'])
+      assert '| %s | %s |' % (model, measurement.split('_', 1)[1]) in text
+
+  targets = results['targets']
+  assert {t['target'] for t in targets} == {
+      'train_vs_keras', 'infer_vs_keras', 'tflite_vs_frozen_latency',
+      'tfrecord_vs_synthetic'}
+  assert all(_positive(t['value']) for t in targets)
+  assert '### Targets' in text
