@@ -74,6 +74,11 @@ _OPTIMIZERS = {
 # Job names of a cluster this script can run as.
 _JOBS = ('worker', 'ps')
 
+# Default of --ps_timeout_secs: long enough for a ps that is restarted at
+# once (or still importing TensorFlow at start), short enough that workers
+# of a dead cluster stop instead of hanging.
+DEFAULT_PS_TIMEOUT_SECS = 60
+
 # A non-chief worker polls this often for the chief to initialize variables
 # (TensorFlow's default is 30 s).
 _WORKER_POLL_SECS = 1
@@ -93,6 +98,14 @@ def define_flags(flag_values=flags.FLAGS):
         'cluster. "ps" serves variables until killed; "worker" trains. '
         '(TF_CONFIG\'s task.type takes its place when TF_CONFIG is used.)',
         flag_values=flag_values)
+  if 'ps_timeout_secs' not in flag_values:
+    flags.DEFINE_integer(
+        'ps_timeout_secs', DEFAULT_PS_TIMEOUT_SECS,
+        'On a cluster with parameter servers: how long a worker waits for an '
+        'unreachable ps (at start, or after the ps died) before it stops '
+        'with an error saying to restart the cluster. 0 waits forever '
+        '(TensorFlow\'s own behaviour: the worker hangs while the ps is '
+        'down).', flag_values=flag_values)
 
 
 define_flags()
@@ -119,11 +132,40 @@ def parse_flags(argv):
 
 
 class NonFiniteLossError(script_utils.ScriptError):
-  """The loss became NaN or Inf; training stopped before saving it."""
+  """The loss or a variable became NaN or Inf; training stopped unsaved."""
+
+
+def _finiteness_checks(after):
+  """Ops telling whether every float global variable is finite after `after`.
+
+  Args:
+    after: a tensor whose op runs once the step's updates are done.
+
+  Returns:
+    (all_finite, any_nan) scalar bool tensors.
+  """
+  finite, nan = [], []
+  with tf.control_dependencies([after]):
+    for var in tf.global_variables():
+      if not var.dtype.base_dtype.is_floating:
+        continue
+      # Reduced where the variable lives; only two bools travel (ps jobs).
+      with tf.device(var.device), tf.name_scope('check_finite'):
+        value = var.read_value()
+        finite.append(tf.reduce_all(tf.is_finite(value)))
+        nan.append(tf.reduce_any(tf.is_nan(value)))
+  if not finite:
+    return tf.constant(True), tf.constant(False)
+  return tf.reduce_all(tf.stack(finite)), tf.reduce_any(tf.stack(nan))
 
 
 class _NonFiniteLossHook(tf.train.SessionRunHook):
-  """Stops training at the first NaN/Inf loss, before any hook saves it.
+  """Stops training at the first NaN/Inf, before any hook saves it.
+
+  Checks the loss and, after the step's updates, every float variable: the
+  loss is computed before the update, so an update that overflows (e.g. a
+  huge learning rate) leaves Inf weights while the loss is still finite,
+  and a save due at that step would store them.
 
   Placed first among the hooks: raising in `after_run` skips the later
   hooks' `after_run` (the checkpoint saver), and an exception skips every
@@ -131,24 +173,38 @@ class _NonFiniteLossHook(tf.train.SessionRunHook):
   """
 
   def __init__(self, loss, step, train_dir):
+    self._loss = loss
     self._fetches = {'loss': loss, 'step': step}
     self._train_dir = train_dir
+
+  def begin(self):
+    # `loss` is the train op's output, which runs after the updates.
+    finite, nan = _finiteness_checks(self._loss)
+    self._fetches = dict(self._fetches, variables_finite=finite,
+                         variables_nan=nan)
 
   def before_run(self, run_context):
     return tf.train.SessionRunArgs(self._fetches)
 
   def after_run(self, run_context, run_values):
-    loss = run_values.results['loss']
+    results = run_values.results
+    loss = results['loss']
+    if np.isfinite(loss) and results['variables_finite']:
+      return
+    step = results['step']
     if not np.isfinite(loss):
-      step = run_values.results['step']
-      last = tf.train.latest_checkpoint(self._train_dir)
-      raise NonFiniteLossError(
-          'The loss became %s at global step %d, so training stopped; '
-          'nothing was saved after that step. The last good checkpoint is '
-          '%s. Lower --learning_rate, use --optimizer=sgd or a smaller '
-          '--opt_epsilon, or check the data, then rerun (training resumes '
-          'from that checkpoint).' %
-          ('NaN' if np.isnan(loss) else 'Inf', step, last or '(none yet)'))
+      what = 'The loss became %s at global step %d' % (
+          'NaN' if np.isnan(loss) else 'Inf', step)
+    else:
+      what = ('The variables became %s at global step %d (its update '
+              'overflowed; the loss, %g, was still finite)' %
+              ('NaN' if results['variables_nan'] else 'Inf', step, loss))
+    last = tf.train.latest_checkpoint(self._train_dir)
+    raise NonFiniteLossError(
+        '%s, so training stopped; that step was not saved. The last good '
+        'checkpoint is %s. Lower --learning_rate, use --optimizer=sgd or a '
+        'smaller --opt_epsilon, or check the data, then rerun (training '
+        'resumes from that checkpoint).' % (what, last or '(none yet)'))
 
 
 class _ProgressHook(tf.train.SessionRunHook):
@@ -648,7 +704,12 @@ def _build_graph(opts, is_chief, train_dir_checkpoint):
       local_init_op=tf.group(tf.train.Scaffold.default_local_init_op(),
                              iterator.initializer),
       summary_op=summary_op,
-      saver=tf.train.Saver(max_to_keep=5, sharded=True))
+      # Not sharded: a sharded save merges its shards by rewriting
+      # <prefix>.index in place, and on every resume the saver hook saves
+      # the restored step again under the same prefix, so a kill at that
+      # moment truncated the index of the newest listed checkpoint. An
+      # unsharded save writes each file to a temporary name and renames it.
+      saver=tf.train.Saver(max_to_keep=5))
   return {
       'deploy_config': deploy_config,
       'scaffold': scaffold,
@@ -801,13 +862,17 @@ def _run(opts, model, session_creator, hooks):
         while not session.should_stop():
           session.run(model['train_tensor'])
   except tf.errors.OpError as e:
-    if 'No space left on device' in e.message:
+    # ENOSPC, or EFBIG from a file-size limit (ulimit -f, quotas).
+    full = [m for m in ('No space left on device', 'File too large')
+            if m in e.message]
+    if full:
       raise script_utils.ScriptError(
-          'Writing to --train_dir=%s failed: no space left on device. The '
-          'last complete checkpoint, %s, is intact (the checkpoint file '
-          'lists only complete ones); free some space and rerun to resume '
-          'from it.' % (opts.train_dir,
-                        tf.train.latest_checkpoint(opts.train_dir)))
+          'Writing to --train_dir=%s failed: %s (no space left for the '
+          'checkpoint). The last complete checkpoint, %s, is intact (the '
+          'checkpoint file lists only complete ones); free some space (or '
+          'raise the file-size limit) and rerun to resume from it.' %
+          (opts.train_dir, full[0].lower(),
+           tf.train.latest_checkpoint(opts.train_dir)))
     if (isinstance(e, tf.errors.InvalidArgumentError) and
         'labels_offset' in e.message):
       raise script_utils.ScriptError(
