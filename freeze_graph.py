@@ -12,7 +12,8 @@ output `<Scope>/Predictions/Reshape_1`). With --moving_average_decay the
 checkpoint's ExponentialMovingAverage shadow weights are used; the command
 prints which weights it used. --quantize (TF 1.15) freezes the fake-quant
 graph of a quantization-aware-trained checkpoint, for
-`export_tflite.py --quantization=qat`.
+`export_tflite.py --quantization=qat`. Batch norms are folded into the
+convolutions before them (--nofold_batch_norms keeps them).
 """
 
 from __future__ import absolute_import
@@ -39,6 +40,11 @@ def define_flags(flag_values=flags.FLAGS):
   export_flags.define(flags.DEFINE_bool, 'write_text_graphdef', False,
                       'Write the GraphDef in text format instead of binary.',
                       flag_values)
+  export_flags.define(flags.DEFINE_bool, 'fold_batch_norms', True,
+                      'Fold each batch norm into the convolution before it '
+                      '(same outputs up to float rounding; faster). '
+                      '--nofold_batch_norms keeps them as separate ops.',
+                      flag_values)
   # The names of TensorFlow's freeze_graph tool, for existing scripts.
   export_flags.define_alias('input_checkpoint', 'checkpoint_path',
                             flag_values)
@@ -63,10 +69,14 @@ def run(flag_values):
       export_flags.num_classes(flag_values, checkpoint),
       image_size=flag_values.image_size, batch_size=flag_values.batch_size,
       use_grayscale=flag_values.use_grayscale, quantize=flag_values.quantize,
-      moving_average_decay=flag_values.moving_average_decay)
+      moving_average_decay=flag_values.moving_average_decay,
+      fold_batch_norms=flag_values.fold_batch_norms)
   freeze.write_graph_def(frozen.graph_def, flag_values.output_file,
                          as_text=flag_values.write_text_graphdef)
-  print('Froze %s with %s.' % (frozen.checkpoint, frozen.weights))
+  print('Froze %s with %s%s.' % (
+      frozen.checkpoint, frozen.weights,
+      '; folded %d batch norms into their convolutions' %
+      frozen.folded_batch_norms if frozen.folded_batch_norms else ''))
   print('Wrote %s: input %s (%dx%d), output %s.' %
         (flag_values.output_file, frozen.input_node_name, frozen.image_size,
          frozen.image_size, frozen.output_node_name))

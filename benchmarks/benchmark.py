@@ -60,7 +60,7 @@ DEFAULTS = {
     'infer_batch_size': (32, 8),
     'runs': (3, 1),
     'warmup_steps': (0, 0),
-    'train_steps': (2, 2),
+    'train_steps': (4, 2),
     'warmup_iters': (3, 1),
     'latency_iters': (15, 4),
     'throughput_iters': (2, 2),
@@ -94,7 +94,7 @@ def define_flags():
   flags.DEFINE_integer('warmup_steps', None,
                        'Untimed training steps after the first, which '
                        'always runs untimed (0).')
-  flags.DEFINE_integer('train_steps', None, 'Timed training steps (2).')
+  flags.DEFINE_integer('train_steps', None, 'Timed training steps (4).')
   flags.DEFINE_integer('warmup_iters', None,
                        'Untimed batch-1 inference runs after the first (3); '
                        'batch N has one.')
@@ -109,6 +109,11 @@ def define_flags():
                     'Compile with XLA: session global_jit_level=ON_1, and '
                     'TF_XLA_FLAGS=--tf_xla_cpu_global_jit so that it applies '
                     'on CPU. Much slower on CPU (see BENCHMARKS.md).')
+  flags.DEFINE_bool('fold_batch_norms', True,
+                    'Freeze our models as freeze_graph.py does by default, '
+                    'with batch norms folded into the convolutions '
+                    '(--nofold_batch_norms: unfolded, like the Keras '
+                    'models, which go through plain TensorFlow freezing).')
   flags.DEFINE_integer('num_preprocessing_threads', 0,
                        'tf.data decode+preprocess calls in parallel '
                        '(0: as --num_threads).')
@@ -226,6 +231,7 @@ def resolve_options(flag_values):
   opts['num_preprocessing_threads'] = (flag_values.num_preprocessing_threads
                                        or threads)
   opts['num_readers'] = flag_values.num_readers
+  opts['fold_batch_norms'] = flag_values.fold_batch_norms
   if opts['num_readers'] < 1 or opts['num_preprocessing_threads'] < 0:
     raise UsageError('--num_readers must be >= 1 and '
                      '--num_preprocessing_threads >= 0.')
@@ -312,6 +318,7 @@ def run_benchmark(opts, work_dir, command):
             'impl': impl, 'model_name': model,
             'image_size': opts['image_size'],
             'infer_batch_size': opts['infer_batch_size'],
+            'fold_batch_norms': opts['fold_batch_norms'],
             'export_dir': os.path.join(work_dir, 'export', model, impl)}))
   macs = {}
   with futures.ThreadPoolExecutor(opts['jobs']) as pool:

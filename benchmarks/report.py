@@ -226,6 +226,11 @@ def markdown(results):
                    (str(settings['intra_op_threads'])
                     if env['stack'] == 'tf2' else '1 (not settable in 1.15)'),
                    'on' if settings['xla'] else 'off', env['onednn_opts']))
+  lines.append('- Frozen graphs: ours from `export.freeze` (freeze_graph.py) '
+               '%s; Keras from plain `convert_variables_to_constants`' % (
+                   'with batch norms folded into the convolutions'
+                   if meta.get('fold_batch_norms', True) else
+                   'without batch norm folding (--nofold_batch_norms)'))
   starts = {'auto': 'the first in a fresh interpreter, repeats forked',
             'fresh': 'each in a fresh interpreter',
             'forked': 'each forked from a server that imported TensorFlow'}

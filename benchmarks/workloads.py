@@ -295,7 +295,8 @@ def export_model(spec):
 
   Args:
     spec: dict with `impl`, `model_name`, `image_size`, `infer_batch_size`,
-      `export_dir`.
+      `export_dir`, and optionally `fold_batch_norms` (ours only; default
+      True, as freeze_graph.py).
 
   Returns:
     dict with paths `checkpoint`, `frozen`, `tflite_b1`, `tflite_bN`, the
@@ -327,8 +328,9 @@ def export_model(spec):
         graph_def = tf.graph_util.convert_variables_to_constants(
             sess, graph.as_graph_def(), [output_name])
   if impl == 'ours':
-    graph_def = freeze.freeze(model_name, checkpoint, NUM_CLASSES,
-                              image_size=image_size).graph_def
+    graph_def = freeze.freeze(
+        model_name, checkpoint, NUM_CLASSES, image_size=image_size,
+        fold_batch_norms=spec.get('fold_batch_norms', True)).graph_def
   freeze.write_graph_def(graph_def, frozen_path)
   result = {'checkpoint': checkpoint, 'frozen': frozen_path,
             'output_name': output_name, 'params': params}

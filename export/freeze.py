@@ -12,18 +12,19 @@ import tensorflow.compat.v1 as tf
 
 from datasets import dataset_utils
 from deployment import script_utils
+from export import graph_rewrites
 from export import inference_graph
 
 ScriptError = script_utils.ScriptError
 
 FrozenGraph = collections.namedtuple(
     'FrozenGraph', ['graph_def', 'checkpoint', 'weights', 'input_node_name',
-                    'output_node_name', 'image_size'])
+                    'output_node_name', 'image_size', 'folded_batch_norms'])
 
 
 def freeze(model_name, checkpoint_path, num_classes, image_size=None,
            batch_size=None, use_grayscale=False, quantize=False,
-           moving_average_decay=None):
+           moving_average_decay=None, fold_batch_norms=True):
   """Builds the inference graph, restores a checkpoint and freezes it.
 
   Args:
@@ -36,6 +37,10 @@ def freeze(model_name, checkpoint_path, num_classes, image_size=None,
     quantize: fake-quant graph for a quantization-aware-trained checkpoint
       (TF 1.15 only).
     moving_average_decay: use the checkpoint's moving-average weights.
+    fold_batch_norms: fold each batch norm into the convolution before it
+      (`export.graph_rewrites`): same outputs up to float rounding, and
+      faster (BENCHMARKS.md). A --quantize graph is never folded (its
+      fake-quant ops already see folded weights).
 
   Returns:
     A `FrozenGraph`; `weights` says which weights were used.
@@ -53,10 +58,14 @@ def freeze(model_name, checkpoint_path, num_classes, image_size=None,
           sess, checkpoint_path, model_name, moving_average_decay)
       graph_def = tf.graph_util.convert_variables_to_constants(
           sess, graph.as_graph_def(), [net.output_node_name])
+  folded = 0
+  if fold_batch_norms and not quantize:
+    graph_def, folded = graph_rewrites.fold_batch_norms(
+        graph_def, [net.output_node_name])
   return FrozenGraph(graph_def=graph_def, checkpoint=checkpoint,
                      weights=weights, input_node_name=net.images.op.name,
                      output_node_name=net.output_node_name,
-                     image_size=net.image_size)
+                     image_size=net.image_size, folded_batch_norms=folded)
 
 
 def write_graph_def(graph_def, output_file, as_text=False):

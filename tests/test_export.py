@@ -199,7 +199,22 @@ def test_frozen_graph_matches_checkpoint(model, tmp_path, capsys):
                  for n in graph_def.node)
   _assert_parity(_run_graph_def(graph_def, model.images),
                  model.probabilities)
-  assert 'raw trained weights' in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert 'raw trained weights' in out
+  # Every batch norm is folded into its convolution (same outputs above).
+  assert not any(n.op.startswith('FusedBatchNorm') for n in graph_def.node)
+  assert 'folded 27 batch norms' in out
+
+
+@pytest.mark.slow
+def test_nofold_batch_norms_keeps_them(model, tmp_path, capsys):
+  graph_def = _freeze_to_file(model, str(tmp_path / 'frozen.pb'),
+                              '--nofold_batch_norms')
+  assert len([n for n in graph_def.node
+              if n.op.startswith('FusedBatchNorm')]) == 27
+  assert 'folded' not in capsys.readouterr().out
+  _assert_parity(_run_graph_def(graph_def, model.images),
+                 model.probabilities)
 
 
 @pytest.mark.slow
