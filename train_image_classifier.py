@@ -32,6 +32,9 @@ from __future__ import print_function
 import datetime
 import json
 import os
+import socket
+import sys
+import threading
 import time
 
 from absl import app
@@ -135,25 +138,20 @@ class NonFiniteLossError(script_utils.ScriptError):
   """The loss or a variable became NaN or Inf; training stopped unsaved."""
 
 
-def _finiteness_checks(after):
-  """Ops telling whether every float global variable is finite after `after`.
-
-  Args:
-    after: a tensor whose op runs once the step's updates are done.
+def _finiteness_checks():
+  """Ops telling whether every float global variable is finite.
 
   Returns:
     (all_finite, any_nan) scalar bool tensors.
   """
   finite, nan = [], []
-  with tf.control_dependencies([after]):
-    for var in tf.global_variables():
-      if not var.dtype.base_dtype.is_floating:
-        continue
-      # Reduced where the variable lives; only two bools travel (ps jobs).
-      with tf.device(var.device), tf.name_scope('check_finite'):
-        value = var.read_value()
-        finite.append(tf.reduce_all(tf.is_finite(value)))
-        nan.append(tf.reduce_any(tf.is_nan(value)))
+  for var in tf.global_variables():
+    if not var.dtype.base_dtype.is_floating:
+      continue
+    # Reduced where the variable lives; only two bools travel (ps jobs).
+    with tf.device(var.device), tf.name_scope('check_finite'):
+      finite.append(tf.reduce_all(tf.is_finite(var)))
+      nan.append(tf.reduce_any(tf.is_nan(var)))
   if not finite:
     return tf.constant(True), tf.constant(False)
   return tf.reduce_all(tf.stack(finite)), tf.reduce_any(tf.stack(nan))
@@ -162,10 +160,13 @@ def _finiteness_checks(after):
 class _NonFiniteLossHook(tf.train.SessionRunHook):
   """Stops training at the first NaN/Inf, before any hook saves it.
 
-  Checks the loss and, after the step's updates, every float variable: the
-  loss is computed before the update, so an update that overflows (e.g. a
+  Checks the loss and, after the step, every float variable: the loss is
+  computed before the step's update, so an update that overflows (e.g. a
   huge learning rate) leaves Inf weights while the loss is still finite,
-  and a save due at that step would store them.
+  and a save due at that step would store them. The variables are checked
+  in a separate run after the step's, which is sure to see the updated
+  values (on TF 1.15 a fetch beside the train op, even with a control
+  dependency on it, saw the values from before the update).
 
   Placed first among the hooks: raising in `after_run` skips the later
   hooks' `after_run` (the checkpoint saver), and an exception skips every
@@ -173,15 +174,12 @@ class _NonFiniteLossHook(tf.train.SessionRunHook):
   """
 
   def __init__(self, loss, step, train_dir):
-    self._loss = loss
     self._fetches = {'loss': loss, 'step': step}
     self._train_dir = train_dir
+    self._checks = None
 
   def begin(self):
-    # `loss` is the train op's output, which runs after the updates.
-    finite, nan = _finiteness_checks(self._loss)
-    self._fetches = dict(self._fetches, variables_finite=finite,
-                         variables_nan=nan)
+    self._checks = _finiteness_checks()
 
   def before_run(self, run_context):
     return tf.train.SessionRunArgs(self._fetches)
@@ -189,16 +187,17 @@ class _NonFiniteLossHook(tf.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     results = run_values.results
     loss = results['loss']
-    if np.isfinite(loss) and results['variables_finite']:
-      return
     step = results['step']
     if not np.isfinite(loss):
       what = 'The loss became %s at global step %d' % (
           'NaN' if np.isnan(loss) else 'Inf', step)
     else:
+      finite, nan = run_context.session.run(self._checks)
+      if finite:
+        return
       what = ('The variables became %s at global step %d (its update '
               'overflowed; the loss, %g, was still finite)' %
-              ('NaN' if results['variables_nan'] else 'Inf', step, loss))
+              ('NaN' if nan else 'Inf', step, loss))
     last = tf.train.latest_checkpoint(self._train_dir)
     raise NonFiniteLossError(
         '%s, so training stopped; that step was not saved. The last good '
@@ -283,6 +282,157 @@ class _WorkerSessionCreator(tf.train.SessionCreator):
         recovery_wait_secs=_WORKER_POLL_SECS)
     return manager.wait_for_session(self._master, config=self._config,
                                     max_wait_secs=self._max_wait_secs)
+
+
+class ParameterServerUnreachableError(script_utils.ScriptError):
+  """A parameter server stayed unreachable for --ps_timeout_secs."""
+
+
+# Errors with which a step or a session fails when a ps task is gone.
+_PS_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError,
+                   tf.errors.DeadlineExceededError)
+
+
+def _ps_unreachable_message(ps_hosts, waited_secs, train_dir, detail=''):
+  """The one-paragraph error of a worker whose parameter server is gone.
+
+  Args:
+    ps_hosts: list of the unreachable ps addresses.
+    waited_secs: how long the worker waited for them.
+    train_dir: --train_dir (the chief's checkpoints).
+    detail: the TensorFlow error that ended the session, if any (else
+      the wait is the reason).
+
+  Returns:
+    The message.
+  """
+  try:
+    last = tf.train.latest_checkpoint(train_dir) if train_dir else None
+  except tf.errors.OpError:
+    last = None  # A worker need not see the chief's --train_dir.
+  reason = detail or 'no connection within --ps_timeout_secs=%d' % (
+      waited_secs)
+  return (
+      'The parameter server at %s (--ps_hosts) is unreachable (%s), so this '
+      'worker stopped. The ps '
+      'process died or its host is down; the variables it held are lost. '
+      'Restart the whole cluster (the ps, then every worker, with the same '
+      'flags): the chief restores the last checkpoint in --train_dir=%s '
+      '(now %s) and training continues from its global step.' %
+      (', '.join(ps_hosts), reason, train_dir,
+       last or 'none yet: training would start over'))
+
+
+def _unreachable_hosts(hosts, connect_timeout_secs=1.0):
+  """The `host:port` addresses of `hosts` that refuse a TCP connection."""
+  down = []
+  for address in hosts:
+    host, _, port = address.rpartition(':')
+    try:
+      socket.create_connection((host.strip('[]'), int(port)),
+                               timeout=connect_timeout_secs).close()
+    except (OSError, ValueError):
+      down.append(address)
+  return down
+
+
+def wait_for_parameter_servers(ps_hosts, timeout_secs, train_dir):
+  """Waits until every ps accepts connections, at most `timeout_secs`.
+
+  TensorFlow itself waits forever for a ps (CreateSession retries without
+  a deadline), so a worker whose ps died would hang; this bounds it.
+
+  Args:
+    ps_hosts: list of `host:port` of the parameter servers.
+    timeout_secs: how long to wait; <= 0 returns at once.
+    train_dir: --train_dir, named in the error.
+
+  Raises:
+    ParameterServerUnreachableError: if a ps is still unreachable.
+  """
+  if timeout_secs <= 0 or not ps_hosts:
+    return
+  deadline = time.time() + timeout_secs
+  down = _unreachable_hosts(ps_hosts)
+  if down:
+    logging.warning('Parameter server(s) %s unreachable; waiting for up to '
+                    '%d s (--ps_timeout_secs).', ', '.join(down),
+                    timeout_secs)
+  while down:
+    if time.time() >= deadline:
+      raise ParameterServerUnreachableError(
+          _ps_unreachable_message(down, timeout_secs, train_dir))
+    time.sleep(1)
+    down = _unreachable_hosts(down)
+
+
+class _PsWatchingSessionCreator(tf.train.SessionCreator):
+  """Checks that the parameter servers are up before each session.
+
+  `tf.train.MonitoredSession` recreates its session after an
+  `UnavailableError` (a ps or worker died), and creating it blocks without
+  a deadline while a ps is down. Each (re)creation first waits for the ps
+  tasks for at most --ps_timeout_secs, then fails with a clear error
+  (not a preemption error, so MonitoredSession does not retry it).
+  """
+
+  def __init__(self, creator, ps_hosts, timeout_secs, train_dir):
+    self._creator = creator
+    self._ps_hosts = list(ps_hosts)
+    self._timeout_secs = timeout_secs
+    self._train_dir = train_dir
+
+  def create_session(self):
+    wait_for_parameter_servers(self._ps_hosts, self._timeout_secs,
+                               self._train_dir)
+    return self._creator.create_session()
+
+
+class _PsWatchdog(object):
+  """Exits the process when a parameter server stays down too long.
+
+  When a ps dies, TensorFlow can block inside the session without a
+  deadline: closing the failed session retries its cleanup RPCs to the
+  dead ps, and a new session waits for it forever. Nothing can be saved
+  without the ps (it held the variables), so after --ps_timeout_secs of
+  refused connections this thread prints the error and ends the process.
+  """
+
+  def __init__(self, ps_hosts, timeout_secs, train_dir):
+    self._ps_hosts = list(ps_hosts)
+    self._timeout_secs = timeout_secs
+    self._train_dir = train_dir
+    self._stopped = threading.Event()
+    self._thread = threading.Thread(target=self._watch, name='ps_watchdog')
+    self._thread.daemon = True
+
+  def start(self):
+    self._thread.start()
+    return self
+
+  def stop(self):
+    self._stopped.set()
+
+  def _watch(self):
+    down_since = None
+    while not self._stopped.wait(1.0):
+      down = _unreachable_hosts(self._ps_hosts)
+      if not down:
+        down_since = None
+        continue
+      now = time.time()
+      if down_since is None:
+        down_since = now
+        logging.warning('Parameter server(s) %s unreachable; stopping if '
+                        'still down in %d s (--ps_timeout_secs).',
+                        ', '.join(down), self._timeout_secs)
+      if now - down_since >= self._timeout_secs and not self._stopped.is_set():
+        script_utils.print_error(PROGRAM, _ps_unreachable_message(
+            down, self._timeout_secs, self._train_dir))
+        sys.stdout.flush()
+        # The main thread may be blocked in TensorFlow; only a hard exit
+        # is sure to end the process.
+        os._exit(1)  # pylint: disable=protected-access
 
 
 def _configure_learning_rate(opts, num_samples_per_epoch, global_step):
@@ -844,12 +994,19 @@ def _make_hooks(opts, model, is_chief):
   return hooks, progress
 
 
-def _run(opts, model, session_creator, hooks):
+def _run(opts, model, session_creator, hooks, ps_hosts=()):
   """Runs training steps until a hook stops them.
 
+  Args:
+    opts: parsed flags.
+    model: the dict from `_build_graph`.
+    session_creator: a `tf.train.SessionCreator`.
+    hooks: the session hooks.
+    ps_hosts: addresses of the cluster's parameter servers, if any.
+
   Raises:
-    ScriptError: damaged data, labels outside the head, a full disk, or a
-      NaN/Inf loss.
+    ScriptError: damaged data, labels outside the head, a full disk, a
+      NaN/Inf loss, or a parameter server that is gone.
   """
   try:
     with script_utils.explain_input_errors(opts, model['dataset']):
@@ -873,6 +1030,13 @@ def _run(opts, model, session_creator, hooks):
           'raise the file-size limit) and rerun to resume from it.' %
           (opts.train_dir, full[0].lower(),
            tf.train.latest_checkpoint(opts.train_dir)))
+    if ps_hosts and isinstance(e, _PS_LOST_ERRORS):
+      # MonitoredSession retries these by recreating the session, and
+      # the session creator stops on a dead ps; one that escapes anyway
+      # (e.g. while closing) means the same.
+      raise ParameterServerUnreachableError(_ps_unreachable_message(
+          ps_hosts, opts.ps_timeout_secs, opts.train_dir,
+          detail='%s: %s' % (type(e).__name__, e.message.split('\n')[0])))
     if (isinstance(e, tf.errors.InvalidArgumentError) and
         'labels_offset' in e.message):
       raise script_utils.ScriptError(
@@ -929,6 +1093,11 @@ def train(opts):
           checkpoint_dir=opts.train_dir)
     else:
       creator = _WorkerSessionCreator(model['scaffold'], target, config)
+    ps_hosts = cluster_job_task[0].get('ps', []) if cluster_job_task else []
+    if ps_hosts and opts.ps_timeout_secs > 0:
+      creator = _PsWatchingSessionCreator(creator, ps_hosts,
+                                          opts.ps_timeout_secs,
+                                          opts.train_dir)
     deploy_config = model['deploy_config']
     logging.info('Training %s on %s/%s: %d clone(s), task %d of %d, %d ps '
                  'task(s), batch %d, %s steps.', opts.model_name,
@@ -936,7 +1105,15 @@ def train(opts):
                  deploy_config.num_clones, opts.task,
                  deploy_config.num_replicas, deploy_config.num_ps_tasks,
                  opts.batch_size, opts.max_number_of_steps or 'unlimited')
-    _run(opts, model, creator, hooks)
+    watchdog = None
+    if ps_hosts and opts.ps_timeout_secs > 0:
+      watchdog = _PsWatchdog(ps_hosts, opts.ps_timeout_secs,
+                             opts.train_dir).start()
+    try:
+      _run(opts, model, creator, hooks, ps_hosts=ps_hosts)
+    finally:
+      if watchdog:
+        watchdog.stop()
   checkpoint = tf.train.latest_checkpoint(opts.train_dir) if is_chief else None
   logging.info('Finished training on task %d: %d local steps, global step '
                '%s%s.', opts.task, progress.local_steps, progress.last_step,

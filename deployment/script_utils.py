@@ -55,9 +55,19 @@ def run_or_exit(fn, program):
     return fn()
   except ScriptError as e:
     logging.debug('%s failed', program, exc_info=True)
-    sys.stderr.write('\n%s: error: %s\n' % (program, _paragraph(str(e))))
-    sys.stderr.flush()
+    print_error(program, str(e))
     sys.exit(1)
+
+
+def print_error(program, message):
+  """Writes `message` to stderr as run_or_exit does: one wrapped paragraph.
+
+  Args:
+    program: name of the script, used as the message prefix.
+    message: the error message.
+  """
+  sys.stderr.write('\n%s: error: %s\n' % (program, _paragraph(message)))
+  sys.stderr.flush()
 
 
 def _paragraph(text):

@@ -23,6 +23,12 @@
 # or, instead of the host flags, TF_CONFIG='{"cluster": {"ps": ["A:2222"],
 # "worker": ["B:2222", "C:2222"]}, "task": {"type": "worker", "index": 1}}'.
 # Add --sync_replicas --replicas_to_aggregate=2 for synchronous training.
+#
+# If the parameter server dies, each worker stops after PS_TIMEOUT_SECS
+# (--ps_timeout_secs) without a connection, saying so; rerun this script
+# with the same TRAIN_DIR and training resumes from the chief's last
+# checkpoint. A killed worker can be restarted alone with its own command
+# line (the same flags and --task); it rejoins the running cluster.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
@@ -34,6 +40,7 @@ MODEL_NAME=${MODEL_NAME:-mobilenet_v1_025}
 IMAGE_SIZE=${IMAGE_SIZE:-64}
 BATCH_SIZE=${BATCH_SIZE:-32}
 MAX_STEPS=${MAX_STEPS:-1000}
+PS_TIMEOUT_SECS=${PS_TIMEOUT_SECS:-60}
 NUM_WORKERS=2
 LOG_DIR="${TRAIN_DIR}/logs"
 
@@ -78,6 +85,7 @@ COMMON_FLAGS=(
   --train_image_size="${IMAGE_SIZE}"
   --batch_size="${BATCH_SIZE}"
   --max_number_of_steps="${MAX_STEPS}"
+  --ps_timeout_secs="${PS_TIMEOUT_SECS}"
 )
 
 cd "${REPO_DIR}"

@@ -1,0 +1,1 @@
+"""Fault-injection drivers that check the training scripts survive crashes."""
