@@ -297,3 +297,22 @@ def test_command_line(model, exported, image_files, repo_root, script_env,
   assert 'classify_image: error:' in bad.stderr
   assert 'notes.txt is not an image' in bad.stderr
   assert 'Traceback' not in bad.stderr
+
+
+def test_tflite_predictor_uses_every_usable_cpu_on_tf2(monkeypatch, tmp_path):
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  created = []
+
+  def fake_interpreter(**kwargs):
+    created.append(kwargs)
+    raise ValueError('not a model')
+
+  monkeypatch.setattr(tf.lite, 'Interpreter', fake_interpreter)
+  path = str(tmp_path / 'model.tflite')
+  with pytest.raises(script_utils.ScriptError, match='--model_path'):
+    predictors.TFLitePredictor(path)
+  assert created[0]['model_path'] == path
+  if tf_compat.IS_TF2:
+    assert created[0]['num_threads'] == len(os.sched_getaffinity(0))
+  else:
+    assert 'num_threads' not in created[0]  # TF 1.15 has no such argument.
