@@ -1,5 +1,4 @@
 """TFLite batch-1 latency of mobilenet_v1 1.0/224: XNNPACK on/off, 1 or 2 threads (see the .txt)."""
-"""TFLite b1 latency of ours mobilenet_v1 224: XNNPACK on/off, threads."""
 import os, sys, time, tempfile
 sys.path.insert(0, os.getcwd())  # Run from the repo root.
 import numpy as np
