@@ -252,19 +252,26 @@ def _check_full_disk_failure(result, train_dir, previous, previous_values,
     np.testing.assert_array_equal(values[name], value)
 
 
+def _repoint_checkpoint_state(directory):
+  """Points a copied train_dir's `checkpoint` file at the copy.
+
+  The state file names absolute paths, which still lead to the original.
+  """
+  state = tf.train.get_checkpoint_state(directory)
+  tf.train.update_checkpoint_state(
+      directory, os.path.join(directory, os.path.basename(
+          state.model_checkpoint_path)),
+      [os.path.join(directory, os.path.basename(p))
+       for p in state.all_model_checkpoint_paths])
+
+
 @pytest.mark.slow
 def test_file_size_limit_while_saving_keeps_the_last_checkpoint(
     big_checkpoint_dir, shapes_dir, tmp_path):
   """RLIMIT_FSIZE (unprivileged): the checkpoint write fails with EFBIG."""
   train_dir = str(tmp_path / 'train')
   shutil.copytree(big_checkpoint_dir, train_dir)
-  # The `checkpoint` file names absolute paths; point it at the copy.
-  state = tf.train.get_checkpoint_state(train_dir)
-  tf.train.update_checkpoint_state(
-      train_dir, os.path.join(train_dir, os.path.basename(
-          state.model_checkpoint_path)),
-      [os.path.join(train_dir, os.path.basename(p))
-       for p in state.all_model_checkpoint_paths])
+  _repoint_checkpoint_state(train_dir)
   previous = tf.train.latest_checkpoint(train_dir)
   previous_values = _values(previous)
   result = subprocess.run(
@@ -326,13 +333,7 @@ def test_no_space_left_while_saving_keeps_the_last_checkpoint(
                           stderr=subprocess.PIPE, universal_newlines=True,
                           env=_env(), timeout=300)
   assert result.returncode not in (98, 99), result.stderr[-2000:]
-  # Point the copied-out `checkpoint` file at the copy.
-  state = tf.train.get_checkpoint_state(result_dir)
-  tf.train.update_checkpoint_state(
-      result_dir, os.path.join(result_dir, os.path.basename(
-          state.model_checkpoint_path)),
-      [os.path.join(result_dir, os.path.basename(p))
-       for p in state.all_model_checkpoint_paths])
+  _repoint_checkpoint_state(result_dir)
   _check_full_disk_failure(result, result_dir, previous, previous_values,
                            'no space left on device')
   # The original train_dir was never touched.
