@@ -6,8 +6,12 @@ does so through `from nets import tf_compat`). It
 * aliases `tf_keras.legacy_tf_layers` to `tf_keras.src.legacy_tf_layers`
   where TF >= 2.14 moved it, because tf-slim 1.1.0's `batch_norm` reaches it
   through `tensorflow.python.layers.normalization`;
-* restores `control_flow_ops.cond` / `case`, which tf-slim 1.1.0's
-  `tfexample_decoder.Image` calls and TF 2.21 no longer defines there;
+* puts back, on the TensorFlow-internal modules tf-slim 1.1.0 imports, every
+  name it references there that newer TensorFlow moved elsewhere
+  (`ops.Tensor`, `ops.IndexedSlices`, `array_ops.stack`,
+  `control_flow_ops.cond`, `variable_scope.variable`, ...; the table is
+  `_MOVED_INTERNALS`). Each one is the public TensorFlow object of the same
+  meaning, installed only where the name is missing;
 * disables eager execution on TF 2, since slim networks, queues and
   `tf.train` savers are graph-mode APIs;
 * exposes `IS_TF2` / `TF_VERSION` for the few APIs that really differ
@@ -67,25 +71,53 @@ def _alias_legacy_tf_layers():
   return True
 
 
-def _restore_control_flow_aliases():
-  """Puts `cond` and `case` back on `control_flow_ops` where TF removed them.
+# Names tf-slim 1.1.0 reads from TensorFlow-internal modules that TF 2.x
+# moved out of them, mapped to the public object that replaced each one.
+# tests/test_tf_compat.py walks tf_slim's source to keep this list complete.
+_MOVED_INTERNALS = {
+    'tensorflow.python.framework.ops': {
+        'Tensor': lambda: _tf.Tensor,
+        'IndexedSlices': lambda: _tf.IndexedSlices,
+    },
+    'tensorflow.python.ops.array_ops': {
+        'stack': lambda: _tf.stack,
+        'unstack': lambda: _tf.unstack,
+    },
+    'tensorflow.python.ops.control_flow_ops': {
+        'cond': lambda: _tf.compat.v1.cond,
+        'case': lambda: _tf.compat.v1.case,
+        'Assert': lambda: _tf.debugging.Assert,
+        'while_loop': lambda: _tf.compat.v1.while_loop,
+    },
+    'tensorflow.python.ops.variable_scope': {
+        # tf-slim's local_variable/global_variable; VariableV1 takes the same
+        # keywords (collections, use_resource, ...).
+        'variable': lambda: _tf.compat.v1.Variable,
+    },
+}
+
+
+def _restore_moved_internals():
+  """Installs each missing name of `_MOVED_INTERNALS` on its module.
 
   Returns:
-    The names that were restored (empty if none was missing).
+    The restored names as sorted 'module.name' strings (empty when the
+    running TensorFlow still has all of them).
   """
-  from tensorflow.python.ops import control_flow_ops  # pylint: disable=g-import-not-at-top
   restored = []
-  for name in ('cond', 'case'):
-    if not hasattr(control_flow_ops, name):
-      setattr(control_flow_ops, name, getattr(_tf.compat.v1, name))
-      restored.append(name)
+  for module_name, names in sorted(_MOVED_INTERNALS.items()):
+    module = importlib.import_module(module_name)
+    for name, replacement in sorted(names.items()):
+      if not hasattr(module, name):
+        setattr(module, name, replacement())
+        restored.append('%s.%s' % (module_name, name))
   return tuple(restored)
 
 
+# Harmless on TF 1.15, which still has every name of the table.
+RESTORED_INTERNALS = _restore_moved_internals()
 if IS_TF2:
   LEGACY_LAYERS_ALIASED = _alias_legacy_tf_layers()
-  CONTROL_FLOW_ALIASES = _restore_control_flow_aliases()
   _tf.compat.v1.disable_eager_execution()
 else:
   LEGACY_LAYERS_ALIASED = False
-  CONTROL_FLOW_ALIASES = ()
