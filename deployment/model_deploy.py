@@ -1,33 +1,44 @@
-"""Deploys a model over several clones (towers), replicas and ps tasks.
+"""Builds one model several times (clones) and trains it as one.
 
-A *clone* is one copy of the model that reads its own batch; clones of one
-process share variables and their gradients are averaged. A *replica* is one
-worker process of a cluster; replicas share variables that live on parameter
-server (ps) tasks. `DeploymentConfig` decides where every kind of op goes:
+A *clone* is one copy of the model reading its own batch on its own device;
+the clones of a process share their variables, and each clone's loss is
+divided by the number of clones before the gradients are summed. A
+*replica* is one worker process of a cluster; replicas share variables kept
+on the parameter-server (ps) tasks. `DeploymentConfig` answers where each
+kind of op goes, with slim's strings ('/job:worker' only with ps tasks):
 
-| what              | no ps tasks                   | with ps tasks           |
-|-------------------|-------------------------------|-------------------------|
-| variables         | with the clone (one clone),   | ps tasks, round robin   |
-|                   | else the local CPU            | (replica_device_setter) |
-| clone i           | GPU i, or the CPU with        | the same, on this       |
-|                   | clone_on_cpu ('' for 1 clone) | worker                  |
-| inputs            | the local CPU                 | this worker's CPU       |
-| optimizer         | the local CPU with several    | this worker's CPU       |
-|                   | clones ('' for one clone)     |                         |
+| method             | answer                                               |
+|--------------------|------------------------------------------------------|
+| clone_device(i)    | ['/job:worker'] + '/device:GPU:i' ('/device:CPU:0'   |
+|                    | with clone_on_cpu), also for a single clone          |
+| clone_scope(i)     | '' for a single clone, else 'clone_i'                |
+| optimizer_device() | ['/job:worker'] + '/device:CPU:0'                    |
+| inputs_device()    | ['/job:worker'] + '/device:CPU:0'                    |
+| variables_device() | '/device:CPU:0'; with ps tasks a function sending    |
+|                    | each variable to '/job:ps/task:N/device:CPU:0', N    |
+|                    | round robin                                          |
+| caching_device()   | None; with ps tasks, next to the reading op          |
 
-Usage:
+Two consequences for whoever runs the graph. The worker device names no
+task, so a worker's session must see only its own task and the ps tasks
+(`device_filters=['/job:ps', '/job:worker/task:<i>']`). And clones ask for
+GPUs even on a machine without one, so sessions need
+`tf.ConfigProto(allow_soft_placement=True)`, which moves such ops to the CPU.
+
+Typical use:
 
     config = model_deploy.DeploymentConfig(num_clones=2, clone_on_cpu=True)
-    with tf.device(config.variables_device()):
-      global_step = tf.train.get_or_create_global_step()
-    clones = model_deploy.create_clones(config, model_fn, [iterator])
-    total_loss, grads_and_vars = model_deploy.optimize_clones(clones, opt)
+    with tf.device(config.inputs_device()):
+      batches = make_iterator()
+    with tf.device(config.optimizer_device()):
+      optimizer = tf.train.MomentumOptimizer(0.01, 0.9)
+    model = model_deploy.deploy(config, model_fn, [batches],
+                                optimizer=optimizer)
+    # run model.train_op (it evaluates to the step's total loss)
 
-or everything at once with `deploy(config, model_fn, args, optimizer=opt)`.
-
-`model_fn` adds its losses with `tf.losses.*` (the `LOSSES` collection); each
-clone's losses are found by the clone's name scope. Regularization losses are
-added once, to the first clone's loss.
+`model_fn` adds its losses with `tf.losses.*`; a clone's losses, summaries
+and update ops are found in the collections by `Clone.scope` ('clone_3/';
+'' for a single clone, which matches everything).
 """
 
 from __future__ import absolute_import
@@ -35,88 +46,118 @@ from __future__ import division
 from __future__ import print_function
 
 import collections
-import contextlib
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
-__all__ = ['DeploymentConfig', 'Clone', 'DeployedModel', 'create_clones',
-           'optimize_clones', 'deploy']
+__all__ = ['create_clones', 'deploy', 'optimize_clones', 'DeployedModel',
+           'DeploymentConfig', 'Clone']
 
-# One model copy: what model_fn returned, its name scope and its device.
+# One model copy: what model_fn returned, the name scope it was built in
+# (with its trailing '/', as tf.name_scope returns it) and its device.
 Clone = collections.namedtuple('Clone', ['outputs', 'scope', 'device'])
 
-# The result of `deploy`.
+# What `deploy` builds: the step op (evaluates to the step's total loss), the
+# merged summaries, the total loss tensor and the list of `Clone`.
 DeployedModel = collections.namedtuple(
     'DeployedModel', ['train_op', 'summary_op', 'total_loss', 'clones'])
 
+# DeploymentConfig's constructor defaults, by argument name.
+_deployment_params = {'num_clones': 1,
+                      'clone_on_cpu': False,
+                      'replica_id': 0,
+                      'num_replicas': 1,
+                      'num_ps_tasks': 0,
+                      'worker_job_name': 'worker',
+                      'ps_job_name': 'ps'}
 
-def _scope_prefix(scope):
-  """Collection filter of a clone scope: 'clone_1/' (not clone_10), or None."""
-  return scope + '/' if scope else None
+# Op types that create a variable's storage: these go to a ps task.
+_VARIABLE_OP_TYPES = frozenset(
+    ['Variable', 'VariableV2', 'VarHandleOp', 'AutoReloadVariable'])
+_CPU = '/device:CPU:0'
 
 
-def _name_scope(scope):
-  """`tf.name_scope(scope)`, or no new scope for '' (a single clone)."""
-  return tf.name_scope(scope) if scope else contextlib.nullcontext()
+class _PsRoundRobin(object):
+  """Device function: each new variable goes to the next ps task's CPU.
+
+  Ops that are not variables, and ops that already carry a device, keep what
+  they have, so the surrounding `tf.device` (the clone's) places them.
+  """
+
+  def __init__(self, ps_job, num_tasks):
+    self._ps_job = ps_job
+    self._num_tasks = num_tasks
+    self._next_task = 0
+
+  def __call__(self, op):
+    if op.device:
+      return op.device
+    node_def = op if isinstance(op, tf.NodeDef) else op.node_def
+    if node_def.op not in _VARIABLE_OP_TYPES:
+      return op.device
+    task = self._next_task
+    self._next_task = (task + 1) % self._num_tasks
+    return '%s/task:%d%s' % (self._ps_job, task, _CPU)
 
 
 class DeploymentConfig(object):
-  """Where clones, variables, inputs and the optimizer of a model run.
+  """Where the clones, variables, inputs and optimizer of a model go.
 
-  Attributes are read-only properties named like the constructor arguments.
+  The constructor's arguments are readable as properties of the same name,
+  plus `worker_device` ('/job:<worker_job_name>' with ps tasks, else '') and
+  `ps_device` ('/job:<ps_job_name>' with ps tasks, else '').
   """
 
   def __init__(self, num_clones=1, clone_on_cpu=False, replica_id=0,
                num_replicas=1, num_ps_tasks=0, worker_job_name='worker',
                ps_job_name='ps'):
-    """Creates a DeploymentConfig.
+    """Checks and stores the deployment.
 
     Args:
-      num_clones: number of model clones in this process (>= 1).
-      clone_on_cpu: put every clone on the CPU instead of GPU `i`.
-      replica_id: index of this worker among `num_replicas` (0 = chief).
-      num_replicas: number of worker processes (replicas).
-      num_ps_tasks: number of parameter-server tasks; 0 keeps variables local.
-      worker_job_name: cluster job name of the workers.
-      ps_job_name: cluster job name of the parameter servers.
+      num_clones: model copies per worker process (>= 1).
+      clone_on_cpu: build every copy on the CPU instead of on GPU i.
+      replica_id: this worker's index among `num_replicas` (0 is the chief).
+      num_replicas: how many worker processes train together.
+      num_ps_tasks: how many parameter-server tasks hold the variables; 0
+        keeps them in this process.
+      worker_job_name: the cluster's name for the worker job.
+      ps_job_name: the cluster's name for the parameter-server job.
 
     Raises:
-      ValueError: if the arguments are inconsistent.
+      ValueError: when the numbers contradict each other (several replicas
+        without ps tasks, a replica_id outside [0, num_replicas), a count
+        below its minimum) or a needed job name is empty.
     """
     if not isinstance(num_clones, int) or num_clones < 1:
-      raise ValueError('num_clones (--num_clones) must be an integer >= 1, '
-                       'got %r.' % (num_clones,))
+      raise ValueError('num_clones must be an integer of at least 1; got '
+                       '%r.' % (num_clones,))
     if not isinstance(num_replicas, int) or num_replicas < 1:
-      raise ValueError('num_replicas (--worker_replicas) must be an integer '
-                       '>= 1, got %r.' % (num_replicas,))
+      raise ValueError('num_replicas must be an integer of at least 1; got '
+                       '%r.' % (num_replicas,))
     if not isinstance(num_ps_tasks, int) or num_ps_tasks < 0:
-      raise ValueError('num_ps_tasks (--num_ps_tasks) must be an integer >= '
-                       '0, got %r.' % (num_ps_tasks,))
-    if not 0 <= replica_id < num_replicas:
-      raise ValueError('replica_id (--task) must be in [0, %d) for %d '
-                       'replicas, got %r.' %
-                       (num_replicas, num_replicas, replica_id))
+      raise ValueError('num_ps_tasks must be a non-negative integer; got '
+                       '%r.' % (num_ps_tasks,))
     if num_replicas > 1 and num_ps_tasks < 1:
-      raise ValueError('%d replicas (--worker_replicas) need parameter '
-                       'servers to share variables: set --num_ps_tasks >= 1.'
-                       % num_replicas)
-    if num_ps_tasks > 0 and not (worker_job_name and ps_job_name):
-      raise ValueError('worker_job_name and ps_job_name must be non-empty '
-                       'when num_ps_tasks > 0.')
+      raise ValueError('%d replicas can only share variables through ps '
+                       'tasks: num_ps_tasks must be at least 1.' %
+                       num_replicas)
+    if num_replicas > 1 or num_ps_tasks > 0:
+      if not worker_job_name or not ps_job_name:
+        raise ValueError('With ps tasks or replicas both worker_job_name '
+                         'and ps_job_name are needed; got %r and %r.' %
+                         (worker_job_name, ps_job_name))
+    if not 0 <= replica_id < num_replicas:
+      raise ValueError('replica_id %r is not a worker index of %d '
+                       'replica(s).' % (replica_id, num_replicas))
     self._num_clones = num_clones
     self._clone_on_cpu = clone_on_cpu
     self._replica_id = replica_id
     self._num_replicas = num_replicas
     self._num_ps_tasks = num_ps_tasks
-    self._worker_job_name = worker_job_name
-    self._ps_job_name = ps_job_name
-    # The job/task prefix of every device of this worker.
-    if num_ps_tasks > 0:
-      self._worker_device = '/job:%s/task:%d' % (worker_job_name, replica_id)
-    else:
-      self._worker_device = ''
+    uses_ps = num_ps_tasks > 0
+    self._worker_device = '/job:' + worker_job_name if uses_ps else ''
+    self._ps_device = '/job:' + ps_job_name if uses_ps else ''
 
   @property
   def num_clones(self):
@@ -139,340 +180,329 @@ class DeploymentConfig(object):
     return self._num_ps_tasks
 
   @property
-  def worker_job_name(self):
-    return self._worker_job_name
-
-  @property
-  def ps_job_name(self):
-    return self._ps_job_name
-
-  @property
-  def is_chief(self):
-    return self._replica_id == 0
+  def ps_device(self):
+    return self._ps_device
 
   @property
   def worker_device(self):
-    """The '/job:worker/task:N' prefix of this worker ('' without ps)."""
     return self._worker_device
 
-  def caching_device(self):
-    """Device for caching variable reads (None: read where they live).
+  @property
+  def is_chief(self):
+    """True for replica 0, the worker that initializes and saves."""
+    return self._replica_id == 0
 
-    Returns:
-      With ps tasks, a function placing a variable's cached copy next to the
-      op that reads it (so each worker reads a variable once per step);
-      otherwise None.
-    """
+  def _check_clone_index(self, clone_index):
+    if not 0 <= clone_index < self._num_clones:
+      raise ValueError('clone_index %r is not in [0, %d).' %
+                       (clone_index, self._num_clones))
+
+  def caching_device(self):
+    """None; with ps tasks, a function caching reads next to the reader."""
     if self._num_ps_tasks > 0:
       return lambda op: op.device
     return None
 
   def clone_device(self, clone_index):
-    """Device of clone `clone_index`.
+    """The device of every op of clone `clone_index`.
 
     Args:
-      clone_index: int in [0, num_clones).
+      clone_index: an int in [0, num_clones).
 
     Returns:
-      A device string; '' (TensorFlow's default placement) for a single
-      clone that is not forced onto the CPU.
+      A `tf.device` string: this worker's CPU with `clone_on_cpu`, else its
+      GPU number `clone_index` (also for a single clone).
 
     Raises:
       ValueError: if `clone_index` is out of range.
     """
-    if not 0 <= clone_index < self._num_clones:
-      raise ValueError('clone_index must be in [0, %d), got %r.' %
-                       (self._num_clones, clone_index))
+    self._check_clone_index(clone_index)
     if self._clone_on_cpu:
-      return self._worker_device + '/device:CPU:0'
-    if self._num_clones == 1:
-      return self._worker_device
-    return self._worker_device + '/device:GPU:%d' % clone_index
+      return self._worker_device + _CPU
+    return '%s/device:GPU:%d' % (self._worker_device, clone_index)
 
   def clone_scope(self, clone_index):
-    """Name scope of clone `clone_index` ('' for a single clone).
+    """The name-scope name of clone `clone_index`.
 
     Args:
-      clone_index: int in [0, num_clones).
+      clone_index: an int in [0, num_clones).
 
     Returns:
-      'clone_<i>' with several clones, else ''.
+      'clone_<clone_index>' with several clones; '' for a single clone,
+      whose ops keep their plain names (and match released graphs).
 
     Raises:
       ValueError: if `clone_index` is out of range.
     """
-    if not 0 <= clone_index < self._num_clones:
-      raise ValueError('clone_index must be in [0, %d), got %r.' %
-                       (self._num_clones, clone_index))
-    if self._num_clones > 1:
-      return 'clone_%d' % clone_index
-    return ''
+    self._check_clone_index(clone_index)
+    if self._num_clones == 1:
+      return ''
+    return 'clone_%d' % clone_index
 
   def optimizer_device(self):
-    """Device where gradients are averaged and applied (this worker's CPU)."""
-    if self._num_ps_tasks > 0 or self._num_clones > 1:
-      return self._worker_device + '/device:CPU:0'
-    return ''
+    """This worker's CPU, where gradients are summed and applied."""
+    return self._worker_device + _CPU
 
   def inputs_device(self):
-    """Device of the input pipeline (this worker's CPU)."""
-    return self._worker_device + '/device:CPU:0'
+    """This worker's CPU, where the input pipeline runs."""
+    return self._worker_device + _CPU
 
   def variables_device(self):
-    """Device (string or function) for creating variables.
+    """Where variables are created.
 
     Returns:
-      With ps tasks, a `tf.train.replica_device_setter` function that puts
-      variables round-robin on the ps tasks and other ops on this worker's
-      CPU; with several local clones, the local CPU (shared by all towers);
-      otherwise '' (variables live with the single clone).
+      '/device:CPU:0' without ps tasks (one copy shared by all clones);
+      with ps tasks, a device function that sends each new variable to
+      '/job:<ps>/task:N/device:CPU:0', N cycling over the tasks, and leaves
+      every other op to the enclosing device. Each call starts a new cycle
+      at task 0.
     """
-    if self._num_ps_tasks > 0:
-      return tf.train.replica_device_setter(
-          ps_tasks=self._num_ps_tasks,
-          ps_device='/job:%s' % self._ps_job_name,
-          worker_device=self._worker_device + '/device:CPU:0')
-    if self._num_clones > 1:
-      return '/device:CPU:0'
-    return ''
+    if self._num_ps_tasks == 0:
+      return _CPU
+    return _PsRoundRobin(self._ps_device, self._num_ps_tasks)
 
 
 def create_clones(config, model_fn, args=None, kwargs=None):
-  """Calls `model_fn` once per clone, sharing variables between the clones.
+  """Builds `config.num_clones` copies of the model with shared variables.
 
-  Each call runs under the clone's name scope and device, with variables
-  created on `config.variables_device()` and reused by clones after the
-  first.
+  Copy i is built under `tf.name_scope(config.clone_scope(i))` and
+  `tf.device(config.clone_device(i))`; slim's `variable`/`model_variable`
+  (batch norm statistics and layer weights included) are created on
+  `config.variables_device()`, and copies after the first reuse them.
 
   Args:
     config: a `DeploymentConfig`.
-    model_fn: callable `model_fn(*args, **kwargs)` that builds the model and
-      adds its losses with `tf.losses.*`; its return value is kept in
-      `Clone.outputs`.
-    args: optional list of positional arguments for `model_fn`.
-    kwargs: optional dict of keyword arguments for `model_fn`.
+    model_fn: called as `model_fn(*args, **kwargs)` once per copy; builds
+      the model and adds its losses with `tf.losses.*`.
+    args: list of positional arguments of `model_fn`, or None.
+    kwargs: dict of keyword arguments of `model_fn`, or None.
 
   Returns:
-    A list of `Clone`, one per clone, the first being the chief clone.
+    The list of `Clone`, copy 0 first. `Clone.scope` is the scope string
+    `tf.name_scope` returned ('clone_0/'; '' for a single clone), ready to
+    filter collections: `tf.get_collection(tf.GraphKeys.UPDATE_OPS,
+    clone.scope)`.
   """
-  args = args or []
-  kwargs = kwargs or {}
+  positional = list(args or [])
+  keywords = dict(kwargs or {})
+  variables_device = config.variables_device()
   clones = []
-  with slim.arg_scope([slim.model_variable, slim.variable],
-                      device=config.variables_device()):
-    for i in range(config.num_clones):
-      scope = config.clone_scope(i)
-      device = config.clone_device(i)
-      with _name_scope(scope):
-        with tf.device(device):
-          reuse = True if i > 0 else None
-          with tf.variable_scope(tf.get_variable_scope(), reuse=reuse):
-            outputs = model_fn(*args, **kwargs)
-      clones.append(Clone(outputs, scope, device))
+  for index in range(config.num_clones):
+    device = config.clone_device(index)
+    # Copy 0 creates the variables; the others must find them.
+    reuse = True if index > 0 else None
+    with slim.arg_scope([slim.model_variable, slim.variable],
+                        device=variables_device), \
+        tf.name_scope(config.clone_scope(index)) as scope, \
+        tf.device(device), \
+        tf.variable_scope(tf.get_variable_scope(), reuse=reuse):
+      outputs = model_fn(*positional, **keywords)
+    clones.append(Clone(outputs=outputs, scope=scope, device=device))
   return clones
 
 
 def _clone_loss(clone, num_clones, regularization_losses):
-  """Sums one clone's losses, scaled for averaging, plus regularization.
+  """Adds up one clone's loss, on the clone's device.
 
   Args:
     clone: a `Clone`.
-    num_clones: number of clones (the clone's losses are divided by it).
-    regularization_losses: losses to add to this clone (only the first
-      clone gets them), or an empty list.
+    num_clones: how many clones share the step (the clone's own losses are
+      divided by it, so that summing over clones averages them).
+    regularization_losses: losses charged to this clone ([] for all but
+      the first clone).
 
   Returns:
-    (loss, clone_loss, regularization_loss): the scalar sum (None if the
-    clone has no losses) and its two parts (each None when absent).
+    (loss, task_loss, regularization_loss): the clone's scalar loss and its
+    two parts; each is None when the clone has nothing of that kind.
   """
-  clone_loss, regularization_loss = None, None
+  task_loss, regularization_loss = None, None
   with tf.device(clone.device):
-    losses = tf.get_collection(tf.GraphKeys.LOSSES,
-                               _scope_prefix(clone.scope))
-    if losses:
-      clone_loss = tf.add_n(losses, name='clone_loss')
+    own_losses = tf.get_collection(tf.GraphKeys.LOSSES, clone.scope)
+    if own_losses:
+      task_loss = tf.add_n(own_losses, name='clone_loss')
       if num_clones > 1:
-        clone_loss = tf.truediv(clone_loss, 1.0 * num_clones,
-                                name='scaled_clone_loss')
+        task_loss = tf.truediv(task_loss, float(num_clones),
+                               name='scaled_clone_loss')
     if regularization_losses:
       regularization_loss = tf.add_n(regularization_losses,
                                      name='regularization_loss')
-    parts = [p for p in (clone_loss, regularization_loss) if p is not None]
+    parts = [part for part in (task_loss, regularization_loss)
+             if part is not None]
     loss = tf.add_n(parts) if parts else None
-  return loss, clone_loss, regularization_loss
+  return loss, task_loss, regularization_loss
 
 
-def _sum_gradients(clone_grads):
-  """Sums the gradients of each variable over the clones.
+def _clone_losses(clones, regularization_losses):
+  """Every clone's loss with its summaries, and their sum.
 
-  Args:
-    clone_grads: a list (one per clone) of lists of (gradient, variable),
-      all over the same variables in the same order.
-
-  Returns:
-    A list of (summed gradient, variable) for variables with a gradient.
-  """
-  summed = []
-  for grads_and_vars in zip(*clone_grads):
-    var = grads_and_vars[0][1]
-    grads = [g for g, _ in grads_and_vars if g is not None]
-    if not grads:
-      continue
-    if len(grads) == 1:
-      total = grads[0]
-    elif any(isinstance(g, tf.IndexedSlices) for g in grads):
-      # Sparse gradients (embeddings) are summed by concatenation.
-      slices = [g if isinstance(g, tf.IndexedSlices) else
-                tf.IndexedSlices(g, tf.range(tf.shape(g)[0]))
-                for g in grads]
-      total = tf.IndexedSlices(
-          tf.concat([s.values for s in slices], axis=0),
-          tf.concat([s.indices for s in slices], axis=0),
-          slices[0].dense_shape)
-    else:
-      total = tf.add_n(grads, name=var.op.name + '/sum_grads')
-    summed.append((total, var))
-  return summed
-
-
-def _gather_losses(clones, regularization_losses):
-  """Builds every clone's loss and their sum, with loss summaries.
+  The summaries are created off the clones' devices (GPUs have no summary
+  kernels): 'Losses/<clone scope>clone_loss' per clone,
+  'Losses/regularization_loss' and 'Losses/total_loss'.
 
   Args:
     clones: list of `Clone`.
-    regularization_losses: losses added once, to the first clone.
+    regularization_losses: losses charged once, to the first clone.
 
   Returns:
-    (total_loss, [(clone, clone's loss)]) for the clones that have losses;
+    (total_loss, [(clone, loss)]) over the clones that have a loss;
     total_loss is None when none has.
   """
-  clone_losses = []
-  summaries = []
-  for i, clone in enumerate(clones):
-    # 'clone_0/' re-enters the clone's scope instead of making clone_0_1.
-    with _name_scope(clone.scope + '/' if clone.scope else ''):
-      loss, clone_loss, regularization_loss = _clone_loss(
-          clone, len(clones), regularization_losses if i == 0 else [])
-    if loss is None:
-      continue
-    clone_losses.append((clone, loss))
-    if clone_loss is not None:
-      summaries.append(('/'.join(filter(None, ['Losses', clone.scope,
-                                              'clone_loss'])), clone_loss))
+  per_clone, scalars = [], []
+  charged = list(regularization_losses or [])
+  for clone in clones:
+    with tf.name_scope(clone.scope):
+      loss, task_loss, regularization_loss = _clone_loss(
+          clone, len(clones), charged)
+    charged = []
+    if task_loss is not None:
+      scalars.append(('Losses/%sclone_loss' % clone.scope, task_loss))
     if regularization_loss is not None:
-      summaries.append(('Losses/regularization_loss', regularization_loss))
+      scalars.append(('Losses/regularization_loss', regularization_loss))
+    if loss is not None:
+      per_clone.append((clone, loss))
   total_loss = None
-  if clone_losses:
-    total_loss = tf.add_n([loss for _, loss in clone_losses],
-                          name='total_loss')
-    summaries.append(('Losses/total_loss', total_loss))
-  # Made outside the clone scopes, so the tags are exactly these names.
-  for tag, tensor in summaries:
+  if per_clone:
+    total_loss = tf.add_n([loss for _, loss in per_clone], name='total_loss')
+    scalars.append(('Losses/total_loss', total_loss))
+  for tag, tensor in scalars:
     tf.summary.scalar(tag, tensor)
-  return total_loss, clone_losses
+  return total_loss, per_clone
+
+
+def _sum_clone_gradients(gradients_per_clone):
+  """Adds up, variable by variable, the gradients of all clones.
+
+  Args:
+    gradients_per_clone: one list of (gradient, variable) per clone, all
+      over the same variables in the same order.
+
+  Returns:
+    A list of (summed gradient, variable), skipping variables that no clone
+    has a gradient for. Sparse gradients are summed by concatenating their
+    slices.
+  """
+  summed = []
+  for pairs in zip(*gradients_per_clone):
+    variable = pairs[0][1]
+    gradients = [gradient for gradient, _ in pairs if gradient is not None]
+    if len(gradients) > 1:
+      if any(isinstance(g, tf.IndexedSlices) for g in gradients):
+        slices = [g if isinstance(g, tf.IndexedSlices) else
+                  tf.IndexedSlices(g, tf.range(tf.shape(g)[0]))
+                  for g in gradients]
+        gradients = [tf.IndexedSlices(
+            tf.concat([s.values for s in slices], axis=0),
+            tf.concat([s.indices for s in slices], axis=0),
+            slices[0].dense_shape)]
+      else:
+        gradients = [tf.add_n(gradients,
+                              name=variable.op.name + '/sum_grads')]
+    if gradients:
+      summed.append((gradients[0], variable))
+  return summed
 
 
 def optimize_clones(clones, optimizer, regularization_losses=None, **kwargs):
-  """Computes the total loss and the clone-averaged gradients.
+  """The total loss of the clones and the gradients that average them.
 
-  Each clone's loss is its summed losses divided by the number of clones;
-  regularization losses are added once (to the first clone). The gradients
-  of the clone losses are then summed, which averages the per-clone task
-  gradients and counts regularization once. Adds scalar summaries
-  `Losses/<clone scope>/clone_loss`, `Losses/regularization_loss` and
-  `Losses/total_loss`.
+  Each clone's loss is its own losses divided by the number of clones; the
+  regularization losses are added once, to the first clone. Gradients are
+  computed per clone on the clone's device, then summed, so the task part
+  is averaged over clones and regularization counts once.
 
   Args:
-    clones: list of `Clone` from `create_clones`.
-    optimizer: a `tf.train.Optimizer`.
-    regularization_losses: losses to add once; None means
-      `tf.losses.get_regularization_losses()`.
-    **kwargs: passed to `optimizer.compute_gradients` (e.g. `var_list`).
+    clones: the list of `Clone` from `create_clones`.
+    optimizer: a `tf.train.Optimizer` (only `compute_gradients` is used).
+    regularization_losses: losses to add once; None takes the
+      REGULARIZATION_LOSSES collection, [] adds none.
+    **kwargs: passed on to `optimizer.compute_gradients` (e.g. `var_list`).
 
   Returns:
-    (total_loss, grads_and_vars): the scalar total loss and a list of
+    (total_loss, grads_and_vars): the scalar 'total_loss' and a list of
     (gradient, variable) pairs.
 
   Raises:
     ValueError: if no clone has any loss.
   """
   if regularization_losses is None:
-    regularization_losses = tf.losses.get_regularization_losses()
-  total_loss, clone_losses = _gather_losses(clones, regularization_losses)
+    regularization_losses = tf.get_collection(
+        tf.GraphKeys.REGULARIZATION_LOSSES)
+  total_loss, per_clone = _clone_losses(clones, regularization_losses)
   if total_loss is None:
-    raise ValueError('No losses found: model_fn must add its losses with '
-                     'tf.losses.* (the LOSSES collection).')
-  clone_grads = []
-  for clone, loss in clone_losses:
-    with _name_scope(clone.scope + '/' if clone.scope else ''):
-      with tf.device(clone.device):
-        clone_grads.append(optimizer.compute_gradients(loss, **kwargs))
-  return total_loss, _sum_gradients(clone_grads)
+    raise ValueError('The clones have no loss to optimize: model_fn must '
+                     'add its losses with tf.losses.* (the LOSSES '
+                     'collection), or there must be regularization losses.')
+  gradients_per_clone = []
+  for clone, loss in per_clone:
+    with tf.name_scope(clone.scope), tf.device(clone.device):
+      gradients_per_clone.append(optimizer.compute_gradients(loss, **kwargs))
+  return total_loss, _sum_clone_gradients(gradients_per_clone)
 
 
 def _gradient_summaries(grads_and_vars):
-  """Histogram and norm summaries of each gradient.
-
-  Args:
-    grads_and_vars: list of (gradient, variable).
-
-  Returns:
-    A list of summary ops.
-  """
-  summaries = []
-  for grad, var in grads_and_vars:
-    values = grad.values if isinstance(grad, tf.IndexedSlices) else grad
-    summaries.append(tf.summary.histogram(var.op.name + '/gradient', values))
-    summaries.append(tf.summary.scalar(var.op.name + '/gradient_norm',
-                                       tf.global_norm([values])))
-  return summaries
+  """Summarizes each (gradient, variable): histogram and norm."""
+  made = []
+  for gradient, variable in grads_and_vars:
+    if gradient is None:
+      continue
+    if isinstance(gradient, tf.IndexedSlices):
+      gradient = gradient.values
+    name = variable.op.name
+    made.append(tf.summary.histogram(name + '/gradient', gradient))
+    made.append(tf.summary.scalar(name + '/gradient_norm',
+                                  tf.global_norm([gradient])))
+  return made
 
 
 def deploy(config, model_fn, args=None, kwargs=None, optimizer=None,
            summarize_gradients=False):
-  """Creates the clones and, given an optimizer, the training op.
+  """Builds the clones and, with an optimizer, the op of one training step.
 
   Args:
     config: a `DeploymentConfig`.
     model_fn: see `create_clones`.
-    args: positional arguments for `model_fn`.
-    kwargs: keyword arguments for `model_fn`.
-    optimizer: a `tf.train.Optimizer`, or None to build losses only.
-    summarize_gradients: add histogram summaries of the gradients.
+    args: positional arguments of `model_fn`, or None.
+    kwargs: keyword arguments of `model_fn`, or None.
+    optimizer: a `tf.train.Optimizer` to train with; None builds the losses
+      only (for evaluation) and leaves `train_op` None.
+    summarize_gradients: also summarize each gradient and its norm.
 
   Returns:
-    A `DeployedModel`: `train_op` (a tensor that evaluates to the total loss
-    after running the update ops and one optimizer step; None without an
-    optimizer), `summary_op` (merged summaries of the first clone and the
-    losses, or None), `total_loss` and `clones`.
+    A `DeployedModel`. Its `train_op` ('train_op') runs the first clone's
+    UPDATE_OPS (batch norm statistics) and one optimizer step, which also
+    increments the global step (created on the variables device if
+    missing), and evaluates to the step's total loss. `summary_op` merges
+    the summaries that existed before the call with the new ones, except
+    those model_fn made in clones other than the first; None if there are
+    none.
   """
-  summaries_before = set(tf.get_collection(tf.GraphKeys.SUMMARIES))
-  with tf.device(config.variables_device()):
-    global_step = tf.train.get_or_create_global_step()
+  existing = set(tf.get_collection(tf.GraphKeys.SUMMARIES))
   clones = create_clones(config, model_fn, args, kwargs)
   first_clone = clones[0]
-  # Batch-norm statistics are updated from the first clone only.
-  update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS,
-                                 _scope_prefix(first_clone.scope))
+  # The statistics of one clone are enough; the others' would race them.
+  update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS, first_clone.scope)
   train_op = None
   with tf.device(config.optimizer_device()):
-    if optimizer is not None:
+    if optimizer is None:
+      total_loss, _ = _clone_losses(
+          clones, tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES))
+    else:
+      with tf.device(config.variables_device()):
+        global_step = tf.train.get_or_create_global_step()
       total_loss, grads_and_vars = optimize_clones(clones, optimizer)
       if summarize_gradients:
         _gradient_summaries(grads_and_vars)
-      update_ops.append(optimizer.apply_gradients(grads_and_vars,
-                                                  global_step=global_step))
-      with tf.control_dependencies([tf.group(*update_ops)]):
+      step = optimizer.apply_gradients(grads_and_vars,
+                                       global_step=global_step)
+      with tf.control_dependencies([tf.group(*(update_ops + [step]))]):
         train_op = tf.identity(total_loss, name='train_op')
-    else:
-      total_loss, _ = _gather_losses(clones,
-                                     tf.losses.get_regularization_losses())
-  # Summaries that model_fn made in the other clones duplicate the first's.
-  other_scopes = [c.scope + '/' for c in clones[1:]]
-  summaries = [
-      s for s in tf.get_collection(tf.GraphKeys.SUMMARIES)
-      if s not in summaries_before and
-      not any(s.op.name.startswith(p) for p in other_scopes)]
-  summary_op = tf.summary.merge(summaries, name='summary_op') if summaries \
-      else None
+    # What model_fn summarized in clones 1.. repeats clone 0's: left out.
+    other_clones = tuple(clone.scope for clone in clones[1:])
+    summaries = [
+        summary for summary in tf.get_collection(tf.GraphKeys.SUMMARIES)
+        if summary in existing or not other_clones or
+        not summary.op.name.startswith(other_clones)]
+    summary_op = None
+    if summaries:
+      summary_op = tf.summary.merge(summaries, name='summary_op')
   return DeployedModel(train_op, summary_op, total_loss, clones)
