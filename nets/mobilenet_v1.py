@@ -111,11 +111,7 @@ def mobilenet_v1_base(inputs,
   if output_stride is not None and output_stride not in _VALID_OUTPUT_STRIDES:
     raise ValueError('output_stride must be None or one of 8, 16, 32, got '
                      '%r.' % (output_stride,))
-  if inputs.get_shape().ndims != 4:
-    raise ValueError(
-        'inputs must be a rank-4 [batch, height, width, channels] tensor, '
-        'got shape %s. Add a batch dimension (e.g. tf.expand_dims(image, 0)).'
-        % (inputs.get_shape(),))
+  _check_rank_4(inputs)
   if conv_defs is None:
     conv_defs = _CONV_DEFS
   valid_endpoints = _endpoint_names(conv_defs)
@@ -212,56 +208,108 @@ def mobilenet_v1(inputs,
   Raises:
     ValueError: if inputs are not of rank 4 (and see `mobilenet_v1_base`).
   """
+  _check_rank_4(inputs)
+  layers = conv_defs or _CONV_DEFS
+  # Batch norm and dropout follow is_training unless it is None, which
+  # leaves their mode to an enclosing arg_scope.
+  mode = {} if is_training is None else {'is_training': is_training}
+  with tf.variable_scope(scope, 'MobilenetV1', [inputs],
+                         reuse=reuse) as net_scope, \
+      slim.arg_scope([slim.batch_norm, slim.dropout], **mode):
+    features, end_points = mobilenet_v1_base(
+        inputs, final_endpoint=_endpoint_names(layers)[-1],
+        min_depth=min_depth, depth_multiplier=depth_multiplier,
+        conv_defs=conv_defs, scope=net_scope)
+    with tf.variable_scope('Logits'):
+      pool_name, pooled = _pool_features(features, global_pool)
+      end_points[pool_name] = pooled
+      logits = None
+      if num_classes:
+        logits = _classify(pooled, num_classes, dropout_keep_prob,
+                           spatial_squeeze)
+    if logits is None:  # features only: the pooled map, before dropout
+      return pooled, end_points
+    end_points['Logits'] = logits
+    if prediction_fn:
+      end_points['Predictions'] = prediction_fn(logits, scope='Predictions')
+  return logits, end_points
+
+
+def _check_rank_4(inputs):
+  """Raises ValueError unless `inputs` is [batch, height, width, channels]."""
   if inputs.get_shape().ndims != 4:
     raise ValueError(
         'inputs must be a rank-4 [batch, height, width, channels] tensor, '
         'got shape %s. Add a batch dimension (e.g. tf.expand_dims(image, 0)).'
         % (inputs.get_shape(),))
-  # The classifier sits on the last layer of whatever conv_defs describe.
-  final_endpoint = _endpoint_names(conv_defs or _CONV_DEFS)[-1]
-  mode_scope = {} if is_training is None else {'is_training': is_training}
-  with tf.variable_scope(scope, 'MobilenetV1', [inputs], reuse=reuse) as scope:
-    with slim.arg_scope([slim.batch_norm, slim.dropout], **mode_scope):
-      net, end_points = mobilenet_v1_base(inputs, scope=scope,
-                                          final_endpoint=final_endpoint,
-                                          min_depth=min_depth,
-                                          depth_multiplier=depth_multiplier,
-                                          conv_defs=conv_defs)
-      with tf.variable_scope('Logits'):
-        if global_pool:
-          net = tf.reduce_mean(net, [1, 2], keepdims=True, name='global_pool')
-          end_points['global_pool'] = net
-        else:
-          kernel_size = _reduced_kernel_size_for_small_input(net, [7, 7])
-          net = slim.avg_pool2d(net, kernel_size, padding='VALID',
-                                scope='AvgPool_1a')
-          end_points['AvgPool_1a'] = net
-        if not num_classes:
-          return net, end_points
-        net = slim.dropout(net, keep_prob=dropout_keep_prob, scope='Dropout_1b')
-        logits = slim.conv2d(net, num_classes, [1, 1], activation_fn=None,
-                             normalizer_fn=None, scope='Conv2d_1c_1x1')
-        if spatial_squeeze:
-          logits = tf.squeeze(logits, [1, 2], name='SpatialSqueeze')
-      end_points['Logits'] = logits
-      if prediction_fn:
-        end_points['Predictions'] = prediction_fn(logits, scope='Predictions')
-  return logits, end_points
+
+
+def _pool_features(features, global_pool):
+  """Averages the last feature map to 1x1 for the released input size.
+
+  Args:
+    features: the backbone's last [batch, height, width, depth] map.
+    global_pool: average over whatever size the map has (end_point
+      'global_pool'); otherwise a VALID 7x7 window, shrunk for smaller maps
+      (end_point 'AvgPool_1a'), so larger inputs give larger outputs.
+
+  Returns:
+    (end_point name, pooled map).
+  """
+  if global_pool:
+    return 'global_pool', tf.reduce_mean(features, [1, 2], keepdims=True,
+                                         name='global_pool')
+  window = _reduced_kernel_size_for_small_input(features, [7, 7])
+  return 'AvgPool_1a', slim.avg_pool2d(features, window, padding='VALID',
+                                       scope='AvgPool_1a')
+
+
+def _classify(pooled, num_classes, keep_prob, spatial_squeeze):
+  """Dropout, then a linear 1x1 convolution to `num_classes` scores.
+
+  Args:
+    pooled: the pooled [batch, 1, 1, depth] features.
+    num_classes: number of scores per example.
+    keep_prob: dropout keep probability (dropout runs only in training).
+    spatial_squeeze: drop the two 1-sized axes of the result.
+
+  Returns:
+    Logits, [batch, num_classes] or [batch, 1, 1, num_classes].
+  """
+  kept = slim.dropout(pooled, keep_prob=keep_prob, scope='Dropout_1b')
+  scores = slim.conv2d(kept, num_classes, [1, 1], activation_fn=None,
+                       normalizer_fn=None, scope='Conv2d_1c_1x1')
+  if not spatial_squeeze:
+    return scores
+  return tf.squeeze(scores, [1, 2], name='SpatialSqueeze')
 
 
 mobilenet_v1.default_image_size = 224
 
 
-def _variant(depth_multiplier):
-  """`mobilenet_v1` with a fixed depth multiplier, keeping its attributes."""
-  variant = functools.partial(mobilenet_v1, depth_multiplier=depth_multiplier)
-  functools.update_wrapper(variant, mobilenet_v1)
-  return variant
+def wrapped_partial(func, *args, **kwargs):
+  """`functools.partial` that keeps `func`'s name, doc and attributes.
+
+  The net functions carry `default_image_size`; a bare partial would lose
+  it, and nets_factory reads it.
+  """
+  bound = functools.partial(func, *args, **kwargs)
+  functools.update_wrapper(bound, func)
+  return bound
 
 
-mobilenet_v1_075 = _variant(0.75)
-mobilenet_v1_050 = _variant(0.50)
-mobilenet_v1_025 = _variant(0.25)
+mobilenet_v1_075 = wrapped_partial(mobilenet_v1, depth_multiplier=0.75)
+mobilenet_v1_050 = wrapped_partial(mobilenet_v1, depth_multiplier=0.50)
+mobilenet_v1_025 = wrapped_partial(mobilenet_v1, depth_multiplier=0.25)
+
+
+def _fixed_padding(inputs, kernel_size, rate=1):
+  """Pads `inputs` so a VALID convolution of `kernel_size` acts as SAME.
+
+  The same padding as `conv_blocks.fixed_padding` (kept here under slim's
+  name for code that reaches into this module).
+  """
+  return conv_blocks.fixed_padding(inputs, kernel_size, rate)
 
 
 def _reduced_kernel_size_for_small_input(input_tensor, kernel_size):
