@@ -25,16 +25,16 @@ task, so a worker's session must see only its own task and the ps tasks
 GPUs even on a machine without one, so sessions need
 `tf.ConfigProto(allow_soft_placement=True)`, which moves such ops to the CPU.
 
-Typical use:
+Typical use, four GPU towers:
 
-    config = model_deploy.DeploymentConfig(num_clones=2, clone_on_cpu=True)
-    with tf.device(config.inputs_device()):
+    towers = model_deploy.DeploymentConfig(num_clones=4)
+    with tf.device(towers.inputs_device()):
       batches = make_iterator()
-    with tf.device(config.optimizer_device()):
-      optimizer = tf.train.MomentumOptimizer(0.01, 0.9)
-    model = model_deploy.deploy(config, model_fn, [batches],
-                                optimizer=optimizer)
-    # run model.train_op (it evaluates to the step's total loss)
+    model = model_deploy.deploy(towers, model_fn, [batches],
+                                optimizer=tf.train.AdamOptimizer(1e-3))
+    soft = tf.ConfigProto(allow_soft_placement=True)
+    with tf.train.MonitoredTrainingSession(config=soft) as sess:
+      loss = sess.run(model.train_op)
 
 `model_fn` adds its losses with `tf.losses.*`; a clone's losses, summaries
 and update ops are found in the collections by `Clone.scope` ('clone_3/';
@@ -93,8 +93,9 @@ class _PsRoundRobin(object):
   def __call__(self, op):
     if op.device:
       return op.device
-    node_def = op if isinstance(op, tf.NodeDef) else op.node_def
-    if node_def.op not in _VARIABLE_OP_TYPES:
+    # An Operation or a bare NodeDef, as TensorFlow's own device setters take.
+    definition = getattr(op, 'node_def', op)
+    if definition.op not in _VARIABLE_OP_TYPES:
       return op.device
     task = self._next_task
     self._next_task = (task + 1) % self._num_tasks
