@@ -322,3 +322,37 @@ def test_conv2d_transpose_spreads_each_pixel():
     result = sess.run(outputs)
   expected = np.kron(data[0, :, :, 0], np.ones([2, 2], np.float32))
   np.testing.assert_allclose(result[0, :, :, 0], expected)
+
+
+def test_local_and_global_variable_helpers():
+  # Both call variable_scope.variable, which TF 2.21 no longer has.
+  local = slim.local_variable([1.0, 2.0], name='counts')
+  shared = slim.global_variable(3.0, name='shared')
+  assert local in tf.local_variables() and local not in tf.global_variables()
+  assert shared in tf.global_variables()
+  assert shared not in tf.trainable_variables()
+  with tf.Session() as sess:
+    sess.run([tf.local_variables_initializer(),
+              tf.global_variables_initializer()])
+    np.testing.assert_allclose(sess.run(local), [1.0, 2.0])
+    assert sess.run(shared) == 3.0
+
+
+def test_sparse_gradients_are_scaled_and_clipped():
+  # slim.learning checks gradients against ops.IndexedSlices.
+  table = tf.Variable(np.ones([4, 2], np.float32), name='table')
+  loss = tf.reduce_sum(tf.gather(table, [0, 2]) * 3.0)
+  [(gradient, variable)] = tf.train.GradientDescentOptimizer(
+      1.0).compute_gradients(loss, [table])
+  assert isinstance(gradient, tf.IndexedSlices)
+  [(scaled, _)] = slim.learning.multiply_gradients(
+      [(gradient, variable)], {table: 0.5})
+  [(clipped, _)] = slim.learning.clip_gradient_norms(
+      [(gradient, variable)], 1.0)
+  assert isinstance(scaled, tf.IndexedSlices)
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    scaled_values, clipped_values = sess.run([scaled.values, clipped.values])
+  np.testing.assert_allclose(scaled_values, np.full([2, 2], 1.5))
+  # Four entries of 3: norm 6, clipped to 1.
+  np.testing.assert_allclose(np.linalg.norm(clipped_values), 1.0, rtol=1e-5)
