@@ -13,6 +13,8 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import functools
+
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
@@ -144,10 +146,30 @@ def distorted_bounding_box_crop(image, bbox,
     return cropped, crop_box
 
 
+def _crop_around_boxes(image, bbox, add_image_summaries):
+  """The random crop of the training recipe, with its optional summary."""
+  cropped, crop_box = distorted_bounding_box_crop(image, bbox)
+  if add_image_summaries:
+    tf.summary.image('image_with_crop_box', tf.image.draw_bounding_boxes(
+        tf.expand_dims(cropped, 0), crop_box))
+  return cropped
+
+
+def _resize_with_random_method(image, height, width, fast_mode):
+  """Resizes to `[height, width]` with a method drawn from `_RESIZE_METHODS`.
+
+  The aspect ratio is not kept: the crop is stretched to the output size.
+  """
+  methods = _RESIZE_METHODS[:1] if fast_mode else _RESIZE_METHODS
+  resizers = [functools.partial(image_ops.resize, height=height, width=width,
+                                method=method) for method in methods]
+  return image_ops.random_branch(image, resizers)
+
+
 def preprocess_for_train(image, height, width, bbox=None, fast_mode=True,
                          add_image_summaries=False, random_crop=True,
                          use_grayscale=False, scope=None):
-  """Distorts one image for training.
+  """Crops, resizes, mirrors and colour-jitters one image for training.
 
   Args:
     image: 3-D image, uint8 or float in [0, 1], 1 or 3 channels.
@@ -167,29 +189,22 @@ def preprocess_for_train(image, height, width, bbox=None, fast_mode=True,
     in [-1, 1].
   """
   with tf.name_scope(scope, 'distort_image', [image, height, width, bbox]):
-    image = image_ops.prepare_channels(image_ops.to_float(image))
+    rgb = image_ops.prepare_channels(image_ops.to_float(image))
     if random_crop:
-      image, crop_box = distorted_bounding_box_crop(image, bbox)
-      if add_image_summaries:
-        tf.summary.image('image_with_crop_box', tf.image.draw_bounding_boxes(
-            tf.expand_dims(image, 0), crop_box))
-    methods = _RESIZE_METHODS[:1] if fast_mode else _RESIZE_METHODS
-    image = image_ops.random_branch(
-        image,
-        [lambda x, m=m: image_ops.resize(x, height, width, method=m)
-         for m in methods])
-    image = image_ops.random_flip_left_right(image)
-    image = distort_color(image, fast_mode=fast_mode)
-    image = image_ops.prepare_channels(image, use_grayscale=use_grayscale)
+      rgb = _crop_around_boxes(rgb, bbox, add_image_summaries)
+    rgb = _resize_with_random_method(rgb, height, width, fast_mode)
+    rgb = distort_color(image_ops.random_flip_left_right(rgb),
+                        fast_mode=fast_mode)
+    distorted = image_ops.prepare_channels(rgb, use_grayscale=use_grayscale)
     if add_image_summaries:
-      tf.summary.image('distorted_image', tf.expand_dims(image, 0))
-    return image_ops.scale_to_minus_one_one(image)
+      tf.summary.image('distorted_image', tf.expand_dims(distorted, 0))
+    return image_ops.scale_to_minus_one_one(distorted)
 
 
 def preprocess_for_eval(image, height, width,
                         central_fraction=EVAL_CENTRAL_FRACTION,
                         central_crop=True, use_grayscale=False, scope=None):
-  """Prepares one image for evaluation.
+  """Centre-crops, resizes and rescales one image for evaluation.
 
   Args:
     image: 3-D image, uint8 or float in [0, 1], 1 or 3 channels.
@@ -218,7 +233,7 @@ def preprocess_image(image, height, width, is_training=False, bbox=None,
                      fast_mode=True, add_image_summaries=False,
                      crop_image=True, use_grayscale=False,
                      central_fraction=EVAL_CENTRAL_FRACTION):
-  """Preprocesses one image for training or evaluation.
+  """Runs the training or the evaluation recipe on one image.
 
   Args:
     image: 3-D image, uint8 or float in [0, 1], 1 or 3 channels.
