@@ -147,11 +147,15 @@ def distorted_bounding_box_crop(image, bbox,
 
 
 def _crop_around_boxes(image, bbox, add_image_summaries):
-  """The random crop of the training recipe, with its optional summary."""
+  """The random crop of the training recipe, with its optional summary.
+
+  The summary outlines the crop on the uncropped image: `crop_box` is in
+  that image's relative coordinates.
+  """
   cropped, crop_box = distorted_bounding_box_crop(image, bbox)
   if add_image_summaries:
     tf.summary.image('image_with_crop_box', tf.image.draw_bounding_boxes(
-        tf.expand_dims(cropped, 0), crop_box))
+        tf.expand_dims(image, 0), crop_box))
   return cropped
 
 

@@ -236,6 +236,22 @@ def test_training_full_mode_shapes_and_range():
   assert tf.get_collection(tf.GraphKeys.SUMMARIES)
 
 
+def test_crop_summary_outlines_the_crop_on_the_uncropped_image():
+  tf.set_random_seed(5)
+  out = inception_preprocessing.preprocess_for_train(
+      tf.constant(_random_image(40, 52)), 16, 16,
+      bbox=[0.5, 0.5, 0.6, 0.6], add_image_summaries=True)
+  summaries = [s for s in tf.get_collection(tf.GraphKeys.SUMMARIES)
+               if 'image_with_crop_box' in s.name]
+  assert len(summaries) == 1
+  with tf.Session() as sess:
+    for _ in range(5):
+      _, serialized = sess.run([out, summaries[0]])
+      image = tf.Summary.FromString(serialized).value[0].image
+      # The crops of a small box are smaller than the image.
+      assert (image.height, image.width) == (40, 52)
+
+
 def _sampled_crop_boxes(bbox, samples=30):
   image = tf.constant(_random_image(64, 64))
   _, crop_box = inception_preprocessing.distorted_bounding_box_crop(
