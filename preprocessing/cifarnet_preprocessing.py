@@ -26,6 +26,19 @@ def _resize_if_needed(image, height, width):
   return image_ops.resize(image, height, width)
 
 
+def _random_window(image, height, width, channels, padding):
+  """A random `[height, width]` window of the image framed in black.
+
+  The frame is `padding` pixels wide on each side, so for an image already
+  of the output size this shifts it by up to `padding` pixels along each
+  axis, filling with black what moves into view.
+  """
+  framed = image
+  if padding > 0:
+    framed = tf.pad(image, [[padding] * 2, [padding] * 2, [0, 0]])
+  return tf.random_crop(framed, [height, width, channels])
+
+
 def preprocess_for_train(image, output_height, output_width, padding=PADDING,
                          use_grayscale=False):
   """Pads, randomly crops and mirrors one image for training.
@@ -43,13 +56,11 @@ def preprocess_for_train(image, output_height, output_width, padding=PADDING,
   with tf.name_scope('cifarnet_train', values=[image]):
     image = image_ops.prepare_channels(image_ops.to_float(image),
                                        use_grayscale=use_grayscale)
-    image = _resize_if_needed(image, output_height, output_width)
-    if padding > 0:
-      image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
-    channels = 1 if use_grayscale else 3
-    image = tf.random_crop(image, [output_height, output_width, channels])
-    image = image_ops.random_flip_left_right(image)
-    return image_ops.scale_to_minus_one_one(image)
+    resized = _resize_if_needed(image, output_height, output_width)
+    window = _random_window(resized, output_height, output_width,
+                            1 if use_grayscale else 3, padding)
+    return image_ops.scale_to_minus_one_one(
+        image_ops.random_flip_left_right(window))
 
 
 def preprocess_for_eval(image, output_height, output_width,

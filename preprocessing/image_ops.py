@@ -69,11 +69,10 @@ def prepare_channels(image, use_grayscale=False):
 
 
 def central_crop(image, central_fraction):
-  """Crops the central region of an image.
+  """Keeps the centred window of `central_fraction` of each image side.
 
-  The box is the one `tf.image.central_crop` computes (a centred window of
-  `central_fraction` of each side, the offset rounded down), which the
-  released checkpoints were evaluated with.
+  The window is the one `tf.image.central_crop` computes (its offset rounded
+  down), which the released checkpoints were evaluated with.
 
   Args:
     image: 3-D image.

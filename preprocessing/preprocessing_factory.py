@@ -53,17 +53,17 @@ def get_preprocessing(name, is_training=False, use_grayscale=False):
   Raises:
     ValueError: if `name` is not a known name.
   """
-  if name not in _PREPROCESSING_MODULES:
+  module = _PREPROCESSING_MODULES.get(name)
+  if module is None:
     raise ValueError(
         'Unknown preprocessing name %r (from --preprocessing_name, or '
         '--model_name when no preprocessing name is given). Valid names: %s. '
         'Pass one of them with --preprocessing_name.' %
         (name, ', '.join(preprocessing_names())))
-  module = _PREPROCESSING_MODULES[name]
+  mode = dict(is_training=is_training, use_grayscale=use_grayscale)
 
   def preprocessing_fn(image, output_height, output_width, **kwargs):
-    return module.preprocess_image(
-        image, output_height, output_width, is_training=is_training,
-        use_grayscale=use_grayscale, **kwargs)
+    return module.preprocess_image(image, output_height, output_width,
+                                   **mode, **kwargs)
 
   return preprocessing_fn
