@@ -85,7 +85,7 @@ def preprocess_for_eval(image, output_height, output_width,
 
 def preprocess_image(image, output_height, output_width, is_training=False,
                      use_grayscale=False, bbox=None, padding=PADDING):
-  """Preprocesses one small image for training or evaluation.
+  """Runs the small-image training or evaluation recipe on one image.
 
   Args:
     image: 3-D image, uint8 or float in [0, 1], 1 or 3 channels.

@@ -62,7 +62,10 @@ _RESIZE_METHODS = (
 
 
 def distort_color(image, fast_mode=True, scope=None):
-  """Randomly distorts the colours of an RGB image.
+  """Jitters the colours of an RGB image, in an order drawn per image.
+
+  The distortions do not commute, so each image gets one of the
+  `_COLOR_ORDERINGS` (or `_COLOR_ORDERINGS_FAST`) at random.
 
   Args:
     image: 3-D float RGB image in [0, 1].
