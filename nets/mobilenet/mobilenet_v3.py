@@ -389,6 +389,13 @@ edge_tpu_075 = wrapped_partial(mobilenet,
                                finegrain_classification_mode=True)
 # No squeeze-excite, no hard-swish, no 5x5 kernels: runs well on hardware
 # that lacks them.
+# The released 0.75 V3 checkpoints keep the last layer at full width.
+large_075 = wrapped_partial(mobilenet, conv_defs=V3_LARGE,
+                            depth_multiplier=0.75,
+                            finegrain_classification_mode=True)
+small_075 = wrapped_partial(mobilenet, conv_defs=V3_SMALL,
+                            depth_multiplier=0.75,
+                            finegrain_classification_mode=True)
 large_minimalistic = wrapped_partial(mobilenet,
                                      conv_defs=V3_LARGE_MINIMALISTIC)
 small_minimalistic = wrapped_partial(mobilenet,
