@@ -57,21 +57,21 @@ def make_divisible(value, divisor=8, min_value=None):
   return int(rounded)
 
 
-def _expand_input(factor, num_inputs, divisible_by=8):
+def _expand_input(factor, num_inputs, divisible_by=8, **unused_kwargs):
   return make_divisible(num_inputs * factor, divisible_by)
 
 
-def expand_input_by_factor(factor, divisible_by=8):
-  """Returns an `expansion_size` callable: `factor` times the input depth.
+def expand_input_by_factor(n, divisible_by=8):
+  """Returns an `expansion_size` callable: `n` times the input depth.
 
   Args:
-    factor: the expansion ratio (6 for most V2 blocks).
+    n: the expansion ratio (6 for most V2 blocks).
     divisible_by: the expanded depth is rounded to a multiple of this.
 
   Returns:
-    A function `f(num_inputs)` giving the expanded depth.
+    A function `f(num_inputs, **unused)` giving the expanded depth.
   """
-  return functools.partial(_expand_input, factor, divisible_by=divisible_by)
+  return functools.partial(_expand_input, n, divisible_by=divisible_by)
 
 
 def fixed_padding(inputs, kernel_size, rate=1):
@@ -97,6 +97,12 @@ def fixed_padding(inputs, kernel_size, rate=1):
   pad_end = [p - b for p, b in zip(pad_total, pad_begin)]
   return tf.pad(inputs, [[0, 0], [pad_begin[0], pad_end[0]],
                          [pad_begin[1], pad_end[1]], [0, 0]])
+
+
+def _fused_kernel(expansion_fn):
+  """The kernel size a partial of a convolution fixes; 1x1 otherwise."""
+  keywords = getattr(expansion_fn, 'keywords', None) or {}
+  return keywords.get('kernel_size', 1)
 
 
 def _pair(value):
@@ -281,6 +287,9 @@ def expanded_conv(input_tensor,
     inner_size = (expansion_size(num_inputs=in_depth)
                   if callable(expansion_size) else expansion_size)
     if inner_size > net.get_shape().as_list()[3]:
+      if use_explicit_padding:
+        # A fused (KxK) expansion runs VALID under explicit padding too.
+        net = fixed_padding(net, _fused_kernel(expansion_fn), rate)
       net = expansion_fn(net, inner_size, normalizer_fn=normalizer_fn,
                          scope='expand')
       net = tf.identity(net, name='expansion_output')

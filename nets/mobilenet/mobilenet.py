@@ -22,6 +22,7 @@ from __future__ import print_function
 
 import collections
 import contextlib
+import inspect
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
@@ -198,11 +199,25 @@ def _prepare_layer(opdef, multiplier, planner, use_explicit_padding):
   if rate > 1 and tuple(params.get('kernel_size', ())) != (1, 1):
     params['rate'] = rate
   padding = None
-  if use_explicit_padding and 'kernel_size' in params:
+  if use_explicit_padding and _takes_explicit_padding(opdef.op):
+    # Blocks pad in front of their own spatial convolutions. Padding their
+    # input instead would grow the map at every block (V3 specs give blocks
+    # a kernel_size).
+    params['use_explicit_padding'] = True
+  elif use_explicit_padding and 'kernel_size' in params:
     padding = (params['kernel_size'], rate)
   elif use_explicit_padding:
     params['use_explicit_padding'] = True
   return params, padding
+
+
+def _takes_explicit_padding(func):
+  """Whether `func` has a `use_explicit_padding` parameter."""
+  try:
+    parameters = inspect.signature(func).parameters
+  except (TypeError, ValueError):
+    return False
+  return 'use_explicit_padding' in parameters
 
 
 @contextlib.contextmanager
