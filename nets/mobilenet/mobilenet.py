@@ -1,4 +1,4 @@
-"""The generic, table-driven MobileNet builder (used by MobileNet V2).
+"""The generic, table-driven MobileNet builder (MobileNet V2, V3, EdgeTPU).
 
 A network is described by a `conv_defs` dict:
 
