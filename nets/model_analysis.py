@@ -19,6 +19,7 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import inspect
 import sys
 
 from absl import app
@@ -84,6 +85,7 @@ def analyze(model_name, image_size, depth_multiplier=None, num_classes=1001):
     ValueError: for an unknown model name, a non-positive image size or
       depth multiplier.
   """
+  nets_factory.check_model_name(model_name)
   network_fn = nets_factory.get_network_fn(model_name, num_classes,
                                            is_training=False)
   if image_size is None:
@@ -93,7 +95,11 @@ def analyze(model_name, image_size, depth_multiplier=None, num_classes=1001):
                      % (image_size,))
   # Global pooling: at 224 and below it is V1's own pool (the kernel covers
   # the whole map), and larger inputs still give [1, num_classes] logits.
-  kwargs = {'global_pool': True}
+  # V2 and V3 always pool globally and take no such argument.
+  kwargs = {}
+  if 'global_pool' in inspect.signature(
+      nets_factory.networks_map[model_name]).parameters:
+    kwargs['global_pool'] = True
   if depth_multiplier is not None:
     kwargs['depth_multiplier'] = depth_multiplier
   batch_size = 1

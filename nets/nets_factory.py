@@ -12,6 +12,7 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import difflib
 import functools
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
@@ -19,6 +20,7 @@ import tf_slim as slim
 
 from nets import mobilenet_v1
 from nets import mobilenet_v2
+from nets.mobilenet import mobilenet_v3
 
 networks_map = {
     'mobilenet_v1': mobilenet_v1.mobilenet_v1,
@@ -29,6 +31,14 @@ networks_map = {
     'mobilenet_v2_140': mobilenet_v2.mobilenet_v2_140,
     'mobilenet_v2_050': mobilenet_v2.mobilenet_v2_050,
     'mobilenet_v2_035': mobilenet_v2.mobilenet_v2_035,
+    'mobilenet_v3_large': mobilenet_v3.large,
+    'mobilenet_v3_small': mobilenet_v3.small,
+    'mobilenet_v3_large_075': mobilenet_v3.large_075,
+    'mobilenet_v3_small_075': mobilenet_v3.small_075,
+    'mobilenet_v3_large_minimalistic': mobilenet_v3.large_minimalistic,
+    'mobilenet_v3_small_minimalistic': mobilenet_v3.small_minimalistic,
+    'mobilenet_edgetpu': mobilenet_v3.edge_tpu,
+    'mobilenet_edgetpu_075': mobilenet_v3.edge_tpu_075,
 }
 
 arg_scopes_map = {
@@ -41,12 +51,39 @@ arg_scopes_map = {
     'mobilenet_v2_050': mobilenet_v2.training_scope,
     'mobilenet_v2_035': mobilenet_v2.training_scope,
 }
+arg_scopes_map.update(
+    (name, mobilenet_v3.training_scope) for name in networks_map
+    if name.startswith(('mobilenet_v3', 'mobilenet_edgetpu')))
 
 # The keyword each arg scope uses for batch norm's moving-average decay.
 _BATCH_NORM_DECAY_KWARG = {
     mobilenet_v1.mobilenet_v1_arg_scope: 'batch_norm_decay',
     mobilenet_v2.training_scope: 'bn_decay',
+    mobilenet_v3.training_scope: 'bn_decay',
 }
+
+
+def model_names():
+  """The valid network names, sorted."""
+  return sorted(networks_map)
+
+
+def check_model_name(name):
+  """Raises ValueError naming the closest valid name unless `name` is known.
+
+  Args:
+    name: a network name, e.g. from a --model_name flag.
+
+  Raises:
+    ValueError: for an unknown name; the message suggests the closest valid
+      name (if any is close) and lists all valid names, each once.
+  """
+  if name in networks_map:
+    return
+  close = difflib.get_close_matches(str(name), model_names(), n=1)
+  hint = ' Did you mean %r?' % close[0] if close else ''
+  raise ValueError('Unknown network name %r.%s Valid names: %s.' %
+                   (name, hint, ', '.join(model_names())))
 
 
 def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
@@ -56,12 +93,13 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
   The function builds the named network inside its arg scope.
 
   Args:
-    name: a key of `networks_map`, e.g. 'mobilenet_v1' or 'mobilenet_v2_140'.
+    name: a key of `networks_map`, e.g. 'mobilenet_v1', 'mobilenet_v2_140'
+      or 'mobilenet_v3_large'.
     num_classes: number of classes; 0 or None returns the pooled features.
     weight_decay: L2 weight decay of the convolutions.
     is_training: build for training (batch norm statistics, dropout).
     batch_norm_decay: decay of batch norm's moving statistics; None keeps the
-      network's default (0.9997 for V1, 0.997 for V2). Short runs (a few
+      network's default (0.9997 for V1, 0.997 for V2 and V3). Short runs (a few
       thousand steps) need a smaller one such as 0.99, or the moving
       statistics used at evaluation are still near their initial values.
 
@@ -72,9 +110,7 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
   Raises:
     ValueError: if `name` is not a known network.
   """
-  if name not in networks_map:
-    raise ValueError('Unknown network name %r; valid names are: %s.' %
-                     (name, ', '.join(sorted(networks_map))))
+  check_model_name(name)
   func = networks_map[name]
   arg_scope_fn = arg_scopes_map[name]
   arg_scope_kwargs = {'weight_decay': weight_decay}

@@ -176,16 +176,35 @@ def test_expanded_conv_block():
   assert plain.shape == data.shape
 
 
-def test_both_import_paths_give_one_module():
-  assert upstream_path is mobilenet_v2
-  assert sys.modules['nets.mobilenet.mobilenet_v2'] is mobilenet_v2
-  assert upstream_path.V2_DEF is mobilenet_v2.V2_DEF
+def test_both_import_paths_give_the_same_functions():
+  # slim's path is the implementation; the short path re-exports it (no
+  # module replaces itself in sys.modules).
+  assert sys.modules['nets.mobilenet.mobilenet_v2'] is upstream_path
+  assert upstream_path.__name__ == 'nets.mobilenet.mobilenet_v2'
   for name in ('mobilenet', 'mobilenet_base', 'training_scope', 'V2_DEF',
-               'mobilenet_v2_140', 'mobilenet_v2_050', 'mobilenet_v2_035'):
-    assert hasattr(upstream_path, name), name
+               'V2_DEF_GROUP_NORM', 'mobilenet_base_group_norm',
+               'wrapped_partial', 'mobilenet_v2_100', 'mobilenet_v2_140',
+               'mobilenet_v2_050', 'mobilenet_v2_035'):
+    assert getattr(mobilenet_v2, name) is getattr(upstream_path, name), name
   for name in ('op', 'depth_multiplier', 'mobilenet_base', 'mobilenet',
-               'global_pool', 'training_scope'):
+               'global_pool', 'training_scope', 'apply_activation',
+               'safe_arg_scope'):
     assert callable(getattr(mobilenet, name)), name
+
+
+def test_group_norm_backbone():
+  net, end_points = mobilenet_v2.mobilenet_base_group_norm(
+      images(32), final_endpoint='layer_3', groups=4)
+  names = [v.op.name for v in tf.global_variables()]
+  assert not [n for n in names if 'BatchNorm' in n]
+  assert 'MobilenetV2/Conv/GroupNorm/gamma' in names
+  assert depth(net) == 24 and 'layer_3/expansion_output' in end_points
+  # The shared table is not modified by the call.
+  assert (slim.group_norm,) not in mobilenet_v2.V2_DEF_GROUP_NORM['defaults']
+  # groups=4 splits the 32 first-layer channels into 4 groups of 8.
+  grouped = tf.get_default_graph().get_tensor_by_name(
+      'MobilenetV2/Conv/GroupNorm/Reshape:0')
+  assert grouped.get_shape().as_list()[-2:] == [4, 8]
 
 
 def test_default_image_size_on_every_variant():

@@ -16,11 +16,16 @@ import tensorflow.compat.v1 as tf
 from nets import mobilenet_v1
 from nets import mobilenet_v2
 from nets import nets_factory
+from nets.mobilenet import mobilenet_v3
 
 # The names the other lanes and downstream scripts use.
 NAMES = ('mobilenet_v1', 'mobilenet_v1_075', 'mobilenet_v1_050',
          'mobilenet_v1_025', 'mobilenet_v2', 'mobilenet_v2_140',
-         'mobilenet_v2_050', 'mobilenet_v2_035')
+         'mobilenet_v2_050', 'mobilenet_v2_035', 'mobilenet_v3_large',
+         'mobilenet_v3_small', 'mobilenet_v3_large_075',
+         'mobilenet_v3_small_075', 'mobilenet_v3_large_minimalistic',
+         'mobilenet_v3_small_minimalistic', 'mobilenet_edgetpu',
+         'mobilenet_edgetpu_075')
 
 V1_SHORT = [mobilenet_v1.Conv(kernel=[3, 3], stride=2, depth=32),
             mobilenet_v1.DepthSepConv(kernel=[3, 3], stride=2, depth=1024)]
@@ -29,7 +34,13 @@ V2_SHORT = dict(defaults=mobilenet_v2.V2_DEF['defaults'],
                 spec=[mobilenet_v2.V2_DEF['spec'][0],
                       mobilenet_v2.V2_DEF['spec'][11],
                       mobilenet_v2.V2_DEF['spec'][-1]])
-BATCH_NORMS = {'mobilenet_v1': 3, 'mobilenet_v2': 5}
+# V3 Large's first layer (16), a squeeze-excite block (40) and the last
+# 1x1 conv (1280, no batch norm).
+V3_SHORT = dict(defaults=mobilenet_v3.V3_LARGE['defaults'],
+                spec=[mobilenet_v3.V3_LARGE['spec'][0],
+                      mobilenet_v3.V3_LARGE['spec'][4],
+                      mobilenet_v3.V3_LARGE['spec'][-1]])
+BATCH_NORMS = {'mobilenet_v1': 3, 'mobilenet_v2': 5, 'mobilenet_v3': 4}
 
 # name -> (scope, depths of the short nets' layers: the paper's depths times
 # the name's multiplier (V2: rounded to multiples of 8, the 0.5 / 0.35
@@ -43,11 +54,26 @@ EXPECTED = {
     'mobilenet_v2_140': ('MobilenetV2', [48, 136, 1792]),
     'mobilenet_v2_050': ('MobilenetV2', [16, 48, 1280]),
     'mobilenet_v2_035': ('MobilenetV2', [16, 32, 1280]),
+    # The V3 0.75 entries keep the last layer at full width (finegrain).
+    'mobilenet_v3_large': ('MobilenetV3', [16, 40, 1280]),
+    'mobilenet_v3_small': ('MobilenetV3', [16, 40, 1280]),
+    'mobilenet_v3_large_075': ('MobilenetV3', [16, 32, 1280]),
+    'mobilenet_v3_small_075': ('MobilenetV3', [16, 32, 1280]),
+    'mobilenet_v3_large_minimalistic': ('MobilenetV3', [16, 40, 1280]),
+    'mobilenet_v3_small_minimalistic': ('MobilenetV3', [16, 40, 1280]),
+    'mobilenet_edgetpu': ('MobilenetEdgeTPU', [16, 40, 1280]),
+    'mobilenet_edgetpu_075': ('MobilenetEdgeTPU', [16, 32, 1280]),
 }
 
 
+def family(name):
+  return name[:len('mobilenet_v1')] if name.startswith(
+      ('mobilenet_v1', 'mobilenet_v2')) else 'mobilenet_v3'
+
+
 def short_defs(name):
-  return V1_SHORT if name.startswith('mobilenet_v1') else V2_SHORT
+  return {'mobilenet_v1': V1_SHORT, 'mobilenet_v2': V2_SHORT,
+          'mobilenet_v3': V3_SHORT}[family(name)]
 
 
 def test_maps_list_exactly_the_supported_names():
@@ -79,14 +105,43 @@ def test_each_name_builds_its_network(name):
 
 def test_unknown_name_lists_valid_names():
   with pytest.raises(ValueError) as info:
-    nets_factory.get_network_fn('mobilenet_v3', num_classes=10)
+    nets_factory.get_network_fn('mobilenet_v9', num_classes=10)
   message = str(info.value)
-  assert "'mobilenet_v3'" in message
+  assert "'mobilenet_v9'" in message
   for name in NAMES:
     assert name in message
 
 
-@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2'])
+def test_unknown_name_suggests_the_closest_once_and_lists_once():
+  with pytest.raises(ValueError) as info:
+    nets_factory.get_network_fn('mobilenet_v3_larg', num_classes=10)
+  message = str(info.value)
+  assert "Did you mean 'mobilenet_v3_large'?" in message
+  # Each valid name appears once: in the list (and the suggestion).
+  listed = message.split('Valid names: ', 1)[1]
+  assert listed.count('mobilenet_v3_large,') == 1
+  assert message.count('Valid names') == 1
+  assert sorted(listed.rstrip('.').split(', ')) == sorted(NAMES)
+  with pytest.raises(ValueError) as info:
+    nets_factory.check_model_name('resnet_50')
+  assert 'Did you mean' not in str(info.value)
+  nets_factory.check_model_name('mobilenet_edgetpu_075')
+
+
+def test_model_names_is_the_sorted_map():
+  assert nets_factory.model_names() == sorted(NAMES)
+
+
+def test_edgetpu_export_node_name():
+  network_fn = nets_factory.get_network_fn('mobilenet_edgetpu', 7)
+  _, end_points = network_fn(tf.placeholder(tf.float32, [1, 32, 32, 3]),
+                             final_endpoint='layer_3')
+  assert end_points['Predictions'].op.name == (
+      'MobilenetEdgeTPU/Predictions/Reshape_1')
+
+
+@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2',
+                                  'mobilenet_v3_large'])
 @pytest.mark.parametrize('is_training', [True, False])
 def test_is_training_reaches_batch_norm(name, is_training):
   network_fn = nets_factory.get_network_fn(name, num_classes=5,
@@ -95,10 +150,12 @@ def test_is_training_reaches_batch_norm(name, is_training):
              conv_defs=short_defs(name))
   updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
   # Two updates per batch norm in training.
-  assert len(updates) == (2 * BATCH_NORMS[name] if is_training else 0)
+  assert len(updates) == (2 * BATCH_NORMS[family(name)] if is_training
+                          else 0)
 
 
-@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2'])
+@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2',
+                                  'mobilenet_v3_small'])
 def test_weight_decay(name):
   network_fn = nets_factory.get_network_fn(name, num_classes=5)
   network_fn(tf.placeholder(tf.float32, [1, 32, 32, 3]),
@@ -108,8 +165,10 @@ def test_weight_decay(name):
                                            weight_decay=0.01)
   network_fn(tf.placeholder(tf.float32, [1, 32, 32, 3]),
              conv_defs=short_defs(name), scope='Decayed')
-  # Convolutions and logits, not depthwise filters: V1 2 + 1; V2 4 + 1.
-  expected = 3 if name == 'mobilenet_v1' else 5
+  # Convolutions and logits, not depthwise filters: V1 2 + 1; V2 4 + 1;
+  # V3 first conv, expand, 2 squeeze-excite, project, last conv + 1.
+  expected = {'mobilenet_v1': 3, 'mobilenet_v2': 5,
+              'mobilenet_v3': 7}[family(name)]
   assert len(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)) == expected
 
 
@@ -127,7 +186,8 @@ def test_kwargs_pass_through():
   assert end_points['layer_3'].get_shape().as_list()[3] == 640
 
 
-@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2'])
+@pytest.mark.parametrize('name', ['mobilenet_v1', 'mobilenet_v2',
+                                  'mobilenet_edgetpu'])
 @pytest.mark.parametrize("decay", [None, 0.9])
 def test_batch_norm_decay_reaches_moving_statistics(name, decay):
   import numpy as np

@@ -1,7 +1,9 @@
-"""The upstream `nets/mobilenet/` import path of the MobileNet V2 builder.
+"""slim's `nets/mobilenet/` package: the table-driven MobileNet builder.
 
-* `nets.mobilenet.mobilenet`: the generic, table-driven MobileNet builder.
-* `nets.mobilenet.conv_blocks`: the inverted-residual (`expanded_conv`) block.
-* `nets.mobilenet.mobilenet_v2`: the same module object as `nets.mobilenet_v2`
-  (detection and segmentation code import V2 from here).
+* `nets.mobilenet.mobilenet`: the generic builder (`mobilenet_base`,
+  `mobilenet`, `training_scope`, `op`, `depth_multiplier`).
+* `nets.mobilenet.conv_blocks`: the inverted-residual block and helpers
+  (`expanded_conv`, `squeeze_excite`, `split_separable_conv2d`).
+* `nets.mobilenet.mobilenet_v2`: MobileNet V2 (also `nets.mobilenet_v2`).
+* `nets.mobilenet.mobilenet_v3`: MobileNet V3 and MobileNet-EdgeTPU.
 """

@@ -1,4 +1,4 @@
-"""Convolution blocks of MobileNet V2: the inverted residual and its helpers.
+"""Convolution blocks of MobileNet V2 and V3: the inverted residual and helpers.
 
 The block (`expanded_conv`) is
 
@@ -12,12 +12,19 @@ added when the block keeps both the resolution (stride 1) and the depth.
 Every block names its outputs `expansion_output`, `depthwise_output` and
 `output` (identity ops); the generic builder exposes them as end_points
 `layer_N/expansion_output` etc., which detection code reads features from.
+
+V3 reuses the block with other activations, a squeeze-excite transform
+(`squeeze_excite`) after the depthwise convolution and, for EdgeTPU, a full
+KxK expansion convolution in place of the depthwise one ("fused" blocks).
+`split_separable_conv2d` is the V1-style separable layer (depthwise + BN +
+activation, then pointwise) for specs that mix V1 layers in.
 """
 
 from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import contextlib
 import functools
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
@@ -50,21 +57,21 @@ def make_divisible(value, divisor=8, min_value=None):
   return int(rounded)
 
 
-def _expand_input(factor, num_inputs, divisible_by=8):
+def _expand_input(factor, num_inputs, divisible_by=8, **unused_kwargs):
   return make_divisible(num_inputs * factor, divisible_by)
 
 
-def expand_input_by_factor(factor, divisible_by=8):
-  """Returns an `expansion_size` callable: `factor` times the input depth.
+def expand_input_by_factor(n, divisible_by=8):
+  """Returns an `expansion_size` callable: `n` times the input depth.
 
   Args:
-    factor: the expansion ratio (6 for most V2 blocks).
+    n: the expansion ratio (6 for most V2 blocks).
     divisible_by: the expanded depth is rounded to a multiple of this.
 
   Returns:
-    A function `f(num_inputs)` giving the expanded depth.
+    A function `f(num_inputs, **unused)` giving the expanded depth.
   """
-  return functools.partial(_expand_input, factor, divisible_by=divisible_by)
+  return functools.partial(_expand_input, n, divisible_by=divisible_by)
 
 
 def fixed_padding(inputs, kernel_size, rate=1):
@@ -90,6 +97,12 @@ def fixed_padding(inputs, kernel_size, rate=1):
   pad_end = [p - b for p, b in zip(pad_total, pad_begin)]
   return tf.pad(inputs, [[0, 0], [pad_begin[0], pad_end[0]],
                          [pad_begin[1], pad_end[1]], [0, 0]])
+
+
+def _fused_kernel(expansion_fn):
+  """The kernel size a partial of a convolution fixes; 1x1 otherwise."""
+  keywords = getattr(expansion_fn, 'keywords', None) or {}
+  return keywords.get('kernel_size', 1)
 
 
 def _pair(value):
@@ -186,7 +199,7 @@ def expanded_conv(input_tensor,
     split_expansion: number of groups of the expansion.
     split_divisible_by: group depths are multiples of this.
     expansion_transform: optional `f(expansion_tensor=, input_tensor=)`
-      applied to the expanded tensor.
+      applied after the depthwise convolution (V3's squeeze-excite).
     depthwise_location: where the depthwise convolution goes: 'expansion'
       (the V2 block), 'input', 'output', or None for none.
     depthwise_channel_multiplier: channel multiplier of the depthwise conv.
@@ -195,14 +208,16 @@ def expanded_conv(input_tensor,
     use_explicit_padding: pad explicitly before the depthwise convolution
       and run it VALID.
     padding: padding of the depthwise convolution otherwise.
-    inner_activation_fn: activation of the expansion; None uses the
-      arg-scope default of `slim.conv2d`.
-    depthwise_activation_fn: activation of the depthwise conv; None uses the
-      arg-scope default.
+    inner_activation_fn: activation of the expansion and the depthwise
+      conv; None uses the arg-scope defaults.
+    depthwise_activation_fn: activation of the depthwise conv, taking
+      precedence over inner_activation_fn; None leaves it to that.
     project_activation_fn: activation of the projection (linear by default).
     depthwise_fn: the depthwise convolution function.
-    expansion_fn: the expansion function (`split_conv` signature).
-    projection_fn: the projection function (`split_conv` signature).
+    expansion_fn: the expansion function; `split_conv` gets the split
+      arguments, any other is called as `f(net, depth, normalizer_fn=,
+      scope=)` (V3's fused blocks pass a KxK `slim.conv2d`).
+    projection_fn: the projection function, called like expansion_fn.
     scope: variable scope; defaults to 'expanded_conv' (made unique).
 
   Returns:
@@ -223,22 +238,41 @@ def expanded_conv(input_tensor,
           "'SAME', got %r." % (padding,))
     padding = 'VALID'
 
+  # The inner activation reaches the expansion (through an arg scope, so a
+  # fused `slim.conv2d` expansion gets it too) and the depthwise convolution
+  # (where an explicit depthwise_activation_fn wins); the projection and
+  # squeeze-excite pass their own activations.
+  expand_defaults = {}
+  depthwise_defaults = {}
+  if inner_activation_fn is not None:
+    expand_defaults['activation_fn'] = inner_activation_fn
+    depthwise_defaults['activation_fn'] = inner_activation_fn
+  if depthwise_activation_fn is not None:
+    depthwise_defaults['activation_fn'] = depthwise_activation_fn
+  if expansion_fn is split_conv:
+    expansion_fn = functools.partial(split_conv, num_ways=split_expansion,
+                                     divisible_by=split_divisible_by,
+                                     stride=1)
+  if projection_fn is split_conv:
+    projection_fn = functools.partial(split_conv, num_ways=split_projection,
+                                      divisible_by=split_divisible_by,
+                                      stride=1)
+
   with tf.variable_scope(scope, default_name='expanded_conv',
                          values=[input_tensor]) as var_scope, \
-      tf.name_scope(var_scope.original_name_scope):
+      tf.name_scope(var_scope.original_name_scope), \
+      slim.arg_scope([slim.conv2d], **expand_defaults):
     in_depth = input_tensor.get_shape().as_list()[3]
-    depthwise_args = dict(num_outputs=None, kernel_size=kernel_size,
-                          depth_multiplier=depthwise_channel_multiplier,
-                          stride=stride, rate=rate,
-                          normalizer_fn=normalizer_fn, padding=padding,
-                          scope='depthwise')
-    if depthwise_activation_fn is not None:
-      depthwise_args['activation_fn'] = depthwise_activation_fn
 
     def depthwise(net, **overrides):
       if use_explicit_padding:
         net = fixed_padding(net, kernel_size, rate)
-      args = dict(depthwise_args, **overrides)
+      args = dict(num_outputs=None, kernel_size=kernel_size,
+                  depth_multiplier=depthwise_channel_multiplier,
+                  stride=stride, rate=rate, normalizer_fn=normalizer_fn,
+                  padding=padding, scope='depthwise')
+      args.update(depthwise_defaults)
+      args.update(overrides)
       net = tf.identity(depthwise_fn(net, **args), name='depthwise_output')
       if endpoints is not None:
         endpoints['depthwise_output'] = net
@@ -253,35 +287,33 @@ def expanded_conv(input_tensor,
     inner_size = (expansion_size(num_inputs=in_depth)
                   if callable(expansion_size) else expansion_size)
     if inner_size > net.get_shape().as_list()[3]:
-      expand_args = {}
-      if inner_activation_fn is not None:
-        expand_args['activation_fn'] = inner_activation_fn
-      net = expansion_fn(net, inner_size, num_ways=split_expansion,
-                         divisible_by=split_divisible_by, stride=1,
-                         normalizer_fn=normalizer_fn, scope='expand',
-                         **expand_args)
+      if use_explicit_padding:
+        # A fused (KxK) expansion runs VALID under explicit padding too.
+        net = fixed_padding(net, _fused_kernel(expansion_fn), rate)
+      net = expansion_fn(net, inner_size, normalizer_fn=normalizer_fn,
+                         scope='expand')
       net = tf.identity(net, name='expansion_output')
       if endpoints is not None:
         endpoints['expansion_output'] = net
-    if expansion_transform is not None:
-      net = expansion_transform(expansion_tensor=net, input_tensor=input_tensor)
 
     if depthwise_location == 'expansion':
       net = depthwise(net)
+    # The transform (V3's squeeze-excite) sees the depthwise output, which
+    # is where the released V3 checkpoints create its variables.
+    if expansion_transform is not None:
+      net = expansion_transform(expansion_tensor=net, input_tensor=input_tensor)
 
     # tf.identity as the projection activation means linear: pass None so
     # the graph carries no extra op.
     project_activation = (None if project_activation_fn is tf.identity
                           else project_activation_fn)
-    net = projection_fn(net, num_outputs, num_ways=split_projection,
-                        divisible_by=split_divisible_by, stride=1,
-                        normalizer_fn=normalizer_fn,
+    net = projection_fn(net, num_outputs, normalizer_fn=normalizer_fn,
                         activation_fn=project_activation, scope='project')
     if endpoints is not None:
       endpoints['projection_output'] = net
 
     if depthwise_location == 'output':
-      net = depthwise(net)
+      net = depthwise(net, activation_fn=None)
 
     if callable(residual):
       net = residual(input_tensor=input_tensor, output_tensor=net)
@@ -289,3 +321,115 @@ def expanded_conv(input_tensor,
           net.get_shape().as_list()[3] == in_depth):
       net += input_tensor
     return tf.identity(net, name='output')
+
+
+@slim.add_arg_scope
+def squeeze_excite(input_tensor,
+                   divisible_by=8,
+                   squeeze_factor=3,
+                   inner_activation_fn=tf.nn.relu,
+                   gating_fn=tf.sigmoid,
+                   squeeze_input_tensor=None,
+                   pool=None):
+  """Squeeze-and-excite: rescales each channel by a gate computed from all.
+
+  The (optionally separate) squeeze input is averaged spatially, passed
+  through a 1x1 conv to `depth / squeeze_factor` channels (rounded with
+  `make_divisible`) and a 1x1 conv back to the input's depth, whose gated
+  output multiplies the input. Variables live in `squeeze_excite/Conv` and
+  `squeeze_excite/Conv_1` (biases, no normalizer).
+
+  Args:
+    input_tensor: the [batch, height, width, channels] tensor to rescale.
+    divisible_by: the squeezed depth is a multiple of this.
+    squeeze_factor: the squeezed depth is the squeeze input's depth over this.
+    inner_activation_fn: activation of the squeezing conv.
+    gating_fn: activation of the exciting conv (V3: a hard sigmoid).
+    squeeze_input_tensor: the tensor the gate is computed from; None uses
+      input_tensor.
+    pool: None averages over the whole map; an int averages pool x pool
+      windows (stride pool) and resizes the gate back to the input's size.
+
+  Returns:
+    input_tensor times the gate, same shape as input_tensor.
+  """
+  with tf.variable_scope('squeeze_excite'):
+    source = input_tensor if squeeze_input_tensor is None else (
+        squeeze_input_tensor)
+    source_shape = source.get_shape().as_list()
+    squeezed_depth = make_divisible(source_shape[3] / squeeze_factor,
+                                    divisor=divisible_by)
+    if pool is not None and source_shape[1] >= pool:
+      window = [1, pool, pool, 1]
+      pooled = tf.nn.avg_pool(source, window, strides=window,
+                              padding='VALID')
+    elif pool is not None:
+      # A map smaller than the window pools whole, with a stride of 1.
+      window = [1, source_shape[1], source_shape[2], 1]
+      pooled = tf.nn.avg_pool(source, window, strides=[1, 1, 1, 1],
+                              padding='VALID')
+    else:
+      pooled = tf.reduce_mean(source, axis=[1, 2], keepdims=True)
+    squeezed = slim.conv2d(pooled, squeezed_depth, [1, 1],
+                           normalizer_fn=None,
+                           activation_fn=inner_activation_fn)
+    gate = slim.conv2d(squeezed, input_tensor.get_shape().as_list()[3],
+                       [1, 1], normalizer_fn=None, activation_fn=gating_fn)
+    if pool is not None:
+      gate = tf.image.resize_images(
+          gate, input_tensor.get_shape().as_list()[1:3], align_corners=True)
+    return input_tensor * gate
+
+
+@slim.add_arg_scope
+def split_separable_conv2d(input_tensor,
+                           num_outputs,
+                           scope=None,
+                           normalizer_fn=None,
+                           stride=1,
+                           rate=1,
+                           endpoints=None,
+                           use_explicit_padding=False):
+  """A MobileNet V1 layer: 3x3 depthwise + norm + activation, then 1x1 conv.
+
+  Unlike `slim.separable_conv2d` with num_outputs set, the depthwise part is
+  normalized and activated on its own, as in the V1 paper and checkpoints.
+
+  Args:
+    input_tensor: a [batch, height, width, channels] tensor.
+    num_outputs: depth of the pointwise output.
+    scope: with a name S the parts are `S_depthwise` and `S_pointwise` (the
+      V1 checkpoint layout); None makes a fresh `separable` scope holding
+      `depthwise` and `pointwise`.
+    normalizer_fn: normalizer of both parts.
+    stride: stride of the depthwise part.
+    rate: atrous rate of the depthwise part.
+    endpoints: optional dict receiving both parts' outputs under their
+      scope names.
+    use_explicit_padding: pad explicitly and run the depthwise part VALID.
+
+  Returns:
+    The pointwise output.
+  """
+  with contextlib.ExitStack() as stack:
+    prefix = '' if scope is None else scope + '_'
+    if scope is None:
+      fresh = stack.enter_context(
+          tf.variable_scope(None, default_name='separable'))
+      stack.enter_context(tf.name_scope(fresh.original_name_scope))
+    padding = 'SAME'
+    if use_explicit_padding:
+      input_tensor = fixed_padding(input_tensor, [3, 3], rate)
+      padding = 'VALID'
+    net = slim.separable_conv2d(
+        input_tensor, None, [3, 3], depth_multiplier=1, stride=stride,
+        rate=rate, normalizer_fn=normalizer_fn, padding=padding,
+        scope=prefix + 'depthwise')
+    if endpoints is not None:
+      endpoints[prefix + 'depthwise'] = net
+    net = slim.conv2d(net, num_outputs, [1, 1], stride=1,
+                      normalizer_fn=normalizer_fn, scope=prefix + 'pointwise')
+    if endpoints is not None:
+      endpoints[prefix + 'pointwise'] = net
+  return net
+

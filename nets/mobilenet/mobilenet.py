@@ -1,4 +1,4 @@
-"""The generic, table-driven MobileNet builder (used by MobileNet V2).
+"""The generic, table-driven MobileNet builder (MobileNet V2, V3, EdgeTPU).
 
 A network is described by a `conv_defs` dict:
 
@@ -22,6 +22,7 @@ from __future__ import print_function
 
 import collections
 import contextlib
+import inspect
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
@@ -82,6 +83,27 @@ def _nested_arg_scopes(scopes):
     yield
 
 
+@slim.add_arg_scope
+def apply_activation(x, name=None, activation_fn=None):
+  """`activation_fn(x, name=name)`, or x itself when there is no activation.
+
+  Arg-scopable, so a spec can set one activation for all its uses.
+  """
+  if not activation_fn:
+    return x
+  return activation_fn(x, name=name)
+
+
+class NoOpScope(object):
+  """A context manager that does nothing (what an empty arg scope becomes)."""
+
+  def __enter__(self):
+    return None
+
+  def __exit__(self, exc_type, exc_value, traceback):
+    return False
+
+
 def safe_arg_scope(funcs, **kwargs):
   """`slim.arg_scope` that leaves out arguments whose value is None.
 
@@ -92,10 +114,16 @@ def safe_arg_scope(funcs, **kwargs):
     **kwargs: their defaults; None values are dropped.
 
   Returns:
-    The arg_scope context manager.
+    The arg_scope context manager, or a `NoOpScope` when every value was
+    None.
   """
-  return slim.arg_scope(
-      funcs, **{k: v for k, v in kwargs.items() if v is not None})
+  given = {}
+  for key, value in kwargs.items():
+    if value is not None:
+      given[key] = value
+  if not given:
+    return NoOpScope()
+  return slim.arg_scope(funcs, **given)
 
 
 def _check_rank4(inputs, name):
@@ -129,6 +157,90 @@ def _layer_outputs(new_ops, layer_scope, end_point):
     if scope_name == layer_scope and base.endswith('output'):
       found.append(('%s/%s' % (end_point, base), operation.outputs[0]))
   return found
+
+
+class _StridePlanner(object):
+  """Chooses each layer's stride and atrous rate under an output stride.
+
+  Layers keep the strides of the spec until the strides applied so far
+  multiply up to `output_stride`. Every later layer runs at stride 1, and
+  the stride it gives up multiplies the dilation of the layers after it.
+  """
+
+  def __init__(self, output_stride):
+    self._target = output_stride
+    self._applied = 1
+    self._dilation = 1
+
+  def place(self, spec_stride):
+    """Returns (stride, rate) for a layer whose spec asks for spec_stride."""
+    if self._target is None or self._applied != self._target:
+      self._applied *= spec_stride
+      return spec_stride, 1
+    rate = self._dilation
+    self._dilation *= spec_stride
+    return 1, rate
+
+
+def _prepare_layer(opdef, multiplier, planner, use_explicit_padding):
+  """The keyword arguments of one spec layer, and the padding it needs.
+
+  Returns:
+    (params, padding): padding is None, or (kernel_size, rate) when the
+    builder must pad the layer's input itself (explicit padding of a plain
+    convolution; blocks pad internally and get `use_explicit_padding`).
+  """
+  params = dict(opdef.params)
+  opdef.multiplier_func(params, multiplier)
+  stride, rate = planner.place(params.get('stride', 1))
+  if 'stride' in params:
+    params['stride'] = stride
+  # A 1x1 kernel sees no neighbours, so dilating it changes nothing.
+  if rate > 1 and tuple(params.get('kernel_size', ())) != (1, 1):
+    params['rate'] = rate
+  padding = None
+  if use_explicit_padding and _takes_explicit_padding(opdef.op):
+    # Blocks pad in front of their own spatial convolutions. Padding their
+    # input instead would grow the map at every block (V3 specs give blocks
+    # a kernel_size).
+    params['use_explicit_padding'] = True
+  elif use_explicit_padding and 'kernel_size' in params:
+    padding = (params['kernel_size'], rate)
+  elif use_explicit_padding:
+    params['use_explicit_padding'] = True
+  return params, padding
+
+
+def _takes_explicit_padding(func):
+  """Whether `func` has a `use_explicit_padding` parameter."""
+  try:
+    parameters = inspect.signature(func).parameters
+  except (TypeError, ValueError):
+    return False
+  return 'use_explicit_padding' in parameters
+
+
+@contextlib.contextmanager
+def _network_scopes(inputs, scope, is_training, conv_defs,
+                    use_explicit_padding):
+  """Enters the network's variable scope and the spec's arg scopes.
+
+  Ops go to the variable scope's own name scope ('MobilenetV2/Conv/...', as
+  in the released graphs), even when `scope` is a VariableScope re-entered
+  from inside itself.
+  """
+  overrides = dict(conv_defs.get('overrides', {}))
+  if use_explicit_padding:
+    overrides[(slim.conv2d, slim.separable_conv2d)] = {'padding': 'VALID'}
+  with contextlib.ExitStack() as stack:
+    var_scope = stack.enter_context(tf.variable_scope(
+        scope, default_name='Mobilenet', values=[inputs]))
+    stack.enter_context(tf.name_scope(var_scope.original_name_scope))
+    stack.enter_context(
+        safe_arg_scope([slim.batch_norm], is_training=is_training))
+    stack.enter_context(_nested_arg_scopes(conv_defs.get('defaults', {})))
+    stack.enter_context(_nested_arg_scopes(overrides))
+    yield var_scope
 
 
 @slim.add_arg_scope
@@ -168,62 +280,35 @@ def mobilenet_base(inputs,
   check_output_stride(output_stride)
   _check_rank4(inputs, 'inputs')
   spec = conv_defs['spec']
-  layer_names = ['layer_%d' % (i + 1) for i in range(len(spec))]
+  layer_names = ['layer_%d' % number for number in range(1, len(spec) + 1)]
   if final_endpoint is not None and final_endpoint not in layer_names:
     raise ValueError('final_endpoint must be one of layer_1 ... layer_%d, '
                      'got %r.' % (len(spec), final_endpoint))
-
-  overrides = dict(conv_defs.get('overrides', {}))
-  if use_explicit_padding:
-    overrides[(slim.conv2d, slim.separable_conv2d)] = {'padding': 'VALID'}
+  if final_endpoint is not None:
+    layer_count = layer_names.index(final_endpoint) + 1
+  else:
+    layer_count = len(spec)
 
   graph = inputs.graph
-  # Ops go to the variable scope's own name scope ('MobilenetV2/Conv/...',
-  # as in the released graphs), even when `scope` is a VariableScope
-  # re-entered from inside itself.
-  with tf.variable_scope(scope, default_name='Mobilenet',
-                         values=[inputs]) as var_scope, \
-      tf.name_scope(var_scope.original_name_scope), \
-      safe_arg_scope([slim.batch_norm], is_training=is_training), \
-      _nested_arg_scopes(conv_defs.get('defaults', {})), \
-      _nested_arg_scopes(overrides):
-    net = inputs
-    current_stride = 1
-    rate = 1
-    end_points = {}
-    block_outputs = []
-    for end_point, opdef in zip(layer_names, spec):
-      params = dict(opdef.params)
-      opdef.multiplier_func(params, multiplier)
-      stride = params.get('stride', 1)
-      if output_stride is not None and current_stride == output_stride:
-        # Target stride reached: keep the resolution, dilate instead.
-        layer_stride, layer_rate = 1, rate
-        rate *= stride
-      else:
-        layer_stride, layer_rate = stride, 1
-        current_stride *= stride
-      if 'stride' in params:
-        params['stride'] = layer_stride
-      if layer_rate > 1 and tuple(params.get('kernel_size', ())) != (1, 1):
-        params['rate'] = layer_rate
-      if use_explicit_padding:
-        if 'kernel_size' in params:
-          net = conv_blocks.fixed_padding(net, params['kernel_size'],
-                                          layer_rate)
-        else:
-          params['use_explicit_padding'] = True
-
-      num_ops_before = len(graph.get_operations())
+  planner = _StridePlanner(output_stride)
+  layer_outputs = {}
+  named_outputs = []
+  net = inputs
+  with _network_scopes(inputs, scope, is_training, conv_defs,
+                       use_explicit_padding):
+    for name, opdef in zip(layer_names[:layer_count], spec):
+      params, padding = _prepare_layer(opdef, multiplier, planner,
+                                       use_explicit_padding)
+      if padding is not None:
+        net = conv_blocks.fixed_padding(net, *padding)
+      ops_before = len(graph.get_operations())
       net = opdef.op(net, **params)
-      end_points[end_point] = net
-      block_outputs.extend(_layer_outputs(
-          graph.get_operations()[num_ops_before:],
-          net.op.name.rpartition('/')[0], end_point))
-      if end_point == final_endpoint:
-        break
-    # Block outputs come after all layer_N, as in the released models.
-    end_points.update(block_outputs)
+      layer_outputs[name] = net
+      named_outputs += _layer_outputs(graph.get_operations()[ops_before:],
+                                      net.op.name.rpartition('/')[0], name)
+  # The released models list every layer_N before the blocks' named outputs.
+  end_points = dict(layer_outputs)
+  end_points.update(named_outputs)
   return net, end_points
 
 
@@ -254,7 +339,6 @@ def mobilenet(inputs,
               scope='Mobilenet',
               base_only=False,
               use_reduce_mean_for_pooling=False,
-              dropout_keep_prob=None,
               **mobilenet_args):
   """A MobileNet classifier: `mobilenet_base`, global pool, dropout, logits.
 
@@ -266,11 +350,11 @@ def mobilenet(inputs,
     scope: variable scope (name or VariableScope).
     base_only: return after `mobilenet_base` (no pooling, no logits).
     use_reduce_mean_for_pooling: pool with a mean instead of an AvgPool op.
-    dropout_keep_prob: keep probability of the dropout before the logits;
-      None leaves it to an outer arg_scope (`training_scope` sets 0.8).
     **mobilenet_args: passed to `mobilenet_base` (`conv_defs`, `multiplier`,
       `final_endpoint`, `output_stride`, `use_explicit_padding`,
-      `is_training`).
+      `is_training`), except `dropout_keep_prob`: the keep probability of
+      the dropout before the logits (None, the default, leaves it to an
+      outer arg_scope; `training_scope` sets 0.8).
 
   Returns:
     (logits, end_points); logits are [batch, num_classes].
@@ -279,6 +363,7 @@ def mobilenet(inputs,
     ValueError: if inputs are not of rank 4 (and see `mobilenet_base`).
   """
   is_training = mobilenet_args.get('is_training', False)
+  dropout_keep_prob = mobilenet_args.pop('dropout_keep_prob', None)
   _check_rank4(inputs, 'inputs')
   with tf.variable_scope(scope, 'Mobilenet', [inputs], reuse=reuse) as scope:
     net, end_points = mobilenet_base(inputs, scope=scope, **mobilenet_args)
@@ -314,7 +399,7 @@ def training_scope(is_training=True,
                    stddev=0.09,
                    dropout_keep_prob=0.8,
                    bn_decay=0.997):
-  """The arg_scope MobileNet V2 was trained with.
+  """The arg_scope MobileNet V2 and V3 were trained with.
 
   Args:
     is_training: training mode of batch norm, dropout and the builders;
@@ -327,20 +412,30 @@ def training_scope(is_training=True,
   Returns:
     An arg_scope to use as `with slim.arg_scope(training_scope()):`.
   """
-  if stddev < 0:
-    initializer = slim.initializers.xavier_initializer()
-  else:
+  # Only training-time settings belong here: anything that changes the
+  # inference graph goes into the conv_defs instead.
+  regularized = [slim.conv2d]
+  weighted_layers = [slim.conv2d, slim.fully_connected, slim.separable_conv2d]
+  if stddev >= 0:
     initializer = tf.truncated_normal_initializer(stddev=stddev)
-  with slim.arg_scope([slim.conv2d, slim.fully_connected,
-                       slim.separable_conv2d],
-                      weights_initializer=initializer,
-                      normalizer_fn=slim.batch_norm), \
-      slim.arg_scope([mobilenet_base, mobilenet], is_training=is_training), \
+  else:
+    initializer = slim.initializers.xavier_initializer()
+  # Batch norm and dropout drop None values (left to an outer scope); the
+  # last scope entered must be a real one, since its dict is the result.
+  scopes = [
       safe_arg_scope([slim.batch_norm], decay=bn_decay,
-                     is_training=is_training), \
+                     is_training=is_training),
       safe_arg_scope([slim.dropout], is_training=is_training,
-                     keep_prob=dropout_keep_prob), \
-      slim.arg_scope([slim.conv2d],
-                     weights_regularizer=slim.l2_regularizer(weight_decay)), \
-      slim.arg_scope([slim.separable_conv2d], weights_regularizer=None) as sc:
-    return sc
+                     keep_prob=dropout_keep_prob),
+      slim.arg_scope(weighted_layers, weights_initializer=initializer,
+                     normalizer_fn=slim.batch_norm),
+      slim.arg_scope([mobilenet_base, mobilenet], is_training=is_training),
+      slim.arg_scope(regularized,
+                     weights_regularizer=slim.l2_regularizer(weight_decay)),
+      # Depthwise filters have few weights; decaying them hurts accuracy.
+      slim.arg_scope([slim.separable_conv2d], weights_regularizer=None),
+  ]
+  with contextlib.ExitStack() as stack:
+    for arg_scope in scopes:
+      current = stack.enter_context(arg_scope)
+    return current
