@@ -39,7 +39,7 @@ from absl import logging
 
 from datasets import convert_image_folder
 from datasets import convert_imagenet
-from datasets import dataset_utils
+from datasets import downloads
 from datasets import download_and_convert_cifar10
 from datasets import download_and_convert_flowers
 from datasets import download_and_convert_mnist
@@ -105,7 +105,7 @@ def _checksum(official):
     return official
   if value.lower() == 'none':
     return None
-  dataset_utils.parse_checksum(value)  # Fails early on a malformed value.
+  downloads.parse_checksum(value)  # Fails early on a malformed value.
   return value
 
 

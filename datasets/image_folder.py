@@ -10,7 +10,8 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-from datasets import dataset_utils
+from datasets import example_codecs
+from datasets import split_reader
 
 DATASET_NAME = 'image_folder'
 
@@ -40,7 +41,7 @@ def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
   Raises:
     ValueError: unknown split, or the files or manifests are missing.
   """
-  return dataset_utils.make_split_dataset(
+  return split_reader.make_split_dataset(
       DATASET_NAME, split_name, dataset_dir, file_pattern, reader,
       _FILE_PATTERN, SPLITS_TO_SIZES, None,
-      dataset_utils.classification_decoder('jpeg'), _ITEMS_TO_DESCRIPTIONS)
+      example_codecs.classification_decoder('jpeg'), _ITEMS_TO_DESCRIPTIONS)

@@ -15,7 +15,10 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import example_codecs
+from datasets import label_files
+from datasets import split_reader
 
 _FILE_PATTERN = '%s-*'
 
@@ -47,7 +50,7 @@ def _decoder():
       'image/object/bbox/label': tf.VarLenFeature(dtype=tf.int64),
   }
   items_to_handlers = {
-      'image': dataset_utils.ImageHandler('image/encoded',
+      'image': example_codecs.ImageHandler('image/encoded',
                                             'image/format'),
       'label': slim.tfexample_decoder.Tensor('image/class/label'),
       'label_text': slim.tfexample_decoder.Tensor('image/class/text'),
@@ -74,14 +77,14 @@ def create_readable_names_for_imagenet_labels(dataset_dir):
   Raises:
     ValueError: there is no labels.txt in `dataset_dir`.
   """
-  if not dataset_utils.has_labels(dataset_dir):
-    raise dataset_utils.DatasetNotFoundError(
+  if not label_files.has_labels(dataset_dir):
+    raise dataset_errors.DatasetNotFoundError(
         'No %s in %r. It is written when ImageNet is converted with `%s` '
         '(with the synset list and imagenet_metadata.txt in --source_dir for '
         'human-readable names).' %
-        (dataset_utils.LABELS_FILENAME, dataset_dir,
-         dataset_utils.CONVERT_COMMAND % ('imagenet', dataset_dir)))
-  return dataset_utils.read_label_file(dataset_dir)
+        (label_files.LABELS_FILENAME, dataset_dir,
+         dataset_errors.CONVERT_COMMAND % ('imagenet', dataset_dir)))
+  return label_files.read_label_file(dataset_dir)
 
 
 def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
@@ -101,6 +104,6 @@ def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
   Raises:
     ValueError: unknown split, or the files are missing.
   """
-  return dataset_utils.make_split_dataset(
+  return split_reader.make_split_dataset(
       'imagenet', split_name, dataset_dir, file_pattern, reader, _FILE_PATTERN,
       SPLITS_TO_SIZES, _NUM_CLASSES, _decoder(), _ITEMS_TO_DESCRIPTIONS)

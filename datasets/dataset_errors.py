@@ -1,0 +1,71 @@
+"""The exceptions of the datasets package, and the command they suggest.
+
+Every bad-data error is a ValueError subclass, so callers that only know
+ValueError still catch them; CorruptShardError extends TensorFlow's
+DataLossError instead, which is what readers of a damaged file get.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import os
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+
+# What a user runs to (re-)create a dataset; messages fill in both `%s`.
+CONVERT_COMMAND = ('python download_and_convert_data.py --dataset_name=%s '
+                   '--dataset_dir=%s')
+
+
+class DatasetError(ValueError):
+  """Base class of the bad-data errors raised by this package."""
+
+
+class DatasetNotFoundError(DatasetError):
+  """A dataset directory, split or its files do not exist."""
+
+
+class ChecksumError(DatasetError):
+  """A file's digest differs from the published one."""
+
+
+class UnsafeArchiveError(DatasetError):
+  """An archive member would be written outside the target directory."""
+
+
+class UnsafePickleError(DatasetError):
+  """A pickle asked for a callable that is not on the allow-list."""
+
+
+class UnreadableImageError(DatasetError):
+  """An image file cannot be decoded (not an image, truncated, ...)."""
+
+
+class CorruptShardError(tf.errors.DataLossError):
+  """A TFRecord file is truncated or fails its CRC check.
+
+  Attributes:
+    path: the shard file.
+    offset: byte offset of the bad record, or None.
+    reason: a short description of what is wrong.
+  """
+
+  def __init__(self, path, offset, reason):
+    self.path = path
+    self.offset = offset
+    self.reason = reason
+    where = '' if offset is None else ' at byte %d' % offset
+    message = (
+        'TFRecord shard %s is corrupt: %s%s. The file was probably cut short '
+        'by an interrupted copy or conversion, or damaged on disk. Delete it '
+        'and re-run the conversion that created it (e.g. `%s`; finished '
+        'shards are kept, only missing ones are rewritten), or copy it again '
+        'from a good source.' %
+        (path, reason, where, CONVERT_COMMAND % ('NAME', os.path.dirname(path)
+                                                 or '.')))
+    super(CorruptShardError, self).__init__(None, None, message)
+
+  def __reduce__(self):
+    return (CorruptShardError, (self.path, self.offset, self.reason))
