@@ -116,42 +116,6 @@ def imagenet_to_tfexample(image_data, image_format, height, width, label,
   }))
 
 
-class ImageHandler(slim.tfexample_decoder.Image):
-  """slim's `Image` item handler, decoding without `control_flow_ops.case`.
-
-  tf-slim 1.1.0's handler calls `control_flow_ops.case`, which TF 2.21 no
-  longer has. This subclass decodes exactly as slim does (raw buffers with
-  decode_raw; JPEG bytes with decode_jpeg and the handler's dct_method;
-  anything else with decode_image) using `tf.cond`, on both TF versions.
-  """
-
-  def _decode(self, image_buffer, image_format):
-    """Decodes one encoded image (see slim.tfexample_decoder.Image)."""
-    def decode_raw():
-      return tf.io.decode_raw(image_buffer, out_type=self._dtype)
-
-    def decode_jpeg():
-      return tf.cast(tf.image.decode_jpeg(
-          image_buffer, channels=self._channels, dct_method=self._dct_method),
-                     self._dtype)
-
-    def decode_other():
-      return tf.cast(tf.image.decode_image(image_buffer,
-                                           channels=self._channels),
-                     self._dtype)
-
-    def decode_encoded():
-      return tf.cond(tf.image.is_jpeg(image_buffer), decode_jpeg, decode_other)
-
-    is_raw = tf.logical_or(tf.equal(image_format, 'raw'),
-                           tf.equal(image_format, 'RAW'))
-    image = tf.cond(is_raw, decode_raw, decode_encoded)
-    image.set_shape([None, None, self._channels])
-    if self._shape is not None:
-      image = tf.reshape(image, self._shape)
-    return image
-
-
 def classification_keys_to_features(default_format='jpeg'):
   """Parsing spec of the classification features (see image_to_tfexample)."""
   return {
@@ -167,8 +131,8 @@ def classification_keys_to_features(default_format='jpeg'):
 def classification_decoder(default_format='jpeg', channels=3, shape=None):
   """Returns a TFExampleDecoder giving items `image` (uint8) and `label`."""
   items_to_handlers = {
-      'image': ImageHandler('image/encoded', 'image/format', shape=shape,
-                            channels=channels),
+      'image': slim.tfexample_decoder.Image('image/encoded', 'image/format',
+                                            shape=shape, channels=channels),
       'label': slim.tfexample_decoder.Tensor('image/class/label'),
   }
   return slim.tfexample_decoder.TFExampleDecoder(

@@ -50,8 +50,8 @@ def _decoder():
       'image/object/bbox/label': tf.VarLenFeature(dtype=tf.int64),
   }
   items_to_handlers = {
-      'image': example_codecs.ImageHandler('image/encoded',
-                                            'image/format'),
+      'image': slim.tfexample_decoder.Image('image/encoded',
+                                               'image/format'),
       'label': slim.tfexample_decoder.Tensor('image/class/label'),
       'label_text': slim.tfexample_decoder.Tensor('image/class/text'),
       'object/bbox': slim.tfexample_decoder.BoundingBox(
