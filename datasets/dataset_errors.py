@@ -27,6 +27,25 @@ class DatasetNotFoundError(DatasetError):
   """A dataset directory, split or its files do not exist."""
 
 
+class SplitFilesNotFoundError(DatasetNotFoundError):
+  """No file of a split matches its pattern in the dataset directory."""
+
+  def __init__(self, dataset_name, split_name, dataset_dir, pattern):
+    self.dataset_name = dataset_name
+    self.split_name = split_name
+    self.dataset_dir = dataset_dir
+    self.pattern = pattern
+    super(SplitFilesNotFoundError, self).__init__(
+        'No TFRecord files for %s split %r: expected files matching %s. '
+        'Create them with `%s`.' % (dataset_name, split_name, pattern,
+                                    CONVERT_COMMAND % (dataset_name,
+                                                       dataset_dir)))
+
+  def __reduce__(self):
+    return (SplitFilesNotFoundError, (self.dataset_name, self.split_name,
+                                      self.dataset_dir, self.pattern))
+
+
 class ChecksumError(DatasetError):
   """A file's digest differs from the published one."""
 

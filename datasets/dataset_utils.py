@@ -61,7 +61,6 @@ from datasets.sharded_writer import open_sharded_output_tfrecords
 from datasets.sharded_writer import read_manifest
 from datasets.sharded_writer import split_is_complete
 from datasets.sharded_writer import write_split
-from datasets.split_reader import make_split_dataset
 from datasets.tfrecord_checks import check_tfrecord_file
 from datasets.tfrecord_checks import check_tfrecord_framing
 from datasets.tfrecord_checks import find_corrupt_shard
