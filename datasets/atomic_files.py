@@ -10,22 +10,38 @@ from __future__ import division
 from __future__ import print_function
 
 import contextlib
+import errno
 import os
 import uuid
 
 from absl import logging
 
+from datasets import dataset_errors
 
-def _fsync_path(path):
-  """fsyncs a file or directory (directories: best effort)."""
+# A full disk, a full quota and the file-size limit all stop a write for
+# good; the same free-some-space advice fixes each.
+_DISK_FULL_ERRNOS = frozenset([errno.ENOSPC, errno.EFBIG, errno.EDQUOT])
+_DISK_FULL_TEXTS = ('no space left', 'file too large', 'quota exceeded')
+
+
+def _fsync_path(path, strict=False):
+  """fsyncs a file or directory.
+
+  A file's fsync is `strict`: on a full disk it is where delayed writes
+  fail, and ignoring that would commit a short file. Directories are best
+  effort (some filesystems cannot open or sync them).
+  """
   try:
     fd = os.open(path, os.O_RDONLY)
   except OSError:
+    if strict:
+      raise
     return
   try:
     os.fsync(fd)
   except OSError:
-    pass
+    if strict:
+      raise
   finally:
     os.close(fd)
 
@@ -38,7 +54,7 @@ def temporary_name(path):
 
 def commit_file(tmp_path, path):
   """fsyncs `tmp_path` and renames it to `path` (atomic on POSIX)."""
-  _fsync_path(tmp_path)
+  _fsync_path(tmp_path, strict=True)
   os.replace(tmp_path, path)
   _fsync_path(os.path.dirname(os.path.abspath(path)))
 
@@ -91,3 +107,31 @@ def remove_stale_temporaries(paths):
     logging.info('Removed %d leftover temporary file(s) of an interrupted '
                  'run.', removed)
   return removed
+
+
+def is_disk_full(error):
+  """True if `error` says a write failed for lack of space (or size limit).
+
+  Python reports these as OSError with an errno; TensorFlow's file writers
+  as an OpError (it has `error_code`) whose message ends with the C
+  library's text, e.g. `...; No space left on device`.
+  """
+  if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+    return True
+  if isinstance(error, OSError) or hasattr(error, 'error_code'):
+    text = str(error).lower()
+    return any(marker in text for marker in _DISK_FULL_TEXTS)
+  return False
+
+
+@contextlib.contextmanager
+def disk_full_explained(directory):
+  """Turns a full-disk error inside the block into DiskFullError(directory)."""
+  try:
+    yield
+  except dataset_errors.DiskFullError:
+    raise
+  except Exception as error:  # pylint: disable=broad-except
+    if is_disk_full(error):
+      raise dataset_errors.DiskFullError(directory, error)
+    raise

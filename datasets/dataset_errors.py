@@ -62,6 +62,26 @@ class UnreadableImageError(DatasetError):
   """An image file cannot be decoded (not an image, truncated, ...)."""
 
 
+class DiskFullError(DatasetError):
+  """Writing into a directory failed: no space left, quota or size limit."""
+
+  def __init__(self, directory, cause):
+    self.directory = directory
+    self.cause = cause
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else (
+        type(cause).__name__)
+    super(DiskFullError, self).__init__(
+        'Writing into %s failed (%s): the disk, the quota or the file-size '
+        'limit is full, so the conversion stopped. Shards written in full '
+        'are kept and listed in the manifest; the unfinished ones were '
+        'removed, and the dataset is not marked complete. Free some space '
+        'there (or choose another --dataset_dir) and run the same command '
+        'again: it writes only the missing shards.' % (directory, reason))
+
+  def __reduce__(self):
+    return (DiskFullError, (self.directory, self.cause))
+
+
 class CorruptShardError(tf.errors.DataLossError):
   """A TFRecord file is truncated or fails its CRC check.
 

@@ -26,8 +26,9 @@ def write_label_file(labels_to_class_names, dataset_dir,
   """
   lines = ''.join('%d:%s\n' % (label, labels_to_class_names[label])
                   for label in sorted(labels_to_class_names))
-  with atomic_files.atomic_write(os.path.join(dataset_dir, filename)) as f:
-    f.write(lines.encode('utf-8'))
+  with atomic_files.disk_full_explained(dataset_dir):
+    with atomic_files.atomic_write(os.path.join(dataset_dir, filename)) as f:
+      f.write(lines.encode('utf-8'))
 
 
 def has_labels(dataset_dir, filename=LABELS_FILENAME):

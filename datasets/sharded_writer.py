@@ -9,11 +9,12 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import collections
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
-import time
 
 from absl import logging
 
@@ -21,6 +22,7 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from datasets import atomic_files
+from datasets import conversion_progress
 from datasets import dataset_errors
 
 MANIFEST_FORMAT = '%s_%s_manifest.json'  # (dataset name, split name)
@@ -76,7 +78,7 @@ def _write_manifest(dataset_dir, dataset_name, split_name, manifest):
     f.write(json.dumps(manifest, indent=1, sort_keys=True).encode('utf-8'))
 
 
-def _write_shard(path, items, example_fn):
+def _write_shard(path, items, example_fn, progress=None):
   """Writes one shard under a temporary name and renames it when complete."""
   tmp = atomic_files.temporary_name(path)
   num_examples = 0
@@ -89,9 +91,11 @@ def _write_shard(path, items, example_fn):
         except dataset_errors.UnreadableImageError as e:
           logging.warning('Skipping unreadable image %s', e)
           skipped.append(str(e))
-          continue
-        writer.write(example)
-        num_examples += 1
+        else:
+          writer.write(example)
+          num_examples += 1
+        if progress is not None:
+          progress.advance()
     atomic_files.commit_file(tmp, path)
   except BaseException:
     atomic_files.remove_quietly(tmp)
@@ -104,9 +108,74 @@ def default_shard_name(dataset_name, split_name, index, num_shards):
                                           num_shards)
 
 
+_SplitPlan = collections.namedtuple(
+    '_SplitPlan', ['names', 'paths', 'shard_items', 'fingerprint'])
+
+
+def _plan(dataset_dir, dataset_name, split_name, items, num_shards,
+          plan_info, shard_name_fn):
+  """Shard names and contents, and the fingerprint that identifies them."""
+  num_shards = max(1, min(int(num_shards), len(items)))
+  names = [shard_name_fn(dataset_name, split_name, i, num_shards)
+           for i in range(num_shards)]
+  bounds = [len(items) * i // num_shards for i in range(num_shards + 1)]
+  fingerprint = hashlib.sha256(json.dumps(
+      [names, [repr(item) for item in items], plan_info],
+      sort_keys=True).encode('utf-8')).hexdigest()
+  return _SplitPlan(names, [os.path.join(dataset_dir, n) for n in names],
+                    [items[bounds[i]:bounds[i + 1]] for i in range(num_shards)],
+                    fingerprint)
+
+
+def _reusable_shards(dataset_dir, dataset_name, split_name, old, plan):
+  """{name: info} of the shards a previous run of the same plan finished.
+
+  Shards of a different plan are deleted, and so are temporaries of
+  interrupted writes.
+  """
+  done = {}
+  if old and old.get('fingerprint') == plan.fingerprint:
+    for name, info in old.get('shards', {}).items():
+      path = os.path.join(dataset_dir, name)
+      if os.path.exists(path) and os.path.getsize(path) == info.get('bytes'):
+        done[name] = info
+  elif old:
+    logging.warning('%s %s was converted with other sources or settings; '
+                    'converting it again.', dataset_name, split_name)
+    for name in old.get('shards', {}):
+      atomic_files.remove_quietly(os.path.join(dataset_dir, name))
+  atomic_files.remove_stale_temporaries(plan.paths)
+  return done
+
+
+def _write_pending(plan, todo, example_fn, num_workers, manifest, save,
+                   progress):
+  """Writes shards `todo` in parallel, recording each in `manifest`."""
+  done = manifest['shards']
+  workers = num_workers or os.cpu_count() or 1
+  with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    futures = {pool.submit(_write_shard, plan.paths[i], plan.shard_items[i],
+                           example_fn, progress): i for i in todo}
+    try:
+      for future in concurrent.futures.as_completed(futures):
+        i = futures[future]
+        count, skipped = future.result()
+        done[plan.names[i]] = {'num_examples': count, 'skipped': skipped,
+                               'bytes': os.path.getsize(plan.paths[i])}
+        save()
+        logging.info('%s: %d/%d shards, %d examples', progress.label,
+                     len(done), len(plan.names),
+                     sum(s['num_examples'] for s in done.values()))
+    except BaseException:
+      for future in futures:
+        future.cancel()
+      raise
+
+
 def write_split(dataset_dir, dataset_name, split_name, items, example_fn,
                 num_shards, num_classes, num_workers=None, plan_info=None,
-                shard_name_fn=default_shard_name):
+                shard_name_fn=default_shard_name,
+                progress_interval_secs=conversion_progress.DEFAULT_INTERVAL_SECS):
   """Writes a split as sharded TFRecords, crash-safely and resumably.
 
   The split's manifest (`<dataset>_<split>_manifest.json`) is written first
@@ -115,6 +184,8 @@ def write_split(dataset_dir, dataset_name, split_name, items, example_fn,
   keeps the shards the manifest lists (and whose size matches), removes
   leftover temporary files and writes only the rest; a finished split is not
   touched. A different plan (other sources or settings) starts the split over.
+  A full disk stops the split with DiskFullError; a shard only ever appears
+  under its name once complete, so the re-run after freeing space finishes.
 
   Args:
     dataset_dir: output directory.
@@ -128,90 +199,71 @@ def write_split(dataset_dir, dataset_name, split_name, items, example_fn,
     num_workers: parallel shard writers (default: CPU count).
     plan_info: JSON-able settings that change the output (seed, sizes...).
     shard_name_fn: (dataset_name, split_name, index, num_shards) -> file name.
+    progress_interval_secs: least time between two progress lines.
 
   Returns:
     The final manifest dict.
 
   Raises:
     DatasetError: there are no items.
+    DiskFullError: no space left (or a size limit) in `dataset_dir`.
   """
   if not items:
-    raise dataset_errors.DatasetError('No examples to write for %s split %r.' %
-                       (dataset_name, split_name))
+    raise dataset_errors.DatasetError(
+        'No examples to write for %s split %r.' % (dataset_name, split_name))
   os.makedirs(dataset_dir, exist_ok=True)
-  num_shards = max(1, min(int(num_shards), len(items)))
-  names = [shard_name_fn(dataset_name, split_name, i, num_shards)
-           for i in range(num_shards)]
-  bounds = [len(items) * i // num_shards for i in range(num_shards + 1)]
-  shard_items = [items[bounds[i]:bounds[i + 1]] for i in range(num_shards)]
-  fingerprint = hashlib.sha256(json.dumps(
-      [names, [repr(item) for item in items], plan_info],
-      sort_keys=True).encode('utf-8')).hexdigest()
+  with atomic_files.disk_full_explained(dataset_dir):
+    plan = _plan(dataset_dir, dataset_name, split_name, items, num_shards,
+                 plan_info, shard_name_fn)
+    old = read_manifest(dataset_dir, dataset_name, split_name)
+    done = _reusable_shards(dataset_dir, dataset_name, split_name, old, plan)
+    if old and old.get('complete') and len(done) == len(plan.names):
+      logging.info('%s %s is already converted (%d examples); nothing to do.',
+                   dataset_name, split_name, old['num_examples'])
+      return old
+    manifest = {
+        'dataset': dataset_name, 'split': split_name, 'complete': False,
+        'fingerprint': plan.fingerprint, 'num_shards': len(plan.names),
+        'num_classes': int(num_classes), 'plan_info': plan_info,
+        'shards': done,
+    }
+    save = functools.partial(_write_manifest, dataset_dir, dataset_name,
+                             split_name, manifest)
+    save()
+    todo = [i for i, name in enumerate(plan.names) if name not in done]
+    if done:
+      logging.info('%s %s: resuming, %d of %d shards already complete.',
+                   dataset_name, split_name, len(done), len(plan.names))
+    progress = conversion_progress.ConversionProgress(
+        '%s %s' % (dataset_name, split_name),
+        sum(len(plan.shard_items[i]) for i in todo), progress_interval_secs)
+    _write_pending(plan, todo, example_fn, num_workers, manifest, save,
+                   progress)
+    _mark_complete(manifest, plan.names, save)
+  _log_summary(dataset_dir, manifest)
+  return manifest
 
-  old = read_manifest(dataset_dir, dataset_name, split_name)
-  done = {}
-  if old and old.get('fingerprint') == fingerprint:
-    for name, info in old.get('shards', {}).items():
-      path = os.path.join(dataset_dir, name)
-      if os.path.exists(path) and os.path.getsize(path) == info.get('bytes'):
-        done[name] = info
-  elif old:
-    logging.warning('%s %s was converted with other sources or settings; '
-                    'converting it again.', dataset_name, split_name)
-    for name in old.get('shards', {}):
-      atomic_files.remove_quietly(os.path.join(dataset_dir, name))
-  paths = [os.path.join(dataset_dir, name) for name in names]
-  atomic_files.remove_stale_temporaries(paths)
-  if old and old.get('complete') and len(done) == num_shards:
-    logging.info('%s %s is already converted (%d examples); nothing to do.',
-                 dataset_name, split_name, old['num_examples'])
-    return old
 
-  manifest = {
-      'dataset': dataset_name, 'split': split_name, 'complete': False,
-      'fingerprint': fingerprint, 'num_shards': num_shards,
-      'num_classes': int(num_classes), 'plan_info': plan_info, 'shards': done,
-  }
-  _write_manifest(dataset_dir, dataset_name, split_name, manifest)
-  todo = [i for i in range(num_shards) if names[i] not in done]
-  if done:
-    logging.info('%s %s: resuming, %d of %d shards already complete.',
-                 dataset_name, split_name, len(done), num_shards)
-  start = time.time()
-  workers = num_workers or os.cpu_count() or 1
-  with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-    futures = {pool.submit(_write_shard, paths[i], shard_items[i], example_fn):
-               i for i in todo}
-    try:
-      for future in concurrent.futures.as_completed(futures):
-        i = futures[future]
-        count, skipped = future.result()
-        done[names[i]] = {'num_examples': count, 'skipped': skipped,
-                          'bytes': os.path.getsize(paths[i])}
-        _write_manifest(dataset_dir, dataset_name, split_name, manifest)
-        logging.info('%s %s: %d/%d shards, %d examples (%.1f s)',
-                     dataset_name, split_name, len(done), num_shards,
-                     sum(s['num_examples'] for s in done.values()),
-                     time.time() - start)
-    except BaseException:
-      for future in futures:
-        future.cancel()
-      raise
-
-  skipped = [s for name in names for s in done[name]['skipped']]
+def _mark_complete(manifest, names, save):
+  shards = manifest['shards']
   manifest.update(
       complete=True,
-      num_examples=sum(done[name]['num_examples'] for name in names),
-      num_skipped=len(skipped))
-  _write_manifest(dataset_dir, dataset_name, split_name, manifest)
-  if skipped:
+      num_examples=sum(shards[name]['num_examples'] for name in names),
+      num_skipped=sum(len(shards[name]['skipped']) for name in names))
+  save()
+
+
+def _log_summary(dataset_dir, manifest):
+  dataset_name, split_name = manifest['dataset'], manifest['split']
+  if manifest['num_skipped']:
+    first = next(s for info in manifest['shards'].values()
+                 for s in info['skipped'])
     logging.warning('%s %s: skipped %d unreadable file(s), e.g. %s (all are '
-                    'listed in %s).', dataset_name, split_name, len(skipped),
-                    skipped[0], manifest_path(dataset_dir, dataset_name,
-                                              split_name))
+                    'listed in %s).', dataset_name, split_name,
+                    manifest['num_skipped'], first,
+                    manifest_path(dataset_dir, dataset_name, split_name))
   logging.info('%s %s: wrote %d examples in %d shards.', dataset_name,
-               split_name, manifest['num_examples'], num_shards)
-  return manifest
+               split_name, manifest['num_examples'], manifest['num_shards'])
 
 
 def open_sharded_output_tfrecords(exit_stack, base_path, num_shards):
