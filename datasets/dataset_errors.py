@@ -68,13 +68,15 @@ class DiskFullError(DatasetError):
   def __init__(self, directory, cause):
     self.directory = directory
     self.cause = cause
-    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else (
+    # OSError has the C library's text; TensorFlow puts it after the path.
+    text = getattr(cause, 'strerror', None) or str(cause).strip()
+    reason = text.splitlines()[0].rsplit('; ', 1)[-1] if text else (
         type(cause).__name__)
     super(DiskFullError, self).__init__(
         'Writing into %s failed (%s): the disk, the quota or the file-size '
         'limit is full, so the conversion stopped. Shards written in full '
-        'are kept and listed in the manifest; the unfinished ones were '
-        'removed, and the dataset is not marked complete. Free some space '
+        'are kept and listed in their manifest; unfinished ones were removed '
+        'and their split is not marked complete. Free some space '
         'there (or choose another --dataset_dir) and run the same command '
         'again: it writes only the missing shards.' % (directory, reason))
 

@@ -73,21 +73,25 @@ def _check_directory(spec, split_name, dataset_dir):
                             (spec.name, dataset_dir)))
 
 
-def _counts(spec, split_name, dataset_dir, use_manifest):
+def _manifest(spec, split_name, dataset_dir):
+  """The split's manifest, or None; refuses an unfinished conversion."""
+  manifest = sharded_writer.read_manifest(dataset_dir, spec.name, split_name)
+  if manifest is not None and not manifest.get('complete'):
+    raise dataset_errors.DatasetNotFoundError(
+        'The conversion of %s split %r in %s did not finish (%s says it is '
+        'incomplete). Run `%s` again; it resumes where it stopped.' %
+        (spec.name, split_name, dataset_dir,
+         sharded_writer.manifest_path(dataset_dir, spec.name, split_name),
+         dataset_errors.CONVERT_COMMAND % (spec.name, dataset_dir)))
+  return manifest
+
+
+def _counts(spec, split_name, dataset_dir, manifest, custom_pattern):
   """(num_samples, num_classes, shard_sizes) of a split on disk."""
-  command = dataset_errors.CONVERT_COMMAND % (spec.name, dataset_dir)
-  where = sharded_writer.manifest_path(dataset_dir, spec.name, split_name)
   num_samples = spec.splits_to_sizes[split_name]
   num_classes = spec.num_classes
   shard_sizes = {}
-  manifest = (sharded_writer.read_manifest(dataset_dir, spec.name, split_name)
-              if use_manifest else None)
   if manifest is not None:
-    if not manifest.get('complete'):
-      raise dataset_errors.DatasetNotFoundError(
-          'The conversion of %s split %r in %s did not finish (%s says it is '
-          'incomplete). Run `%s` again; it resumes where it stopped.' %
-          (spec.name, split_name, dataset_dir, where, command))
     num_samples = manifest['num_examples']
     num_classes = manifest.get('num_classes', num_classes)
     shard_sizes = {os.path.join(dataset_dir, name): info['bytes']
@@ -96,9 +100,11 @@ def _counts(spec, split_name, dataset_dir, use_manifest):
     raise dataset_errors.DatasetNotFoundError(
         'The sample and class counts of %s split %r are unknown: they are '
         'read from %s%s. Re-create the dataset with `%s`.' %
-        (spec.name, split_name, where,
-         ', which is not used with a custom file_pattern' if not use_manifest
-         else ', which is missing', command))
+        (spec.name, split_name,
+         sharded_writer.manifest_path(dataset_dir, spec.name, split_name),
+         ', which is not used with a custom file_pattern' if custom_pattern
+         else ', which is missing',
+         dataset_errors.CONVERT_COMMAND % (spec.name, dataset_dir)))
   return num_samples, num_classes, shard_sizes
 
 
@@ -126,11 +132,14 @@ def read_split(spec, split_name, dataset_dir, file_pattern=None, reader=None):
   pattern = file_pattern or spec.file_pattern
   pattern = os.path.join(dataset_dir,
                          pattern % split_name if '%s' in pattern else pattern)
+  # A custom pattern may name other files: the manifest does not apply.
+  manifest = None if file_pattern else _manifest(spec, split_name,
+                                                 dataset_dir)
   if not tf.io.gfile.glob(pattern):
     raise dataset_errors.SplitFilesNotFoundError(
         spec.name, split_name, dataset_dir, pattern)
   num_samples, num_classes, shard_sizes = _counts(
-      spec, split_name, dataset_dir, use_manifest=not file_pattern)
+      spec, split_name, dataset_dir, manifest, bool(file_pattern))
   labels_to_names = (label_files.read_label_file(dataset_dir)
                      if label_files.has_labels(dataset_dir) else None)
   return slim.dataset.Dataset(
