@@ -132,12 +132,14 @@ def test_export_class_count_of_a_known_dataset_needs_no_dataset_dir(tmp_path):
 # A directory holding another dataset's files.
 
 
-def test_directory_of_another_dataset_names_that_dataset(tmp_path):
+@pytest.mark.parametrize('wrong_name', ['shapes', 'imagenet'])
+def test_directory_of_another_dataset_names_that_dataset(tmp_path,
+                                                         wrong_name):
   for split in ('train', 'validation'):
     (tmp_path / ('image_folder_%s_00000-of-00001.tfrecord' % split)
     ).write_bytes(b'')
   with pytest.raises(dataset_utils.DatasetNotFoundError) as e:
-    dataset_factory.get_dataset('shapes', 'train', str(tmp_path))
+    dataset_factory.get_dataset(wrong_name, 'train', str(tmp_path))
   message = str(e.value)
   assert 'holds the TFRecords of image_folder' in message
   assert 'image_folder_train_00000-of-00001.tfrecord' in message
@@ -148,5 +150,6 @@ def test_directory_of_another_dataset_names_that_dataset(tmp_path):
   empty = tmp_path / 'empty'
   empty.mkdir()
   with pytest.raises(dataset_utils.DatasetNotFoundError,
-                     match='download_and_convert_data.py --dataset_name=shapes'):
-    dataset_factory.get_dataset('shapes', 'train', str(empty))
+                     match='download_and_convert_data.py --dataset_name=%s'
+                     % wrong_name):
+    dataset_factory.get_dataset(wrong_name, 'train', str(empty))
