@@ -37,12 +37,14 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from datasets import atomic_files
 from datasets import convert_image_folder
 from datasets import convert_imagenet
-from datasets import dataset_utils
+from datasets import dataset_errors
 from datasets import download_and_convert_cifar10
 from datasets import download_and_convert_flowers
 from datasets import download_and_convert_mnist
+from datasets import downloads
 from datasets import generate_shapes
 
 FLAGS = flags.FLAGS
@@ -105,7 +107,7 @@ def _checksum(official):
     return official
   if value.lower() == 'none':
     return None
-  dataset_utils.parse_checksum(value)  # Fails early on a malformed value.
+  downloads.parse_checksum(value)  # Fails early on a malformed value.
   return value
 
 
@@ -200,8 +202,14 @@ def main(argv):
           '%s are written.' % FLAGS.dataset_name)
   try:
     manifests = CONVERTERS[FLAGS.dataset_name]()
-  except (ValueError, IOError, OSError) as e:
-    _fail(e)
+  except Exception as e:  # pylint: disable=broad-except
+    # Writes outside write_split (downloads, extraction) can fill the disk
+    # too; they get the same advice.
+    if atomic_files.is_disk_full(e):
+      _fail(dataset_errors.DiskFullError(FLAGS.dataset_dir, e))
+    if isinstance(e, (ValueError, IOError, OSError)):
+      _fail(e)
+    raise
   for split_name, manifest in sorted(manifests.items()):
     print('%s %s: %d examples, %d classes, %d shards%s' % (
         FLAGS.dataset_name, split_name, manifest['num_examples'],

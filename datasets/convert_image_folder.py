@@ -21,7 +21,11 @@ import os
 from absl import logging
 import numpy as np
 
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import example_codecs
+from datasets import image_files
+from datasets import label_files
+from datasets import sharded_writer
 
 DATASET_NAME = 'image_folder'
 SPLITS = ('train', 'validation')
@@ -43,14 +47,14 @@ def list_class_folders(root):
     DatasetNotFoundError: `root` is missing or has no class subfolders.
   """
   if not os.path.isdir(root):
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         'Image folder %r does not exist; pass the folder that holds one '
         'subfolder per class with --source_dir.' % root)
   class_names = sorted(
       name for name in os.listdir(root)
       if not name.startswith('.') and os.path.isdir(os.path.join(root, name)))
   if not class_names:
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         'Image folder %r has no class subfolders. Put the images of each '
         'class in their own subfolder (e.g. %s/cat/*.jpg, %s/dog/*.jpg).' %
         (root, root, root))
@@ -71,9 +75,9 @@ def image_example_fn(root):
   """Returns item (relative path, label) -> serialized Example."""
   def example_fn(item):
     relative, label = item
-    data, image_format, height, width = dataset_utils.encode_image_file(
+    data, image_format, height, width = image_files.encode_image_file(
         os.path.join(root, relative))
-    example = dataset_utils.image_to_tfexample(data, image_format, height,
+    example = example_codecs.image_to_tfexample(data, image_format, height,
                                                width, label)
     return example.SerializeToString(deterministic=True)
   return example_fn
@@ -137,7 +141,7 @@ def run(dataset_dir, source_dir, validation_ratio=0.1, seed=0,
                      (dataset_dir, source_dir))
   class_names, items = list_class_folders(source_dir)
   if not items:
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         'The class subfolders of %r hold no files.' % source_dir)
   logging.info('Found %d files in %d classes under %s.', len(items),
                len(class_names), source_dir)
@@ -151,11 +155,11 @@ def run(dataset_dir, source_dir, validation_ratio=0.1, seed=0,
       logging.warning('The %s split is empty (validation_ratio=%r); not '
                       'writing it.', split_name, validation_ratio)
       continue
-    manifests[split_name] = dataset_utils.write_split(
+    manifests[split_name] = sharded_writer.write_split(
         dataset_dir, DATASET_NAME, split_name, splits[split_name], example_fn,
         shards[split_name], len(class_names), num_workers=num_workers,
         plan_info={'classes': class_names})
-  dataset_utils.write_label_file(dict(enumerate(class_names)), dataset_dir)
+  label_files.write_label_file(dict(enumerate(class_names)), dataset_dir)
   skipped = sum(m['num_skipped'] for m in manifests.values())
   if skipped:
     logging.warning('Skipped %d file(s) that are not readable images; they '

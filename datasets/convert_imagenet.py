@@ -28,7 +28,11 @@ import os
 from absl import logging
 
 from datasets import convert_image_folder
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import example_codecs
+from datasets import image_files
+from datasets import label_files
+from datasets import sharded_writer
 
 DATASET_NAME = 'imagenet'
 SPLITS = ('train', 'validation')
@@ -49,7 +53,7 @@ def _read_lines(path, what):
     with open(path) as f:
       return [line.strip() for line in f if line.strip()]
   except (IOError, OSError) as e:
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         'Cannot read the ImageNet %s %s (%s).' % (what, path, e))
 
 
@@ -59,7 +63,7 @@ def read_synsets(path, train_dir):
     synsets = _read_lines(path, 'synset list')
   else:
     if not os.path.isdir(train_dir):
-      raise dataset_utils.DatasetNotFoundError(
+      raise dataset_errors.DatasetNotFoundError(
           'Neither the synset list %s nor the folder %s exists; --source_dir '
           'must hold the raw ImageNet layout (train/<synset>/*.JPEG, ...).' %
           (path, train_dir))
@@ -68,7 +72,7 @@ def read_synsets(path, train_dir):
     synsets = sorted(d for d in os.listdir(train_dir)
                      if os.path.isdir(os.path.join(train_dir, d)))
   if len(set(synsets)) != len(synsets):
-    raise dataset_utils.DatasetError('%s lists a synset twice.' % path)
+    raise dataset_errors.DatasetError('%s lists a synset twice.' % path)
   return synsets
 
 
@@ -97,7 +101,7 @@ def read_bounding_boxes(path):
     except ValueError:
       coords = []
     if len(parts) != 5 or len(coords) != 4:
-      raise dataset_utils.DatasetError(
+      raise dataset_errors.DatasetError(
           '%s line %d is %r; expected `file,xmin,ymin,xmax,ymax`.' %
           (path, number, line))
     xmin, ymin, xmax, ymax = coords
@@ -127,7 +131,7 @@ def list_split(split_dir, synsets, labels_file=None):
     DatasetError: unknown synsets, or labels that do not match the files.
   """
   if not os.path.isdir(split_dir):
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         'ImageNet folder %s does not exist; --source_dir must hold train/ '
         'and validation/.' % split_dir)
   known = set(synsets)
@@ -136,26 +140,26 @@ def list_split(split_dir, synsets, labels_file=None):
   if subdirs:
     unknown = [d for d in subdirs if d not in known]
     if unknown:
-      raise dataset_utils.DatasetError(
+      raise dataset_errors.DatasetError(
           '%s has folders %s that are not in the synset list.' %
           (split_dir, ', '.join(unknown[:5])))
     _, items = convert_image_folder.list_class_folders(split_dir)
     return [(path, subdirs[label]) for path, label in items]
   files = _list_files(split_dir)
   if not labels_file or not os.path.exists(labels_file):
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         '%s holds images without synset folders, so it needs the '
         'ground-truth labels file %s (one synset per line, in sorted '
         'file-name order); pass it with --imagenet_validation_labels_file.' %
         (split_dir, labels_file))
   labels = _read_lines(labels_file, 'validation labels')
   if len(labels) != len(files):
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has %d labels but %s has %d images; they must match one to one.'
         % (labels_file, len(labels), split_dir, len(files)))
   unknown = sorted(set(labels) - known)
   if unknown:
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has synsets %s that are not in the synset list.' %
         (labels_file, ', '.join(unknown[:5])))
   return list(zip(files, labels))
@@ -185,7 +189,7 @@ def run(dataset_dir, source_dir, synsets_file=None, metadata_file=None,
     dict split -> manifest.
   """
   if not source_dir or not os.path.isdir(source_dir):
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         '--source_dir %r does not exist; it must hold the raw ImageNet '
         'layout (train/<synset>/*.JPEG, validation/, %s).' %
         (source_dir, SYNSETS_FILE))
@@ -211,20 +215,20 @@ def run(dataset_dir, source_dir, synsets_file=None, metadata_file=None,
 
     def example_fn(item, split_dir=split_dir):
       relative, synset = item
-      data, image_format, height, width = dataset_utils.encode_image_file(
+      data, image_format, height, width = image_files.encode_image_file(
           os.path.join(split_dir, relative))
       filename = os.path.basename(relative)
-      return dataset_utils.imagenet_to_tfexample(
+      return example_codecs.imagenet_to_tfexample(
           data, image_format.upper(), height, width, labels[synset], synset,
           names[synset], boxes.get(filename, ()),
           filename=filename).SerializeToString(deterministic=True)
 
-    manifests[split_name] = dataset_utils.write_split(
+    manifests[split_name] = sharded_writer.write_split(
         dataset_dir, DATASET_NAME, split_name, items, example_fn,
         shards[split_name], num_classes, num_workers=num_workers,
         plan_info={'synsets': len(synsets), 'boxes': len(boxes)},
         shard_name_fn=shard_name)
   labels_to_names = {0: 'background'}
   labels_to_names.update({labels[s]: names[s] for s in synsets})
-  dataset_utils.write_label_file(labels_to_names, dataset_dir)
+  label_files.write_label_file(labels_to_names, dataset_dir)
   return manifests

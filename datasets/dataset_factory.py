@@ -4,7 +4,11 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import os
+
 from datasets import cifar10
+from datasets import dataset_errors
+from datasets import dataset_spec
 from datasets import flowers
 from datasets import image_folder
 from datasets import imagenet
@@ -21,11 +25,19 @@ datasets_map = {
 }
 
 
+def _module(name):
+  if name not in datasets_map:
+    raise ValueError('Unknown dataset %r; valid names: %s. Pass one of them '
+                     'with --dataset_name.' %
+                     (name, ', '.join(sorted(datasets_map))))
+  return datasets_map[name]
+
+
 def get_dataset(name, split_name, dataset_dir, file_pattern=None, reader=None):
-  """Given a dataset name and a split_name returns a Dataset.
+  """Looks `name` up and returns the `slim.dataset.Dataset` of one split.
 
   Args:
-    name: a registered dataset name (see `datasets_map`).
+    name: a key of `datasets_map`.
     split_name: the split, e.g. `train` or `validation`.
     dataset_dir: the directory holding the dataset's TFRecords.
     file_pattern: glob overriding the dataset's default; `%s` becomes the
@@ -34,16 +46,74 @@ def get_dataset(name, split_name, dataset_dir, file_pattern=None, reader=None):
       `tf.TFRecordReader`).
 
   Returns:
-    A `slim.dataset.Dataset` with data_sources, decoder, num_samples,
-    num_classes, labels_to_names and items_to_descriptions.
+    A `slim.dataset.Dataset` (see `dataset_spec.read_split`).
 
   Raises:
     ValueError: unknown dataset or split name, or missing files (the message
-      says which files were expected where and how to create them).
+      says which files were expected where and how to create them, or which
+      dataset the files in `dataset_dir` belong to).
   """
-  if name not in datasets_map:
-    raise ValueError('Unknown dataset %r; valid names: %s. Pass one of them '
-                     'with --dataset_name.' %
-                     (name, ', '.join(sorted(datasets_map))))
-  return datasets_map[name].get_split(split_name, dataset_dir, file_pattern,
-                                      reader)
+  module = _module(name)
+  try:
+    return module.get_split(split_name, dataset_dir, file_pattern, reader)
+  except dataset_errors.SplitFilesNotFoundError as error:
+    if file_pattern:
+      raise
+    owners = datasets_in_directory(dataset_dir, exclude=name)
+    if not owners:
+      raise
+    raise dataset_errors.DatasetNotFoundError(
+        _other_dataset_message(error, owners))
+
+
+def datasets_in_directory(dataset_dir, exclude=None):
+  """{dataset name: its files} for the datasets with files in `dataset_dir`.
+
+  Args:
+    dataset_dir: a directory.
+    exclude: a name to leave out.
+  """
+  found = {}
+  for other, module in sorted(datasets_map.items()):
+    if other != exclude:
+      files = dataset_spec.files_present(module.SPEC, dataset_dir)
+      if files:
+        found[other] = files
+  return found
+
+
+def _other_dataset_message(error, owners):
+  """Says whose TFRecords `error.dataset_dir` holds and which name to pass."""
+  examples = '; '.join('%s: %s%s' % (name, os.path.basename(files[0]),
+                                     ' and %d more' % (len(files) - 1)
+                                     if len(files) > 1 else '')
+                       for name, files in owners.items())
+  names = sorted(owners)
+  return (
+      'No TFRecord files for %s split %r in %s (expected %s), but the '
+      'directory holds the TFRecords of %s (%s). Pass --dataset_name=%s to '
+      'use them, or point --dataset_dir at the directory of %s.' %
+      (error.dataset_name, error.split_name, error.dataset_dir, error.pattern,
+       ' and '.join(names), examples, ' or --dataset_name='.join(names),
+       error.dataset_name))
+
+
+def num_classes(name, dataset_dir=None):
+  """The number of labels of dataset `name`, background class included.
+
+  Fixed datasets answer without files (imagenet 1001, flowers 5, cifar10 10,
+  mnist 10, shapes 6); a dataset whose classes are chosen at conversion
+  (image_folder) is read from `dataset_dir`.
+
+  Args:
+    name: a key of `datasets_map`.
+    dataset_dir: the converted dataset; only needed for image_folder.
+
+  Raises:
+    ValueError: unknown name; DatasetNotFoundError when the count must be
+      read from `dataset_dir` and is not there.
+  """
+  spec = _module(name).SPEC
+  if spec.num_classes is not None:
+    return spec.num_classes
+  return dataset_spec.num_classes_on_disk(spec, dataset_dir)

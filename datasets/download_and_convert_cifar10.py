@@ -20,7 +20,12 @@ from absl import logging
 import numpy as np
 from PIL import Image
 
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import downloads
+from datasets import example_codecs
+from datasets import label_files
+from datasets import safe_unpack
+from datasets import sharded_writer
 
 DATASET_NAME = 'cifar10'
 BINARY_ARCHIVE = 'cifar-10-binary.tar.gz'
@@ -54,7 +59,7 @@ def _find_archive(dataset_dir, archive_path):
   """Returns the archive to use, downloading the binary one if none exists."""
   if archive_path:
     if not os.path.isfile(archive_path):
-      raise dataset_utils.DatasetNotFoundError(
+      raise dataset_errors.DatasetNotFoundError(
           '--archive_path %s does not exist; point it at %s (or %s).' %
           (archive_path, BINARY_ARCHIVE, PYTHON_ARCHIVE))
     return archive_path
@@ -62,7 +67,7 @@ def _find_archive(dataset_dir, archive_path):
     path = os.path.join(dataset_dir, name)
     if os.path.isfile(path):
       return path
-  return dataset_utils.maybe_download(
+  return downloads.maybe_download(
       _URL, os.path.join(dataset_dir, BINARY_ARCHIVE), None)
 
 
@@ -72,7 +77,7 @@ def _archive_kind(tar, archive_path):
   for kind, (folder, _) in _SPLIT_FILES.items():
     if any(n == folder or n.startswith(folder + '/') for n in names):
       return kind
-  raise dataset_utils.DatasetError(
+  raise dataset_errors.DatasetError(
       '%s is not a CIFAR-10 archive: it has neither cifar-10-batches-bin/ nor '
       'cifar-10-batches-py/. Pass %s with --archive_path.' %
       (archive_path, BINARY_ARCHIVE))
@@ -82,7 +87,7 @@ def _read_member(tar, archive_path, name):
   try:
     member = tar.getmember(name)
   except KeyError:
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has no member %s; the archive is incomplete. Download it again.' %
         (archive_path, name))
   return tar.extractfile(member).read()
@@ -91,7 +96,7 @@ def _read_member(tar, archive_path, name):
 def _decode_binary(data, source):
   """Parses `<1 x label><3072 x pixel>` records into (images, labels)."""
   if not data or len(data) % _RECORD_BYTES:
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has %d bytes, not a multiple of the %d-byte CIFAR-10 record; the '
         'archive is damaged. Download it again.' %
         (source, len(data), _RECORD_BYTES))
@@ -102,9 +107,9 @@ def _decode_binary(data, source):
 
 def _decode_pickle(data, source):
   """Loads a python-archive batch with the array-only unpickler."""
-  batch = dataset_utils.safe_pickle_load(io.BytesIO(data), source)
+  batch = safe_unpack.safe_pickle_load(io.BytesIO(data), source)
   if not isinstance(batch, dict):
-    raise dataset_utils.DatasetError('%s is not a CIFAR-10 batch.' % source)
+    raise dataset_errors.DatasetError('%s is not a CIFAR-10 batch.' % source)
   batch = {k.decode('latin1') if isinstance(k, bytes) else k: v
            for k, v in batch.items()}
   try:
@@ -112,10 +117,10 @@ def _decode_pickle(data, source):
     labels = np.asarray(batch['labels'], np.int64)
     images = pixels.reshape(-1, 3, _IMAGE_SIZE, _IMAGE_SIZE)
   except (KeyError, ValueError) as e:
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s is not a CIFAR-10 batch (%s).' % (source, e))
   if len(images) != len(labels):
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has %d images but %d labels.' % (source, len(images), len(labels)))
   return images.transpose(0, 2, 3, 1), labels
 
@@ -132,7 +137,7 @@ def read_archive(archive_path):
   Raises:
     DatasetError: the archive is unreadable, unsafe or not CIFAR-10.
   """
-  with dataset_utils.open_tar_checked(archive_path) as tar:
+  with safe_unpack.open_tar_checked(archive_path) as tar:
     kind = _archive_kind(tar, archive_path)
     folder, split_files = _SPLIT_FILES[kind]
     decode = _decode_binary if kind == 'binary' else _decode_pickle
@@ -147,7 +152,7 @@ def read_archive(archive_path):
       labels = np.concatenate([p[1] for p in parts])
       bad = labels[(labels < 0) | (labels >= len(CLASS_NAMES))]
       if bad.size:
-        raise dataset_utils.DatasetError(
+        raise dataset_errors.DatasetError(
             '%s has label %d outside 0..9; the archive is damaged.' %
             (archive_path, bad[0]))
       splits[split_name] = (images, labels)
@@ -186,7 +191,7 @@ def run(dataset_dir, archive_path=None, checksum=OFFICIAL, num_workers=None,
         PYTHON_ARCHIVE if 'python' in os.path.basename(archive_path)
         else BINARY_ARCHIVE]
   if checksum:
-    dataset_utils.verify_checksum(archive_path, checksum)
+    downloads.verify_checksum(archive_path, checksum)
   kind, splits = read_archive(archive_path)
   logging.info('Read %s (%s format): %s.', archive_path, kind, ', '.join(
       '%s %d' % (s, len(v[1])) for s, v in sorted(splits.items())))
@@ -197,13 +202,13 @@ def run(dataset_dir, archive_path=None, checksum=OFFICIAL, num_workers=None,
   for split_name, (images, labels) in sorted(splits.items()):
     def example_fn(item, images=images):
       index, label = item
-      return dataset_utils.image_to_tfexample(
+      return example_codecs.image_to_tfexample(
           _png(images[index]), b'png', _IMAGE_SIZE, _IMAGE_SIZE,
           label).SerializeToString(deterministic=True)
     items = [(i, int(label)) for i, label in enumerate(labels)]
-    manifests[split_name] = dataset_utils.write_split(
+    manifests[split_name] = sharded_writer.write_split(
         dataset_dir, DATASET_NAME, split_name, items, example_fn,
         shards[split_name], len(CLASS_NAMES), num_workers=num_workers,
         plan_info=plan_info)
-  dataset_utils.write_label_file(dict(enumerate(CLASS_NAMES)), dataset_dir)
+  label_files.write_label_file(dict(enumerate(CLASS_NAMES)), dataset_dir)
   return manifests

@@ -18,7 +18,11 @@ from absl import logging
 import numpy as np
 
 from datasets import convert_image_folder
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import downloads
+from datasets import label_files
+from datasets import safe_unpack
+from datasets import sharded_writer
 
 DATASET_NAME = 'flowers'
 ARCHIVE = 'flower_photos.tgz'
@@ -38,17 +42,17 @@ _EXTRACT_DIR = '.flowers-extract'
 def _find_archive(dataset_dir, archive_path):
   if archive_path:
     if not os.path.isfile(archive_path):
-      raise dataset_utils.DatasetNotFoundError(
+      raise dataset_errors.DatasetNotFoundError(
           '--archive_path %s does not exist; point it at %s.' %
           (archive_path, ARCHIVE))
     return archive_path
-  return dataset_utils.maybe_download(_URL, os.path.join(dataset_dir, ARCHIVE))
+  return downloads.maybe_download(_URL, os.path.join(dataset_dir, ARCHIVE))
 
 
 def _photos_root(extract_dir, archive_path):
   root = os.path.join(extract_dir, 'flower_photos')
   if not os.path.isdir(root):
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has no flower_photos/ folder; it is not the flowers archive. Pass '
         '%s with --archive_path.' % (archive_path, ARCHIVE))
   return root
@@ -82,20 +86,20 @@ def run(dataset_dir, archive_path=None, checksum=OFFICIAL,
   if checksum == OFFICIAL:
     checksum = OFFICIAL_CHECKSUM
   if checksum:
-    dataset_utils.verify_checksum(archive_path, checksum)
+    downloads.verify_checksum(archive_path, checksum)
   plan_info = {'archive_bytes': os.path.getsize(archive_path),
                'num_validation': num_validation, 'seed': seed}
-  if all(dataset_utils.split_is_complete(dataset_dir, DATASET_NAME, split,
+  if all(sharded_writer.split_is_complete(dataset_dir, DATASET_NAME, split,
                                          plan_info) for split in SPLITS):
     logging.info('Flowers is already converted in %s; nothing to do.',
                  dataset_dir)
-    return {split: dataset_utils.read_manifest(dataset_dir, DATASET_NAME,
+    return {split: sharded_writer.read_manifest(dataset_dir, DATASET_NAME,
                                                split) for split in SPLITS}
 
   extract_dir = os.path.join(dataset_dir, _EXTRACT_DIR)
   shutil.rmtree(extract_dir, ignore_errors=True)  # Leftover of a crash.
   logging.info('Extracting %s ...', archive_path)
-  dataset_utils.safe_extract(archive_path, extract_dir)
+  safe_unpack.safe_extract(archive_path, extract_dir)
   try:
     root = _photos_root(extract_dir, archive_path)
     class_names, items = convert_image_folder.list_class_folders(root)
@@ -111,11 +115,11 @@ def run(dataset_dir, archive_path=None, checksum=OFFICIAL,
     example_fn = convert_image_folder.image_example_fn(root)
     manifests = {}
     for split_name in SPLITS:
-      manifests[split_name] = dataset_utils.write_split(
+      manifests[split_name] = sharded_writer.write_split(
           dataset_dir, DATASET_NAME, split_name, splits[split_name],
           example_fn, num_shards, len(class_names), num_workers=num_workers,
           plan_info=plan_info)
-    dataset_utils.write_label_file(dict(enumerate(class_names)), dataset_dir)
+    label_files.write_label_file(dict(enumerate(class_names)), dataset_dir)
   finally:
     shutil.rmtree(extract_dir, ignore_errors=True)
   return manifests

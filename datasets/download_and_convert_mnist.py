@@ -18,7 +18,11 @@ from absl import logging
 import numpy as np
 from PIL import Image
 
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import downloads
+from datasets import example_codecs
+from datasets import label_files
+from datasets import sharded_writer
 
 DATASET_NAME = 'mnist'
 _URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
@@ -61,18 +65,18 @@ def _read_idx(path, magic, num_dims):
     with gzip.open(path, 'rb') as f:
       data = f.read()
   except (IOError, OSError, EOFError, zlib.error) as e:
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s is not a readable gzip file (%s). Delete it and download it '
         'again.' % (path, e))
   header = 4 * (2 + num_dims)
   if len(data) < header or struct.unpack('>I', data[:4])[0] != magic:
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s is not an MNIST IDX file (expected magic number %d). Delete it '
         'and download it again.' % (path, magic))
   shape = struct.unpack('>%dI' % (1 + num_dims), data[4:header])
   body = np.frombuffer(data, np.uint8, offset=header)
   if body.size != int(np.prod(shape)):
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s holds %d bytes of data but its header promises %s; the file is '
         'truncated. Delete it and download it again.' %
         (path, body.size, 'x'.join(map(str, shape))))
@@ -85,11 +89,11 @@ def read_split(source_dir, split_name):
   images = _read_idx(os.path.join(source_dir, images_file), _IMAGES_MAGIC, 2)
   labels = _read_idx(os.path.join(source_dir, labels_file), _LABELS_MAGIC, 0)
   if len(images) != len(labels):
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has %d images but %s has %d labels; use the matching official '
         'files.' % (images_file, len(images), labels_file, len(labels)))
   if labels.size and labels.max() >= _NUM_CLASSES:
-    raise dataset_utils.DatasetError(
+    raise dataset_errors.DatasetError(
         '%s has label %d outside 0..9.' % (labels_file, labels.max()))
   return images, labels.astype(np.int64)
 
@@ -126,7 +130,7 @@ def run(dataset_dir, source_dir=None, checksum=OFFICIAL, num_workers=None,
   os.makedirs(dataset_dir, exist_ok=True)
   for split_files in FILES.values():
     for name in split_files:
-      dataset_utils.maybe_download(
+      downloads.maybe_download(
           _URL + name, os.path.join(source_dir, name),
           OFFICIAL_CHECKSUMS[name] if checksum else None)
   shards = {'train': train_shards or DEFAULT_SHARDS['train'],
@@ -137,16 +141,16 @@ def run(dataset_dir, source_dir=None, checksum=OFFICIAL, num_workers=None,
     logging.info('Read %d %s images.', len(labels), split_name)
     def example_fn(item, images=images):
       index, label = item
-      return dataset_utils.image_to_tfexample(
+      return example_codecs.image_to_tfexample(
           _png(images[index]), b'png', images.shape[1], images.shape[2],
           label).SerializeToString(deterministic=True)
     items = [(i, int(label)) for i, label in enumerate(labels)]
     plan_info = {name: os.path.getsize(os.path.join(source_dir, name))
                  for name in FILES[split_name]}
-    manifests[split_name] = dataset_utils.write_split(
+    manifests[split_name] = sharded_writer.write_split(
         dataset_dir, DATASET_NAME, split_name, items, example_fn,
         shards[split_name], _NUM_CLASSES, num_workers=num_workers,
         plan_info=plan_info)
-  dataset_utils.write_label_file({i: str(i) for i in range(_NUM_CLASSES)},
+  label_files.write_label_file({i: str(i) for i in range(_NUM_CLASSES)},
                                  dataset_dir)
   return manifests

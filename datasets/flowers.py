@@ -1,6 +1,5 @@
-"""Reads the Flowers TFRecords made by download_and_convert_flowers.py.
+"""The Flowers photos as written by download_and_convert_flowers.py.
 
-Create them with
   python download_and_convert_data.py --dataset_name=flowers --dataset_dir=DIR
 """
 
@@ -8,7 +7,8 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-from datasets import dataset_utils
+from datasets import dataset_spec
+from datasets import example_codecs
 
 _FILE_PATTERN = 'flowers_%s_*.tfrecord'
 
@@ -17,27 +17,14 @@ SPLITS_TO_SIZES = {'train': 3320, 'validation': 350}
 _NUM_CLASSES = 5
 
 _ITEMS_TO_DESCRIPTIONS = {
-    'image': 'A colour image of varying size.',
-    'label': 'A single integer between 0 and 4',
+    'image': 'uint8 RGB photo; height and width differ per photo.',
+    'label': 'Species index 0-4, named in labels.txt.',
 }
 
+SPEC = dataset_spec.DatasetSpec(
+    name='flowers', file_pattern=_FILE_PATTERN,
+    splits_to_sizes=SPLITS_TO_SIZES, num_classes=_NUM_CLASSES,
+    items_to_descriptions=_ITEMS_TO_DESCRIPTIONS,
+    decoder_fn=lambda: example_codecs.classification_decoder('jpeg'))
 
-def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
-  """Gets a dataset tuple with instructions for reading flowers.
-
-  Args:
-    split_name: `train` or `validation`.
-    dataset_dir: the directory holding the TFRecords.
-    file_pattern: glob overriding the default; `%s` becomes the split name.
-    reader: reader class for queue-based data providers.
-
-  Returns:
-    A `slim.dataset.Dataset`.
-
-  Raises:
-    ValueError: unknown split, or the files are missing.
-  """
-  return dataset_utils.make_split_dataset(
-      'flowers', split_name, dataset_dir, file_pattern, reader, _FILE_PATTERN,
-      SPLITS_TO_SIZES, _NUM_CLASSES,
-      dataset_utils.classification_decoder('jpeg'), _ITEMS_TO_DESCRIPTIONS)
+get_split = dataset_spec.make_get_split(SPEC)

@@ -27,7 +27,9 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-from datasets import dataset_utils
+from datasets import example_codecs
+from datasets import label_files
+from datasets import sharded_writer
 
 DATASET_NAME = 'shapes'
 CLASS_NAMES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring')
@@ -192,7 +194,7 @@ def make_example(split_name, index, label, size, seed):
   """Renders image `index` of a split and returns a serialized Example."""
   rng = image_rng(seed, split_name, index)
   data = encode_jpeg(render(label, size, rng), rng)
-  return dataset_utils.image_to_tfexample(
+  return example_codecs.image_to_tfexample(
       data, b'jpeg', size, size, label).SerializeToString(deterministic=True)
 
 
@@ -239,11 +241,11 @@ def run(dataset_dir, image_size=DEFAULT_IMAGE_SIZE,
     def example_fn(item, split_name=split_name):
       index, label = item
       return make_example(split_name, index, label, image_size, seed)
-    manifests[split_name] = dataset_utils.write_split(
+    manifests[split_name] = sharded_writer.write_split(
         dataset_dir, DATASET_NAME, split_name, split_items(
             per_class[split_name]), example_fn, shards[split_name],
         len(CLASS_NAMES), num_workers=num_workers,
         plan_info={'image_size': image_size, 'seed': seed,
                    'version': GENERATOR_VERSION})
-  dataset_utils.write_label_file(dict(enumerate(CLASS_NAMES)), dataset_dir)
+  label_files.write_label_file(dict(enumerate(CLASS_NAMES)), dataset_dir)
   return manifests

@@ -1,16 +1,18 @@
-"""Reads a user's own images converted by convert_image_folder.py.
+"""A user's own images, as written by convert_image_folder.py.
 
-Create the TFRecords from a folder with one subfolder per class with
   python download_and_convert_data.py --dataset_name=image_folder \
       --source_dir=IMAGES --dataset_dir=DIR
-The class and sample counts come from the manifests written at conversion.
+
+IMAGES holds one subfolder per class. The class and example counts are only
+known after conversion; they are read from the manifests it writes.
 """
 
 from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-from datasets import dataset_utils
+from datasets import dataset_spec
+from datasets import example_codecs
 
 DATASET_NAME = 'image_folder'
 
@@ -20,27 +22,14 @@ _FILE_PATTERN = 'image_folder_%s_*.tfrecord'
 SPLITS_TO_SIZES = {'train': None, 'validation': None}
 
 _ITEMS_TO_DESCRIPTIONS = {
-    'image': 'A colour image of varying size.',
+    'image': 'The picture as stored (JPEG or PNG), any size.',
     'label': 'The class index; labels.txt maps it to the subfolder name.',
 }
 
+SPEC = dataset_spec.DatasetSpec(
+    name=DATASET_NAME, file_pattern=_FILE_PATTERN,
+    splits_to_sizes=SPLITS_TO_SIZES, num_classes=None,
+    items_to_descriptions=_ITEMS_TO_DESCRIPTIONS,
+    decoder_fn=lambda: example_codecs.classification_decoder('jpeg'))
 
-def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
-  """Gets a dataset tuple with instructions for reading an image folder.
-
-  Args:
-    split_name: `train` or `validation`.
-    dataset_dir: the directory holding the TFRecords.
-    file_pattern: glob overriding the default; `%s` becomes the split name.
-    reader: reader class for queue-based data providers.
-
-  Returns:
-    A `slim.dataset.Dataset`.
-
-  Raises:
-    ValueError: unknown split, or the files or manifests are missing.
-  """
-  return dataset_utils.make_split_dataset(
-      DATASET_NAME, split_name, dataset_dir, file_pattern, reader,
-      _FILE_PATTERN, SPLITS_TO_SIZES, None,
-      dataset_utils.classification_decoder('jpeg'), _ITEMS_TO_DESCRIPTIONS)
+get_split = dataset_spec.make_get_split(SPEC)

@@ -15,24 +15,28 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import dataset_spec
+from datasets import label_files
 
 _FILE_PATTERN = '%s-*'
 
 SPLITS_TO_SIZES = {'train': 1281167, 'validation': 50000}
+_SPLITS_TO_SIZES = SPLITS_TO_SIZES  # slim's name in this module.
 
 _NUM_CLASSES = 1001
 
 _ITEMS_TO_DESCRIPTIONS = {
-    'image': 'A colour image of varying height and width.',
-    'label': 'The label id of the image, integer between 0 and 1000',
-    'label_text': 'The text of the label.',
-    'object/bbox': 'A list of bounding boxes.',
-    'object/label': 'A list of labels, one per each object.',
+    'image': 'uint8 RGB photo; height and width differ per photo.',
+    'label': 'Synset index 1-1000 in sorted-synset order; 0 is background.',
+    'label_text': 'Human-readable synset name (UTF-8 bytes).',
+    'object/bbox': 'float [N, 4] boxes: ymin, xmin, ymax, xmax in [0, 1].',
+    'object/label': 'int64 [N]: the class of each box (the image label).',
 }
 
 
 def _decoder():
+  """Parses ImageNet examples, boxes included (see imagenet_to_tfexample)."""
   keys_to_features = {
       'image/encoded': tf.FixedLenFeature((), tf.string, default_value=''),
       'image/format': tf.FixedLenFeature((), tf.string, default_value='jpeg'),
@@ -47,8 +51,7 @@ def _decoder():
       'image/object/bbox/label': tf.VarLenFeature(dtype=tf.int64),
   }
   items_to_handlers = {
-      'image': dataset_utils.ImageHandler('image/encoded',
-                                            'image/format'),
+      'image': slim.tfexample_decoder.Image('image/encoded', 'image/format'),
       'label': slim.tfexample_decoder.Tensor('image/class/label'),
       'label_text': slim.tfexample_decoder.Tensor('image/class/text'),
       'object/bbox': slim.tfexample_decoder.BoundingBox(
@@ -74,33 +77,20 @@ def create_readable_names_for_imagenet_labels(dataset_dir):
   Raises:
     ValueError: there is no labels.txt in `dataset_dir`.
   """
-  if not dataset_utils.has_labels(dataset_dir):
-    raise dataset_utils.DatasetNotFoundError(
+  if not label_files.has_labels(dataset_dir):
+    raise dataset_errors.DatasetNotFoundError(
         'No %s in %r. It is written when ImageNet is converted with `%s` '
         '(with the synset list and imagenet_metadata.txt in --source_dir for '
         'human-readable names).' %
-        (dataset_utils.LABELS_FILENAME, dataset_dir,
-         dataset_utils.CONVERT_COMMAND % ('imagenet', dataset_dir)))
-  return dataset_utils.read_label_file(dataset_dir)
+        (label_files.LABELS_FILENAME, dataset_dir,
+         dataset_errors.CONVERT_COMMAND % ('imagenet', dataset_dir)))
+  return label_files.read_label_file(dataset_dir)
 
 
-def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
-  """Gets a dataset tuple with instructions for reading ImageNet.
+SPEC = dataset_spec.DatasetSpec(
+    name='imagenet', file_pattern=_FILE_PATTERN,
+    splits_to_sizes=SPLITS_TO_SIZES, num_classes=_NUM_CLASSES,
+    items_to_descriptions=_ITEMS_TO_DESCRIPTIONS, decoder_fn=_decoder,
+    background_classes=1)
 
-  Args:
-    split_name: `train` or `validation`.
-    dataset_dir: the directory holding the TFRecords.
-    file_pattern: glob overriding the default; `%s` becomes the split name.
-    reader: reader class for queue-based data providers.
-
-  Returns:
-    A `slim.dataset.Dataset`; its decoder gives `image`, `label`,
-    `label_text`, `object/bbox` ([N, 4] ymin, xmin, ymax, xmax in [0, 1]) and
-    `object/label`.
-
-  Raises:
-    ValueError: unknown split, or the files are missing.
-  """
-  return dataset_utils.make_split_dataset(
-      'imagenet', split_name, dataset_dir, file_pattern, reader, _FILE_PATTERN,
-      SPLITS_TO_SIZES, _NUM_CLASSES, _decoder(), _ITEMS_TO_DESCRIPTIONS)
+get_split = dataset_spec.make_get_split(SPEC)

@@ -37,9 +37,10 @@ import warnings
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from datasets import dataset_utils
+from datasets import dataset_errors
+from datasets import tfrecord_checks
 
-CorruptShardError = dataset_utils.CorruptShardError
+CorruptShardError = dataset_errors.CorruptShardError
 
 _AUTOTUNE = tf.data.experimental.AUTOTUNE
 _DEFAULT_SHUFFLE_BUFFER = 2048
@@ -63,10 +64,10 @@ def data_files(dataset):
   files = sorted(set(f for pattern in sources for f in tf.io.gfile.glob(
       pattern)))
   if not files:
-    raise dataset_utils.DatasetNotFoundError(
+    raise dataset_errors.DatasetNotFoundError(
         'No files match the dataset sources %s. Create the dataset with `%s`, '
         'or check --dataset_dir.' % (', '.join(sources),
-                                     dataset_utils.CONVERT_COMMAND %
+                                     dataset_errors.CONVERT_COMMAND %
                                      ('NAME', 'DIR')))
   return files
 
@@ -269,7 +270,7 @@ def explain_data_loss(error, dataset_or_files):
   else:
     files = data_files(dataset_or_files)
   match = _OFFSET_RE.search(getattr(error, 'message', str(error)))
-  return dataset_utils.find_corrupt_shard(
+  return tfrecord_checks.find_corrupt_shard(
       [f for f in files if os.path.exists(f)],
       int(match.group(1)) if match else None)
 

@@ -1,6 +1,5 @@
-"""Reads MNIST TFRecords made by download_and_convert_mnist.py.
+"""MNIST as written by download_and_convert_mnist.py.
 
-Create them with
   python download_and_convert_data.py --dataset_name=mnist --dataset_dir=DIR
 """
 
@@ -8,7 +7,8 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-from datasets import dataset_utils
+from datasets import dataset_spec
+from datasets import example_codecs
 
 _FILE_PATTERN = 'mnist_%s*.tfrecord'
 
@@ -17,29 +17,15 @@ SPLITS_TO_SIZES = {'train': 60000, 'test': 10000}
 _NUM_CLASSES = 10
 
 _ITEMS_TO_DESCRIPTIONS = {
-    'image': 'A [28 x 28 x 1] grayscale image.',
-    'label': 'A single integer between 0 and 9',
+    'image': 'uint8 handwritten digit, 28x28, one channel.',
+    'label': 'The digit shown, 0-9.',
 }
 
+SPEC = dataset_spec.DatasetSpec(
+    name='mnist', file_pattern=_FILE_PATTERN,
+    splits_to_sizes=SPLITS_TO_SIZES, num_classes=_NUM_CLASSES,
+    items_to_descriptions=_ITEMS_TO_DESCRIPTIONS,
+    decoder_fn=lambda: example_codecs.classification_decoder(
+        'png', channels=1, shape=[28, 28, 1]))
 
-def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
-  """Gets a dataset tuple with instructions for reading MNIST.
-
-  Args:
-    split_name: `train` or `test`.
-    dataset_dir: the directory holding the TFRecords.
-    file_pattern: glob overriding the default; `%s` becomes the split name.
-    reader: reader class for queue-based data providers.
-
-  Returns:
-    A `slim.dataset.Dataset`.
-
-  Raises:
-    ValueError: unknown split, or the files are missing.
-  """
-  return dataset_utils.make_split_dataset(
-      'mnist', split_name, dataset_dir, file_pattern, reader, _FILE_PATTERN,
-      SPLITS_TO_SIZES, _NUM_CLASSES,
-      dataset_utils.classification_decoder('png', channels=1,
-                                           shape=[28, 28, 1]),
-      _ITEMS_TO_DESCRIPTIONS)
+get_split = dataset_spec.make_get_split(SPEC)

@@ -1,6 +1,5 @@
-"""Reads `shapes`, the embedded default dataset (see generate_shapes.py).
+"""`shapes`, the embedded default dataset (see generate_shapes.py).
 
-Create it with
   python download_and_convert_data.py --dataset_name=shapes --dataset_dir=DIR
 """
 
@@ -8,7 +7,8 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-from datasets import dataset_utils
+from datasets import dataset_spec
+from datasets import example_codecs
 from datasets import generate_shapes
 
 _FILE_PATTERN = 'shapes_%s_*.tfrecord'
@@ -30,23 +30,10 @@ _ITEMS_TO_DESCRIPTIONS = {
         '%d %s' % item for item in enumerate(generate_shapes.CLASS_NAMES)),
 }
 
+SPEC = dataset_spec.DatasetSpec(
+    name=generate_shapes.DATASET_NAME, file_pattern=_FILE_PATTERN,
+    splits_to_sizes=SPLITS_TO_SIZES, num_classes=_NUM_CLASSES,
+    items_to_descriptions=_ITEMS_TO_DESCRIPTIONS,
+    decoder_fn=lambda: example_codecs.classification_decoder('jpeg'))
 
-def get_split(split_name, dataset_dir, file_pattern=None, reader=None):
-  """Gets a dataset tuple with instructions for reading shapes.
-
-  Args:
-    split_name: `train` or `validation`.
-    dataset_dir: the directory holding the generated TFRecords.
-    file_pattern: glob overriding the default; `%s` becomes the split name.
-    reader: reader class for queue-based data providers.
-
-  Returns:
-    A `slim.dataset.Dataset`.
-
-  Raises:
-    ValueError: unknown split, or the files are missing.
-  """
-  return dataset_utils.make_split_dataset(
-      generate_shapes.DATASET_NAME, split_name, dataset_dir, file_pattern,
-      reader, _FILE_PATTERN, SPLITS_TO_SIZES, _NUM_CLASSES,
-      dataset_utils.classification_decoder('jpeg'), _ITEMS_TO_DESCRIPTIONS)
+get_split = dataset_spec.make_get_split(SPEC)

@@ -18,7 +18,6 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from datasets import dataset_factory
-from datasets import dataset_utils
 from datasets import generate_shapes
 from deployment import script_utils
 
@@ -65,24 +64,19 @@ def num_classes_from_checkpoint(checkpoint):
   return None
 
 
-def _dataset_num_classes(dataset_name, dataset_dir):
-  """The class count of a dataset on disk (before any labels offset)."""
-  errors = []
-  for split in ('train', 'validation', 'test'):
-    try:
-      return dataset_factory.get_dataset(dataset_name, split,
-                                         dataset_dir).num_classes
-    except (ValueError, KeyError, IOError, OSError, tf.errors.OpError) as e:
-      errors.append(str(e).split('\n')[0])
-  if dataset_utils.has_labels(dataset_dir):
-    labels = dataset_utils.read_label_file(dataset_dir)
-    if labels:
-      return max(labels) + 1
-  raise ScriptError(
-      'Cannot tell the number of classes of --dataset_name=%s from '
-      '--dataset_dir=%s: it has no readable split and no labels.txt (%s). '
-      'Pass the dataset directory made by download_and_convert_data.py, or '
-      '--num_classes.' % (dataset_name, dataset_dir, errors[-1]))
+def _dataset_num_classes(dataset_name, dataset_dir=None):
+  """The class count of a dataset (before any labels offset).
+
+  Fixed datasets need no files; image_folder's count is read from
+  `dataset_dir` (see `dataset_factory.num_classes`).
+  """
+  try:
+    return dataset_factory.num_classes(dataset_name, dataset_dir)
+  except (ValueError, IOError, OSError, tf.errors.OpError) as e:
+    raise ScriptError(
+        'Cannot tell the number of classes of --dataset_name=%s: %s Pass '
+        'the --dataset_dir made by download_and_convert_data.py, or '
+        '--num_classes.' % (dataset_name, e))
 
 
 def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,

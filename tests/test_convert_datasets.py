@@ -31,6 +31,7 @@ from datasets import download_and_convert_cifar10
 from datasets import download_and_convert_flowers
 from datasets import download_and_convert_mnist
 from datasets import generate_shapes
+from datasets import image_files
 from tests import dataset_fixtures as fx
 
 
@@ -321,7 +322,7 @@ def test_image_folder_interrupted_conversion_completes_on_rerun(
     tmp_path, monkeypatch):
   root, info = _image_folder(tmp_path)
   out = tmp_path / 'records'
-  real_encode = dataset_utils.encode_image_file
+  real_encode = image_files.encode_image_file
 
   calls = []
 
@@ -331,7 +332,7 @@ def test_image_folder_interrupted_conversion_completes_on_rerun(
       raise KeyboardInterrupt('killed')
     return real_encode(path)
 
-  monkeypatch.setattr(dataset_utils, 'encode_image_file', dying_encode)
+  monkeypatch.setattr(image_files, 'encode_image_file', dying_encode)
   with pytest.raises(KeyboardInterrupt):
     convert_image_folder.run(str(out), str(root), validation_ratio=0.25,
                              seed=1, num_workers=1, train_shards=4)
@@ -340,7 +341,7 @@ def test_image_folder_interrupted_conversion_completes_on_rerun(
   with pytest.raises(dataset_utils.DatasetNotFoundError,
                      match='did not finish'):
     dataset_factory.get_dataset('image_folder', 'train', str(out))
-  monkeypatch.setattr(dataset_utils, 'encode_image_file', real_encode)
+  monkeypatch.setattr(image_files, 'encode_image_file', real_encode)
 
   convert_image_folder.run(str(out), str(root), validation_ratio=0.25, seed=1,
                            train_shards=4)
