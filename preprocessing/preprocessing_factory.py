@@ -10,24 +10,18 @@ from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
+from nets import nets_factory
 from preprocessing import cifarnet_preprocessing
 from preprocessing import inception_preprocessing
 
 # Name -> module with `preprocess_image(image, height, width, is_training,
-# use_grayscale, **kwargs)`. The MobileNets were trained with inception-style
-# preprocessing.
-_PREPROCESSING_MODULES = {
-    'cifarnet': cifarnet_preprocessing,
-    'inception': inception_preprocessing,
-    'mobilenet_v1': inception_preprocessing,
-    'mobilenet_v1_075': inception_preprocessing,
-    'mobilenet_v1_050': inception_preprocessing,
-    'mobilenet_v1_025': inception_preprocessing,
-    'mobilenet_v2': inception_preprocessing,
-    'mobilenet_v2_140': inception_preprocessing,
-    'mobilenet_v2_050': inception_preprocessing,
-    'mobilenet_v2_035': inception_preprocessing,
-}
+# use_grayscale, **kwargs)`. Every MobileNet (V1, V2, V3, EdgeTPU) was trained
+# with inception-style preprocessing, so each factory model name maps to it;
+# the model names themselves live in nets_factory alone.
+_PREPROCESSING_MODULES = dict(
+    {name: inception_preprocessing for name in nets_factory.model_names()},
+    cifarnet=cifarnet_preprocessing,
+    inception=inception_preprocessing)
 
 
 def preprocessing_names():
