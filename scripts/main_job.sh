@@ -5,7 +5,8 @@
 # Run it with `make run` (TF 1.15) or `make run TF=2`; every path is a variable.
 set -euo pipefail
 
-PYTHON=${PYTHON:-python}
+# PYTHON: the project environment unless set (see python_env.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 OUT=${OUT:-out}
 DATASET_DIR=${DATASET_DIR:-$OUT/shapes}
 TRAIN_DIR=${TRAIN_DIR:-$OUT/train}
