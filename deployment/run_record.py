@@ -150,6 +150,28 @@ def find_record(model_path):
   return path if os.path.isfile(path) else None
 
 
+def copy_record(model_path, output_dir):
+  # type: (str, str) -> Optional[str]
+  """Copies the record of `model_path`, if any, into `output_dir`.
+
+  Export steps call it so that a frozen graph, SavedModel or TFLite model
+  keeps the record beside it (classify_image.py reads it from there).
+
+  Returns:
+    The copy's path, or None when `model_path` has no record.
+
+  Raises:
+    RecordError: damaged record, or the copy cannot be written.
+  """
+  source = find_record(model_path)
+  if source is None:
+    return None
+  if os.path.realpath(os.path.dirname(source)) == os.path.realpath(
+      output_dir):
+    return source
+  return write_record(output_dir, read_record(source))
+
+
 def read_record(path):
   # type: (str) -> Dict[str, Any]
   """Reads and checks a record file (see find_record).

@@ -49,6 +49,18 @@ def test_record_round_trip_and_lookup(tmp_path):
   assert run_record.find_record('') is None
 
 
+def test_copy_record_beside_an_exported_model(tmp_path):
+  train_dir, export_dir = str(tmp_path / 'train'), str(tmp_path / 'export')
+  run_record.write_record(train_dir, _record(image_size=96))
+  copy = run_record.copy_record(os.path.join(train_dir, 'model.ckpt-5'),
+                                export_dir)
+  assert copy == run_record.find_record(os.path.join(export_dir, 'm.tflite'))
+  assert run_record.read_record(copy)['image_size'] == 96
+  assert run_record.copy_record(train_dir, train_dir) == os.path.join(
+      train_dir, run_record.RECORD_FILENAME)
+  assert run_record.copy_record(str(tmp_path / 'none'), export_dir) is None
+
+
 @pytest.mark.parametrize('content, message', [
     ('{not json', 'cannot read'),
     ('[1, 2]', 'not a JSON object'),
