@@ -76,7 +76,7 @@ py train_image_classifier.py \
   --max_number_of_steps="$MAX_STEPS" --optimizer=adam --learning_rate=0.002 --opt_epsilon=1e-8 \
   --batch_norm_decay=0.99 --preprocessing_name=cifarnet \
   --learning_rate_decay_type=fixed --weight_decay=0.00004 \
-  --log_every_n_steps=100 --save_interval_secs=120
+  --log_every_n_steps=250 --save_interval_secs=120
 
 [ -f eval_image_classifier.py ] || missing eval_image_classifier.py "issue 5"
 say "3/5 Evaluating the last checkpoint on the validation split; metrics JSON in $EVAL_DIR"
