@@ -19,8 +19,11 @@ Importing it
 
 `quiet_logging(verbosity)` then, once the flags are parsed, makes every
 `tf.logging` / `absl.logging` record appear once (see `_single_handler`)
-and drops TensorFlow's per-call deprecation notices. With `--verbosity=1`
-(or `TF_CPP_MIN_LOG_LEVEL=0`) everything comes back.
+and drops TensorFlow's deprecation notices and the INFO chatter of
+installed libraries ("Graph was finalized", "Saving checkpoints for ...");
+this project's own records and every library warning stay. With
+`--verbosity=1` everything comes back (`TF_CPP_MIN_LOG_LEVEL=0` alone
+brings back the C++ messages).
 
 This module must not import TensorFlow at import time.
 """
