@@ -47,8 +47,26 @@ AUTO_WINDOWS = 20
 AUTO_MIN_DECAY = 0.5
 AUTO = 'auto'
 
+# The released networks' own moving-statistics decays (their arg scopes'
+# defaults), by factory-name family.
+NETWORK_DECAYS = {'mobilenet_v1': 0.9997, 'mobilenet_v2': 0.997}
+
 _MEAN = 'moving_mean'
 _VARIANCE = 'moving_variance'
+
+
+def network_decay(model_name):
+  # type: (str) -> float
+  """The own batch-norm decay of a nets_factory name, e.g. mobilenet_v1_025.
+
+  Raises:
+    ValueError: for a name of no known family.
+  """
+  for family, decay in NETWORK_DECAYS.items():
+    if model_name == family or model_name.startswith(family + '_'):
+      return decay
+  raise ValueError('No batch-norm decay known for --model_name=%s (known: '
+                   '%s).' % (model_name, ', '.join(sorted(NETWORK_DECAYS))))
 
 
 def initial_share(decay, steps):

@@ -185,6 +185,20 @@ def test_resolve_decay_rejects_bad_values(value):
     bn.resolve_decay(value, 1500, 0.9997)
 
 
+def test_network_decays_are_the_arg_scopes_defaults():
+  import inspect  # pylint: disable=g-import-not-at-top
+  from nets import mobilenet_v1  # pylint: disable=g-import-not-at-top
+  from nets.mobilenet import mobilenet  # pylint: disable=g-import-not-at-top
+  v1 = inspect.signature(mobilenet_v1.mobilenet_v1_arg_scope)
+  v2 = inspect.signature(mobilenet.training_scope)
+  assert bn.network_decay('mobilenet_v1_025') == (
+      v1.parameters['batch_norm_decay'].default)
+  assert bn.network_decay('mobilenet_v2') == v2.parameters['bn_decay'].default
+  assert bn.network_decay('mobilenet_v2_140') == 0.997
+  with pytest.raises(ValueError, match='mobilenet_v3'):
+    bn.network_decay('mobilenet_v3')
+
+
 def test_moving_statistics_names():
   names = ['A/BatchNorm/moving_mean', 'A/BatchNorm/moving_variance',
            'A/BatchNorm/moving_mean/ExponentialMovingAverage',
