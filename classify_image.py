@@ -11,6 +11,14 @@ bilinear resize to the model's input size, scaling to [-1, 1]) and the top
 --top_k classes are printed with names from --labels_file, or the
 labels.txt of --dataset_dir, or a labels.txt next to the model.
 
+When the model's directory holds the record train_image_classifier.py writes
+(training_record.json: model name, image size, preprocessing, class count,
+labels offset, moving-average decay), flags not given are taken from it
+and listed; a given flag that contradicts it gets a warning.
+
+Every readable image is classified; each one that cannot be read or
+decoded is reported (one line each) and the exit status is then 1.
+
     python classify_image.py --model_path=/tmp/export/model.tflite \
       --dataset_dir=/tmp/shapes /tmp/photo.jpg
 """
@@ -24,14 +32,26 @@ import sys
 from absl import app
 from absl import flags
 
+# Before TensorFlow loads: its C++ side reads the log level once.
+from deployment import logs
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
+from deployment import run_record
 from deployment import script_utils
 from export import export_flags
+from export import inference_graph
 from export import labels
 from export import predictors
 
+# Record field -> this script's flag; checkpoints rebuild the network from
+# all of them, exported models carry their own name, size and head.
+_RECORD_FLAGS = {
+    'model_name': 'model_name', 'image_size': 'image_size',
+    'preprocessing_name': 'preprocessing_name', 'num_classes': 'num_classes',
+    'labels_offset': 'labels_offset',
+    'moving_average_decay': 'moving_average_decay'}
+_EXPORTED_RECORD_FLAGS = ('preprocessing_name', 'labels_offset')
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -48,6 +68,129 @@ def define_flags(flag_values=flags.FLAGS):
 FLAGS = flags.FLAGS
 
 
+class ImagesFailed(script_utils.ScriptError):
+  """Some images could not be classified (the others were).
+
+  Attributes:
+    results: per image, its top-k list, or None where it failed.
+  """
+
+  def __init__(self, message, results):
+    super(ImagesFailed, self).__init__(message)
+    self.results = results
+
+
+def _read_images(image_paths):
+  """Returns ({path: bytes} of readable images, {path: error message})."""
+  images, failures = {}, {}
+  for path in image_paths:
+    try:
+      images[path] = predictors.read_image_file(path)
+    except script_utils.ScriptError as e:
+      failures[path] = str(e)
+  return images, failures
+
+
+def _failure_report(image_paths, failures):
+  """The error for the images in `failures`: one line each."""
+  lines = []
+  for path in image_paths:
+    if path in failures:
+      message = failures[path]
+      lines.append('  ' + (message if path in message else
+                           '%s: %s' % (path, message)))
+  if len(failures) == len(image_paths):
+    head = 'None of the %d image(s) could be classified:' % len(image_paths)
+  else:
+    head = ('%d of %d images could not be classified (the results of the '
+            'others are above):' % (len(failures), len(image_paths)))
+  return '\n'.join([head] + lines)
+
+
+def model_options(flag_values, kind, out):
+  """The model flags, completed from the model's training record if any.
+
+  Args:
+    flag_values: the parsed flags.
+    kind: the model's kind (predictors.KINDS).
+    out: where to print what was taken from the record and conflicts.
+
+  Returns:
+    {flag name: value} for the flags in _RECORD_FLAGS.
+
+  Raises:
+    ScriptError: if the record is damaged.
+  """
+  fields = dict(_RECORD_FLAGS)
+  if kind != predictors.CHECKPOINT:
+    fields = {f: fields[f] for f in _EXPORTED_RECORD_FLAGS}
+  names = sorted(set(_RECORD_FLAGS.values()))
+  given = {n: flag_values[n].value for n in names if flag_values[n].present}
+  defaults = {n: flag_values[n].value for n in names if n not in given}
+  path = run_record.find_record(flag_values.model_path)
+  if not path:
+    return dict(defaults, **given)
+  try:
+    merged = run_record.merge(run_record.read_record(path), path, fields,
+                              given, defaults)
+  except run_record.RecordError as e:
+    raise script_utils.ScriptError(
+        '%s. Delete it to use the flags alone.' % e)
+  if merged.taken_line():
+    print(merged.taken_line(), file=out)
+  for conflict in merged.conflicts:
+    print('Warning: %s' % conflict, file=out)
+  return merged.values
+
+
+def _load_predictor(flag_values, out):
+  """Loads --model_path with flags completed from its training record."""
+  kind, path = predictors.detect_kind(flag_values.model_path)
+  options = model_options(flag_values, kind, out)
+  num_classes = None
+  if kind == predictors.CHECKPOINT:
+    num_classes = inference_graph.resolve_num_classes(
+        dataset_name=flag_values.dataset_name,
+        dataset_dir=flag_values.dataset_dir,
+        labels_offset=options['labels_offset'],
+        num_classes=options['num_classes'], checkpoint=path)
+  predictor = predictors.load(
+      flag_values.model_path,
+      model_name=options['model_name'],
+      num_classes=num_classes,
+      image_size=options['image_size'],
+      use_grayscale=flag_values.use_grayscale,
+      quantize=flag_values.quantize,
+      moving_average_decay=options['moving_average_decay'],
+      preprocessing_name=(options['preprocessing_name'] or
+                          options['model_name']))
+  return predictor, options['labels_offset']
+
+
+def _print_model(flag_values, predictor, out):
+  weights = getattr(predictor, 'weights', None)
+  print('Model: %s (%s), input %dx%dx%d, %d classes, preprocessing %s%s.' %
+        (flag_values.model_path, predictor.kind, predictor.image_size,
+         predictor.image_size, predictor.channels, predictor.num_classes,
+         predictor.preprocessing_name, '; %s' % weights if weights else ''),
+        file=out)
+
+
+def _classify_one(predictor, label_map, path, data, top_k, out):
+  """Prints and returns the top-k (probability, label id, name) of an image."""
+  probabilities = predictor.predict_encoded(data)
+  top = np.argsort(-probabilities, kind='stable')[:top_k]
+  result = []
+  print('%s' % path, file=out)
+  for rank, index in enumerate(top, 1):
+    label_id, name = label_map.label(index)
+    result.append((float(probabilities[index]), label_id, name))
+    print('  %d. %-8.4f %4d  %s' % (rank, probabilities[index], label_id,
+                                    name if name is not None else ''),
+          file=out)
+  return result
+
+
 def classify(flag_values, image_paths, out=sys.stdout):
   """Classifies the images and prints the top classes.
 
@@ -60,7 +203,9 @@ def classify(flag_values, image_paths, out=sys.stdout):
     A list with, per image, the top-k `(probability, label_id, name)`.
 
   Raises:
-    ScriptError: on any bad input.
+    ImagesFailed: after classifying the others, if some images could not
+      be read or decoded.
+    ScriptError: on any other bad input.
   """
   if not image_paths:
     raise script_utils.ScriptError(
@@ -69,62 +214,43 @@ def classify(flag_values, image_paths, out=sys.stdout):
   if flag_values.top_k < 1:
     raise script_utils.ScriptError('--top_k=%d must be at least 1.' %
                                    flag_values.top_k)
-  images = [(path, predictors.read_image_file(path)) for path in image_paths]
+  images, failures = _read_images(image_paths)
+  if not images:
+    raise ImagesFailed(_failure_report(image_paths, failures),
+                       [None] * len(image_paths))
   labels_path = labels.find_labels_file(flag_values.labels_file,
                                         flag_values.dataset_dir,
                                         flag_values.model_path)
   names = labels.read_labels(labels_path) if labels_path else None
-
-  kind, path = predictors.detect_kind(flag_values.model_path)
-  num_classes = None
-  if kind == predictors.CHECKPOINT:
-    num_classes = export_flags.num_classes(flag_values, path)
-  predictor = predictors.load(
-      flag_values.model_path,
-      model_name=flag_values.model_name,
-      num_classes=num_classes,
-      image_size=flag_values.image_size,
-      use_grayscale=flag_values.use_grayscale,
-      quantize=flag_values.quantize,
-      moving_average_decay=flag_values.moving_average_decay,
-      preprocessing_name=(flag_values.preprocessing_name or
-                          flag_values.model_name))
+  predictor, labels_offset = _load_predictor(flag_values, out)
   try:
-    label_map = labels.LabelMap(names, predictor.num_classes,
-                                flag_values.labels_offset, labels_path)
-    print('Model: %s (%s), input %dx%dx%d, %d classes, preprocessing %s%s.' %
-          (flag_values.model_path, predictor.kind, predictor.image_size,
-           predictor.image_size, predictor.channels, predictor.num_classes,
-           predictor.preprocessing_name,
-           '; %s' % getattr(predictor, 'weights', '') if
-           getattr(predictor, 'weights', None) else ''), file=out)
+    label_map = labels.LabelMap(names, predictor.num_classes, labels_offset,
+                                labels_path)
+    _print_model(flag_values, predictor, out)
     if label_map.note:
       print(label_map.note, file=out)
     if not names:
       print('No labels file found (--labels_file, --dataset_dir): printing '
             'class ids only.', file=out)
     results = []
-    for path, data in images:
-      try:
-        probabilities = predictor.predict_encoded(data)
-      except script_utils.ScriptError as e:
-        raise script_utils.ScriptError('%s: %s' % (path, e))
-      top = np.argsort(-probabilities, kind='stable')[:flag_values.top_k]
-      result = []
-      print('%s' % path, file=out)
-      for rank, index in enumerate(top, 1):
-        label_id, name = label_map.label(index)
-        result.append((float(probabilities[index]), label_id, name))
-        print('  %d. %-8.4f %4d  %s' % (rank, probabilities[index], label_id,
-                                        name if name is not None else ''),
-              file=out)
+    for path in image_paths:
+      result = None
+      if path in images:
+        try:
+          result = _classify_one(predictor, label_map, path, images[path],
+                                 flag_values.top_k, out)
+        except script_utils.ScriptError as e:
+          failures[path] = str(e)
       results.append(result)
-    return results
   finally:
     predictor.close()
+  if failures:
+    raise ImagesFailed(_failure_report(image_paths, failures), results)
+  return results
 
 
 def main(argv):
+  logs.quiet_logging(FLAGS.verbosity)
   script_utils.run_or_exit(lambda: classify(FLAGS, argv[1:]),
                            'classify_image')
 

@@ -6,7 +6,8 @@
 # Extra arguments go to eval_image_classifier.py.
 set -euo pipefail
 
-PYTHON=${PYTHON:-python}
+# PYTHON: the project environment unless set (see python_env.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 REPO_DIR=${REPO_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"}
 DATASET_NAME=${DATASET_NAME:-shapes}
 DATASET_SPLIT_NAME=${DATASET_SPLIT_NAME:-validation}

@@ -6,7 +6,8 @@
 # Extra arguments go to freeze_graph.py (e.g. --moving_average_decay=0.9999).
 set -euo pipefail
 
-PYTHON=${PYTHON:-python}
+# PYTHON: the project environment unless set (see python_env.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 REPO_DIR=${REPO_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"}
 DATASET_NAME=${DATASET_NAME:-shapes}
 DATASET_DIR=${DATASET_DIR:-/tmp/shapes}

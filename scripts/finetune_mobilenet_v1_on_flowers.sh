@@ -9,7 +9,8 @@
 # environment; extra arguments go to both training runs.
 set -euo pipefail
 
-PYTHON=${PYTHON:-python}
+# PYTHON: the project environment unless set (see python_env.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 REPO_DIR=${REPO_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"}
 PRETRAINED_CHECKPOINT_DIR=${PRETRAINED_CHECKPOINT_DIR:-/tmp/checkpoints}
 CHECKPOINT_URL=${CHECKPOINT_URL:-http://download.tensorflow.org/models/mobilenet_v1_2018_08_02/mobilenet_v1_1.0_224.tgz}

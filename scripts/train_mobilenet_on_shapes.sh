@@ -10,7 +10,8 @@
 # environment.
 set -euo pipefail
 
-PYTHON=${PYTHON:-python}
+# PYTHON: the project environment unless set (see python_env.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 REPO_DIR=${REPO_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"}
 DATASET_DIR=${DATASET_DIR:-/tmp/shapes}
 MODEL_NAME=${MODEL_NAME:-mobilenet_v1}

@@ -6,6 +6,7 @@ from __future__ import print_function
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ import export_inference_graph
 import export_saved_model
 import export_tflite
 import freeze_graph
+from deployment import run_record
 from deployment import script_utils
 from export import labels
 from export import predictors
@@ -206,21 +208,32 @@ def test_label_map_offsets_and_background():
 
 
 @pytest.mark.slow
-def test_bad_images_are_reported(model, exported, image_files, tmp_path):
-  paths, _ = image_files
+def test_bad_images_are_reported_and_the_others_classified(
+    model, exported, image_files, tmp_path):
+  paths, rows = image_files
   text_file = tmp_path / 'notes.txt'
   text_file.write_text(u'not an image')
   truncated = tmp_path / 'truncated.jpg'
   with open(paths[0], 'rb') as f:
     truncated.write_bytes(f.read()[:120])
+  missing = str(tmp_path / 'missing.jpg')
   for kind in (predictors.TFLITE, predictors.SAVED_MODEL):
-    with pytest.raises(ScriptError, match='notes.txt is not an image'):
-      _classify(model, exported[kind], [paths[0], str(text_file)])
-    with pytest.raises(ScriptError, match='truncated.jpg: Cannot decode'):
-      _classify(model, exported[kind], [str(truncated)])
-  with pytest.raises(ScriptError, match='missing.jpg does not exist'):
-    _classify(model, exported[predictors.TFLITE],
-              [str(tmp_path / 'missing.jpg')])
+    images = [paths[0], str(text_file), str(truncated), paths[1], missing]
+    with pytest.raises(classify_image.ImagesFailed) as failed:
+      _classify(model, exported[kind], images)
+    message = str(failed.value)
+    lines = message.split('\n')
+    assert lines[0].startswith('3 of 5 images could not be classified')
+    assert 'notes.txt is not an image' in lines[1]
+    assert 'truncated.jpg: Cannot decode' in lines[2]
+    assert 'missing.jpg does not exist' in lines[3]
+    assert len(lines) == 4
+    results = failed.value.results
+    assert [r is None for r in results] == [False, True, True, False, True]
+    for result, row in ((results[0], rows[0]), (results[3], rows[1])):
+      assert result[0][1] == int(model.probabilities[row].argmax())
+  with pytest.raises(ScriptError, match='None of the 1 image'):
+    _classify(model, exported[predictors.TFLITE], [missing])
   with pytest.raises(ScriptError, match='No images given'):
     _classify(model, exported[predictors.TFLITE], [])
 
@@ -290,13 +303,60 @@ def test_command_line(model, exported, image_files, repo_root, script_env,
     assert NAMES[model.probabilities[row].argmax()] in block
   not_image = tmp_path / 'notes.txt'
   not_image.write_text(u'not an image')
-  bad = subprocess.run(command + [str(not_image)], env=script_env,
+  bad = subprocess.run(command + [paths[0], str(not_image)], env=script_env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True)
   assert bad.returncode == 1
-  assert 'classify_image: error:' in bad.stderr
+  assert paths[0] in bad.stdout  # the good image is still classified
+  assert NAMES[model.probabilities[rows[0]].argmax()] in bad.stdout
+  assert 'classify_image: error: 1 of 2 images' in bad.stderr
   assert 'notes.txt is not an image' in bad.stderr
   assert 'Traceback' not in bad.stderr
+  assert 'INFO:tensorflow' not in bad.stderr + bad.stdout
+
+
+def _copy_checkpoint(model, directory):
+  """The session's checkpoint copied into `directory` (its own train_dir)."""
+  os.makedirs(directory)
+  prefix = os.path.basename(model.checkpoint)
+  for name in os.listdir(os.path.dirname(model.checkpoint)):
+    if name.startswith(prefix + '.'):
+      shutil.copy(os.path.join(os.path.dirname(model.checkpoint), name),
+                  directory)
+  with open(os.path.join(directory, 'checkpoint'), 'w') as f:
+    f.write('model_checkpoint_path: "%s"\n' % prefix)
+  return os.path.join(directory, prefix)
+
+
+@pytest.mark.slow
+def test_training_record_supplies_the_flags_not_given(model, image_files,
+                                                      tmp_path):
+  paths, rows = image_files
+  train_dir = str(tmp_path / 'train')
+  _copy_checkpoint(model, train_dir)
+  record_path = run_record.write_record(train_dir, run_record.make_record(
+      model_name=lib.MODEL_NAME, image_size=lib.IMAGE_SIZE,
+      preprocessing_name=lib.MODEL_NAME, dataset_name='image_folder',
+      num_classes=lib.NUM_CLASSES, labels_offset=0))
+  out = io.StringIO()
+  # No --model_name (default mobilenet_v1) and no --image_size (224).
+  results = lib.run_script(
+      classify_image, ['--model_path=' + train_dir,
+                       '--dataset_dir=' + model.dataset_dir], paths[:2], out)
+  text = out.getvalue()
+  assert ('from %s: model_name=%s, image_size=%d' %
+          (record_path, lib.MODEL_NAME, lib.IMAGE_SIZE)) in text
+  assert 'input %dx%d' % (lib.IMAGE_SIZE, lib.IMAGE_SIZE) in text
+  for row, result in zip(rows, results):
+    assert result[0][1] == int(model.probabilities[row].argmax())
+  out = io.StringIO()
+  lib.run_script(classify_image, ['--model_path=' + train_dir,
+                                  '--image_size=64',
+                                  '--dataset_dir=' + model.dataset_dir],
+                 paths[:1], out)
+  assert ('Warning: --image_size=64 but the model was trained at %d' %
+          lib.IMAGE_SIZE) in out.getvalue()
+  assert 'input 64x64' in out.getvalue()  # the given flag wins
 
 
 def test_tflite_predictor_uses_every_usable_cpu_on_tf2(monkeypatch, tmp_path):
