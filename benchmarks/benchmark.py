@@ -11,14 +11,22 @@ own:
 
 * training images/s on a synthetic in-memory batch (`train_synthetic`) and
   from TFRecords through `datasets/input_pipeline.py` with inception
-  preprocessing (`train_tfrecord`);
+  preprocessing (`train_tfrecord`), in a bare `session.run(train_op)` loop;
+  the same loop with the dataset's own head (`train_loop`), and what users
+  run on those TFRecords (`train_script`): `train_image_classifier.py`
+  against Keras `model.fit` (benchmarks/e2e.py);
 * batch-1 latency and batch-N images/s of the checkpoint graph
-  (`infer_checkpoint`), the frozen graph (`infer_frozen`) and the float
-  TFLite model (`infer_tflite`);
+  (`infer_checkpoint`), the frozen graph (`infer_frozen`), the float
+  TFLite model (`infer_tflite`) and the full-integer one
+  (`infer_tflite_int8`);
 * the peak resident memory of each;
 
-then writes medians, ratios ours/Keras, multiply-adds (from
-`nets/model_analysis.py`) and GMAC/s, and the targets of issue 7 as
+and, untimed, the top-1 agreement of the int8 TFLite model with the float
+one on the validation split (`--int8_agreement`). Networks the running
+stack lacks (MobileNet V3 before nets.mobilenet.mobilenet_v3 exists; its
+Keras side on TF 1.15) are skipped with a note. It then writes medians,
+ratios ours/Keras, multiply-adds (from `nets/model_analysis.py`) and
+GMAC/s, and the targets of issues 7 and 16 as
 `<output_dir>/benchmark_<stack>[_quick].md` and `.json` (the JSON also has
 every run). Exits non-zero if any measurement failed.
 """
@@ -53,8 +61,8 @@ FLAGS = flags.FLAGS
 
 # Values of the flags left unset: (full run, --quick).
 DEFAULTS = {
-    'models': ('mobilenet_v1,mobilenet_v2',
-               'mobilenet_v1_025,mobilenet_v2_035'),
+    'models': ('mobilenet_v1,mobilenet_v2,mobilenet_v3_large,'
+               'mobilenet_v3_small', 'mobilenet_v1_025,mobilenet_v2_035'),
     'image_size': (224, 64),
     'train_batch_size': (16, 8),
     'infer_batch_size': (32, 8),
@@ -65,6 +73,10 @@ DEFAULTS = {
     'latency_iters': (15, 4),
     'throughput_iters': (2, 2),
     'tfrecord_images': (240, 24),
+    'script_warmup_steps': (2, 1),
+    'validation_images': (300, 12),
+    'calibration_images': (100, 4),
+    'agreement_train_steps': (300, 3),
     'jobs': (1, 2),
     'start_method': ('auto', 'forked'),
 }
@@ -120,6 +132,27 @@ def define_flags():
   flags.DEFINE_integer('num_readers', 4, 'TFRecord files read in parallel.')
   flags.DEFINE_integer('tfrecord_images', None,
                        'Images in the generated TFRecord set (240).')
+  flags.DEFINE_integer('script_warmup_steps', None,
+                       'train_script: untimed steps after the first (2). '
+                       'At least 1: the script\'s second step runs a new '
+                       'set of fetches (no summary) and builds its '
+                       'executor.')
+  flags.DEFINE_integer('validation_images', None,
+                       'Validation images of the generated set, on which '
+                       'the int8 top-1 agreement is measured (300).')
+  flags.DEFINE_integer('calibration_images', None,
+                       'Train images that calibrate the int8 model of the '
+                       'agreement check (100, export_tflite.py\'s default).')
+  flags.DEFINE_bool('int8_agreement', True,
+                    'Measure the top-1 agreement of the int8 TFLite model '
+                    'with the float one (one task per model, untimed).')
+  flags.DEFINE_list('agreement_checkpoints', [],
+                    'model=checkpoint (or train_dir) pairs of networks '
+                    'trained on the dataset, for the agreement check; a '
+                    'model without one is trained here by '
+                    'train_image_classifier.py for --agreement_train_steps.')
+  flags.DEFINE_integer('agreement_train_steps', None,
+                       'Steps of that training (300).')
   flags.DEFINE_integer('tfrecord_image_size', None,
                        'Side of its JPEGs (default: 8/7 of --image_size, '
                        '256 for 224).')
@@ -193,7 +226,8 @@ def resolve_options(flag_values):
     opts['models'] = opts['models'].split(',')
   for name in ('image_size', 'train_batch_size', 'infer_batch_size', 'runs',
                'jobs', 'train_steps', 'latency_iters', 'throughput_iters',
-               'tfrecord_images'):
+               'tfrecord_images', 'script_warmup_steps', 'validation_images',
+               'calibration_images', 'agreement_train_steps'):
     if opts[name] < 1:
       raise UsageError('--%s must be >= 1, got %d.' % (name, opts[name]))
   for name in ('warmup_steps', 'warmup_iters'):
@@ -240,6 +274,15 @@ def resolve_options(flag_values):
   if opts['tfrecord_image_size'] < 16:
     raise UsageError('--tfrecord_image_size must be >= 16, got %d.' %
                      opts['tfrecord_image_size'])
+  opts['int8_agreement'] = flag_values.int8_agreement
+  opts['agreement_checkpoints'] = {}
+  for pair in flag_values.agreement_checkpoints:
+    model, _, path = pair.partition('=')
+    if not path or model not in opts['models']:
+      raise UsageError('--agreement_checkpoints=%s: expected model=path '
+                       'with a model of --models (%s).' %
+                       (pair, ','.join(opts['models'])))
+    opts['agreement_checkpoints'][model] = path
   opts['quick'] = flag_values.quick
   opts['output_dir'] = flag_values.output_dir
   opts['work_dir'] = flag_values.work_dir
@@ -254,18 +297,25 @@ def _log(message):
   sys.stdout.flush()
 
 
-def _measure_spec(opts, model, impl, measurement, paths):
+def _measure_spec(opts, model, impl, measurement, paths, run):
   """The parameters of one measurement task."""
   task, kind = models.MEASUREMENTS[measurement]
   spec = {'impl': impl, 'model_name': model, 'image_size': opts['image_size'],
           'settings': opts['settings']}
-  if task == 'train':
+  if task in ('train', 'train_script'):
     spec.update(input=kind, train_batch_size=opts['train_batch_size'],
                 warmup_steps=opts['warmup_steps'],
                 train_steps=opts['train_steps'],
                 dataset_dir=paths.get('dataset_dir'),
                 num_readers=opts['num_readers'],
                 num_preprocessing_threads=opts['num_preprocessing_threads'])
+    if measurement == 'train_loop':
+      spec['num_classes'] = paths['num_classes']
+    if task == 'train_script':
+      spec.update(warmup_steps=opts['script_warmup_steps'],
+                  timeout_s=opts['task_timeout'],
+                  work_dir=os.path.join(paths['work_dir'], 'script', model,
+                                        '%s_run%d' % (impl, run)))
   else:
     spec.update(format=kind, infer_batch_size=opts['infer_batch_size'],
                 warmup_iters=opts['warmup_iters'],
@@ -285,6 +335,51 @@ def _describe(result):
   return ', '.join(parts)
 
 
+def available_implementations(opts, environment):
+  """Which implementations of each model the running stack has.
+
+  Args:
+    opts: resolved options.
+    environment: the `environment` task's result (`nets`: nets_factory
+      names; `keras_applications`: the application classes that exist).
+
+  Returns:
+    ({model: [implementations]} of the models that run, [notes on what
+    was left out]).
+  """
+  impls, notes = {}, []
+  for model in opts['models']:
+    if model not in environment['nets']:
+      notes.append('%s: not in nets_factory on this branch; skipped.' % model)
+      continue
+    keras_class = models.KERAS_EQUIVALENTS[model][0]
+    impls[model] = [impl for impl in opts['implementations']
+                    if impl != 'keras' or
+                    keras_class in environment['keras_applications']]
+    if 'keras' in opts['implementations'] and 'keras' not in impls[model]:
+      notes.append('%s: keras.applications.%s does not exist in %s; ours '
+                   'only.' % (model, keras_class, environment['keras']))
+  return impls, notes
+
+
+def _agreement_specs(opts, work_dir, paths, model_names):
+  """One `agreement` task spec per model."""
+  specs = []
+  for model in model_names:
+    specs.append((model, {
+        'model_name': model, 'image_size': opts['image_size'],
+        'dataset_dir': paths['dataset_dir'],
+        'work_dir': os.path.join(work_dir, 'agreement', model),
+        'calibration_images': opts['calibration_images'],
+        'settings': opts['settings'],
+        'checkpoint': opts['agreement_checkpoints'].get(model),
+        'train_steps': opts['agreement_train_steps'],
+        'train_batch_size': opts['train_batch_size'],
+        'num_readers': opts['num_readers'],
+        'num_preprocessing_threads': opts['num_preprocessing_threads']}))
+  return specs
+
+
 def run_benchmark(opts, work_dir, command):
   """Runs every task and returns the results dict (as written to JSON)."""
   start = time.time()
@@ -299,26 +394,34 @@ def run_benchmark(opts, work_dir, command):
   environment, _ = tasks.run('environment', {}, fresh=True)
   _log('TensorFlow %s, Python %s, Keras: %s' % (
       environment['tensorflow'], environment['python'], environment['keras']))
+  impls, skipped = available_implementations(opts, environment)
+  for note in skipped:
+    _log('Skipped: ' + note)
+  model_names = [m for m in opts['models'] if m in impls]
 
   # Preparation: multiply-adds, the TFRecord set, exported models.
   prep = [('analyze', model, {'model_name': model,
                               'image_size': opts['image_size']})
-          for model in opts['models']]
-  paths = {'exports': {}}
-  if 'train_tfrecord' in opts['measurements']:
+          for model in model_names]
+  paths = {'exports': {}, 'work_dir': work_dir}
+  uses_records = [m for m in opts['measurements']
+                  if models.MEASUREMENTS[m][1] == 'tfrecord']
+  if uses_records or opts['int8_agreement']:
     paths['dataset_dir'] = os.path.join(work_dir, 'shapes')
     prep.append(('dataset', None, {
         'dataset_dir': paths['dataset_dir'],
         'tfrecord_image_size': opts['tfrecord_image_size'],
-        'tfrecord_images': opts['tfrecord_images']}))
+        'tfrecord_images': opts['tfrecord_images'],
+        'validation_images': opts['validation_images']}))
   if any(m.startswith('infer_') for m in opts['measurements']):
-    for model in opts['models']:
-      for impl in opts['implementations']:
+    for model in model_names:
+      for impl in impls[model]:
         prep.append(('export', (model, impl), {
             'impl': impl, 'model_name': model,
             'image_size': opts['image_size'],
             'infer_batch_size': opts['infer_batch_size'],
             'fold_batch_norms': opts['fold_batch_norms'],
+            'int8': 'infer_tflite_int8' in opts['measurements'],
             'export_dir': os.path.join(work_dir, 'export', model, impl)}))
   macs = {}
   with futures.ThreadPoolExecutor(opts['jobs']) as pool:
@@ -330,24 +433,26 @@ def run_benchmark(opts, work_dir, command):
         macs[key] = result
       elif task == 'dataset':
         opts['tfrecord_images'] = result['num_examples']
+        paths['num_classes'] = result['num_classes']
         _log('TFRecords: %d images of %dx%d in %.0f s' % (
             result['num_examples'], opts['tfrecord_image_size'],
             opts['tfrecord_image_size'], wall_s))
       else:
         paths['exports'][key] = {
-            k: result[k] for k in ('checkpoint', 'frozen', 'output_name',
-                                   'tflite_b1', 'tflite_bN')}
+            k: v for k, v in result.items()
+            if k in ('checkpoint', 'frozen', 'output_name') or
+            k.startswith('tflite_')}
         macs[key[0]]['params_%s' % key[1]] = result['params']
         _log('Exported %s %s in %.0f s' % (key[0], key[1], wall_s))
 
   # Measurements, interleaved ours / Keras.
   plan = []
   for run in range(opts['runs']):
-    for model in opts['models']:
+    for model in model_names:
       for measurement in opts['measurements']:
         # Alternate which implementation goes first, so drifting machine
         # load favours neither.
-        order = list(opts['implementations'])
+        order = list(impls[model])
         if run % 2:
           order.reverse()
         plan.extend((run + 1, model, measurement, impl) for impl in order)
@@ -360,8 +465,11 @@ def run_benchmark(opts, work_dir, command):
 
   def measure(item):
     run, model, measurement, impl = item
-    task, spec = _measure_spec(opts, model, impl, measurement, paths)
-    if opts['profile'] and run == 1 and measurement != 'infer_tflite':
+    task, spec = _measure_spec(opts, model, impl, measurement, paths, run)
+    # Traced: the graph runs of this process (not TFLite, not the script).
+    traceable = task == 'train' or measurement in ('infer_checkpoint',
+                                                   'infer_frozen')
+    if opts['profile'] and run == 1 and traceable:
       spec['profile'] = True
       if trace_dir:
         spec['trace_path'] = os.path.join(trace_dir, '%s_%s_%s_%s.json' % (
@@ -385,17 +493,35 @@ def run_benchmark(opts, work_dir, command):
     records = list(pool.map(measure, plan))
   errors = [record for record in records if 'error' in record]
 
+  # Untimed: one agreement check per model, after the timings.
+  agreement = {}
+  if opts['int8_agreement']:
+    for model, spec in _agreement_specs(opts, work_dir, paths, model_names):
+      try:
+        agreement[model], wall_s = tasks.run('agreement', spec, fresh=True)
+        _log('int8 agreement %s: %.3f on %d images (%.0f s)' % (
+            model, agreement[model]['agreement'], agreement[model]['images'],
+            wall_s))
+      except runner.TaskError as e:
+        errors.append({'model': model, 'measurement': 'int8_agreement',
+                       'impl': 'ours', 'run': 1, 'error': str(e)})
+        _log('int8 agreement %s FAILED: %s' % (
+            model, str(e).strip().split('\n')[-1]))
+
   summary = report.summarize(records, {m: v['macs'] for m, v in macs.items()},
-                             opts['models'], opts['measurements'])
+                             model_names, opts['measurements'])
   meta = {k: v for k, v in opts.items()
           if k not in ('output_dir', 'work_dir', 'trace_dir')}
   meta.update(environment=environment, cpu_model=_cpu_model(),
+              models=model_names, skipped=skipped,
+              num_classes=paths.get('num_classes'),
               cpus=_available_cpus(), load_before=list(load_before),
               load_after=list(os.getloadavg()), wall_s=time.time() - start,
               date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
               command=command)
   return {'meta': meta, 'macs': macs, 'summary': summary,
-          'targets': report.check_targets(summary, opts['models']),
+          'agreement': agreement,
+          'targets': report.check_targets(summary, model_names, agreement),
           'errors': errors, 'runs': records}
 
 

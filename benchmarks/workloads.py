@@ -61,7 +61,10 @@ NUM_CLASSES = 1001
 IMPLEMENTATIONS = models.IMPLEMENTATIONS
 KERAS_EQUIVALENTS = models.KERAS_EQUIVALENTS
 INPUTS = ('synthetic', 'tfrecord')
-FORMATS = ('checkpoint', 'frozen', 'tflite')
+FORMATS = ('checkpoint', 'frozen', 'tflite', 'tflite_int8')
+# Random images calibrate the int8 models that are only timed (their weights
+# are random too; the ranges do not change which kernels run).
+_TIMING_CALIBRATION_IMAGES = 8
 
 # The training script's default optimizer (train_image_classifier.py).
 _RMSPROP = dict(learning_rate=0.01, decay=0.9, momentum=0.9, epsilon=1.0)
@@ -175,18 +178,26 @@ def traced_run(sess, fetches, feed_dict=None, trace_path=None, top=10):
           'ops': [[op, us / 1000.0] for op, us in totals.most_common(top)]}
 
 
-def _keras_model(model_name, image_size):
+def keras_model(model_name, image_size, num_classes=NUM_CLASSES):
   """The keras.applications equivalent of `model_name`, random weights."""
   if model_name not in KERAS_EQUIVALENTS:
     raise ValueError('No Keras equivalent of %r is known; models with one: '
                      '%s.' % (model_name, ', '.join(sorted(KERAS_EQUIVALENTS))))
   class_name, alpha = KERAS_EQUIVALENTS[model_name]
+  if not hasattr(keras.applications, class_name):
+    raise ValueError('keras.applications of %s has no %s.' %
+                     (KERAS_DESCRIPTION, class_name))
+  kwargs = {}
+  if class_name.startswith('MobileNetV3'):
+    # Its built-in rescaling expects [0, 255]; ours takes [-1, 1] images.
+    kwargs['include_preprocessing'] = False
   return getattr(keras.applications, class_name)(
       input_shape=(image_size, image_size, 3), alpha=alpha, weights=None,
-      classes=NUM_CLASSES)
+      classes=num_classes, **kwargs)
 
 
-def build_network(impl, model_name, images, is_training):
+def build_network(impl, model_name, images, is_training,
+                  num_classes=NUM_CLASSES):
   """Builds our network or the Keras one on `images`.
 
   Args:
@@ -194,6 +205,7 @@ def build_network(impl, model_name, images, is_training):
     model_name: a nets_factory name.
     images: float32 [batch, size, size, 3] tensor.
     is_training: training mode (batch statistics, dropout).
+    num_classes: outputs of the head.
 
   Returns:
     (logits, probabilities, update_ops): update_ops are the batch norm
@@ -204,7 +216,7 @@ def build_network(impl, model_name, images, is_training):
   """
   if impl == 'ours':
     network_fn = nets_factory.get_network_fn(
-        model_name, NUM_CLASSES, weight_decay=0.0, is_training=is_training)
+        model_name, num_classes, weight_decay=0.0, is_training=is_training)
     logits, end_points = network_fn(images)
     return (logits, end_points['Predictions'],
             tf.get_collection(tf.GraphKeys.UPDATE_OPS))
@@ -212,7 +224,7 @@ def build_network(impl, model_name, images, is_training):
     raise ValueError('impl must be one of %s, got %r.' %
                      (', '.join(IMPLEMENTATIONS), impl))
   image_size = images.get_shape().as_list()[1]
-  model = _keras_model(model_name, image_size)
+  model = keras_model(model_name, image_size, num_classes)
   probabilities = model(images, training=is_training)
   # The applications end in a softmax; its input are the logits (Keras's own
   # cross-entropy takes them the same way).
@@ -232,6 +244,10 @@ def build_network(impl, model_name, images, is_training):
 def environment(_):
   """Versions of the stack this process runs."""
   return {
+      'nets': sorted(nets_factory.networks_map),
+      'keras_applications': sorted(
+          name for name, _ in KERAS_EQUIVALENTS.values()
+          if hasattr(keras.applications, name)),
       'python': platform.python_version(),
       'tensorflow': tf.__version__,
       'stack': 'tf2' if tf_compat.IS_TF2 else 'tf1',
@@ -264,25 +280,45 @@ def make_dataset(spec):
       generate_shapes.CLASS_NAMES))
   manifests = generate_shapes.run(
       spec['dataset_dir'], image_size=spec['tfrecord_image_size'],
-      train_per_class=per_class, validation_per_class=1,
+      train_per_class=per_class,
+      validation_per_class=max(1, spec.get('validation_images', 6) // len(
+          generate_shapes.CLASS_NAMES)),
       train_shards=spec.get('tfrecord_shards', 4), validation_shards=1)
-  return {'num_examples': manifests['train']['num_examples']}
+  return {'num_examples': manifests['train']['num_examples'],
+          'validation_examples': manifests['validation']['num_examples'],
+          'num_classes': len(generate_shapes.CLASS_NAMES)}
 
 
-def _convert_tflite(frozen_path, output_name, batch_size):
-  """Converts a frozen graph to a float TFLite model with a fixed batch.
+def _convert_tflite(frozen_path, output_name, batch_size, int8=False):
+  """Converts a frozen graph to a TFLite model with a fixed batch.
 
   Batch 1 is the project's exporter (`export.tflite.convert`), which fixes
-  the batch at 1; the batch-N model needs the same converter call with
-  another input shape.
+  the batch at 1; the batch-N model needs the same converter settings with
+  another input shape. `int8`: full-integer quantization (uint8 input and
+  output) as `export_tflite.py --quantization=full_integer` does,
+  calibrated on random images.
   """
-  if batch_size == 1:
-    return tflite.convert(frozen_path, output_name=output_name)
   graph_def = freeze.load_graph_def(frozen_path)
   shape = tflite.input_shape(graph_def)
+  rng = np.random.RandomState(_SEED)
+  calibration = [rng.uniform(-1, 1, [1] + shape[1:]).astype(np.float32)
+                 for _ in range(_TIMING_CALIBRATION_IMAGES)]
+  if batch_size == 1:
+    return tflite.convert(frozen_path, output_name=output_name,
+                          quantization='full_integer' if int8 else 'none',
+                          representative_data=calibration)
   shape[0] = batch_size
   converter = tf.lite.TFLiteConverter.from_frozen_graph(
       frozen_path, [_INPUT_NAME], [output_name], {_INPUT_NAME: shape})
+  if int8:
+    batches = [np.concatenate([calibration[(i + j) % len(calibration)]
+                               for j in range(batch_size)])
+               for i in range(len(calibration))]
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([b] for b in batches)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
   return converter.convert()
 
 
@@ -299,8 +335,10 @@ def export_model(spec):
       True, as freeze_graph.py).
 
   Returns:
-    dict with paths `checkpoint`, `frozen`, `tflite_b1`, `tflite_bN`, the
-    `output_name` and the trainable `params` of the network.
+    dict with paths `checkpoint`, `frozen`, `tflite_b1`, `tflite_bN`
+    (float), `tflite_int8_b1`, `tflite_int8_bN` (full-integer; unless the
+    spec has `int8` False), the `output_name` and the trainable `params` of
+    the network.
   """
   impl, model_name = spec['impl'], spec['model_name']
   image_size, export_dir = spec['image_size'], spec['export_dir']
@@ -334,16 +372,21 @@ def export_model(spec):
   freeze.write_graph_def(graph_def, frozen_path)
   result = {'checkpoint': checkpoint, 'frozen': frozen_path,
             'output_name': output_name, 'params': params}
-  for key, batch_size in (('tflite_b1', 1),
-                          ('tflite_bN', spec['infer_batch_size'])):
-    path = os.path.join(export_dir, 'model_b%d.tflite' % batch_size)
+  conversions = [('tflite_b1', 1, False),
+                 ('tflite_bN', spec['infer_batch_size'], False)]
+  if spec.get('int8', True):
+    conversions += [('tflite_int8_b1', 1, True),
+                    ('tflite_int8_bN', spec['infer_batch_size'], True)]
+  for key, batch_size, int8 in conversions:
+    path = os.path.join(export_dir, 'model_%sb%d.tflite' % (
+        'int8_' if int8 else '', batch_size))
     with open(path, 'wb') as f:
-      f.write(_convert_tflite(frozen_path, output_name, batch_size))
+      f.write(_convert_tflite(frozen_path, output_name, batch_size, int8))
     result[key] = path
   return result
 
 
-def _synthetic_batch(batch_size, image_size):
+def _synthetic_batch(batch_size, image_size, num_classes=NUM_CLASSES):
   """A fixed random batch held in memory (local variables)."""
   images = tf.get_local_variable(
       'synthetic_images', [batch_size, image_size, image_size, 3],
@@ -351,7 +394,7 @@ def _synthetic_batch(batch_size, image_size):
       trainable=False)
   labels = tf.get_local_variable(
       'synthetic_labels', [batch_size], dtype=tf.int64,
-      initializer=tf.random_uniform_initializer(0, NUM_CLASSES, seed=_SEED,
+      initializer=tf.random_uniform_initializer(0, num_classes, seed=_SEED,
                                                 dtype=tf.int64),
       trainable=False)
   return tf.identity(images), tf.identity(labels)
@@ -375,7 +418,8 @@ def train(spec):
     spec: dict with `impl`, `model_name`, `input` ('synthetic' or
       'tfrecord'), `image_size`, `train_batch_size`, `warmup_steps`,
       `train_steps`, `settings` (see `session_config`), and for TFRecords
-      `dataset_dir`, `num_readers`, `num_preprocessing_threads`.
+      `dataset_dir`, `num_readers`, `num_preprocessing_threads`; optional
+      `num_classes` of the head (default 1001).
 
   Returns:
     dict with `images_per_sec`, `images_per_cpu_sec` (per second of this
@@ -389,14 +433,17 @@ def train(spec):
   with tf.Graph().as_default() as graph:
     tf.set_random_seed(_SEED)
     if spec['input'] == 'synthetic':
-      images, labels = _synthetic_batch(batch_size, spec['image_size'])
+      images, labels = _synthetic_batch(
+          batch_size, spec['image_size'],
+          spec.get('num_classes', NUM_CLASSES))
     elif spec['input'] == 'tfrecord':
       images, labels = _tfrecord_batch(spec)
     else:
       raise ValueError('input must be one of %s, got %r.' %
                        (', '.join(INPUTS), spec['input']))
-    logits, _, update_ops = build_network(spec['impl'], spec['model_name'],
-                                          images, is_training=True)
+    logits, _, update_ops = build_network(
+        spec['impl'], spec['model_name'], images, is_training=True,
+        num_classes=spec.get('num_classes', NUM_CLASSES))
     loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
     optimizer = tf.train.RMSPropOptimizer(**_RMSPROP)
     with tf.control_dependencies(update_ops):
@@ -461,6 +508,9 @@ class _GraphRunner(object):
     if saver is not None:
       saver.restore(self._sess, spec['checkpoint'])
 
+  def prepare(self, batch):
+    return batch
+
   def run(self, batch):
     return self._sess.run(self._output, {self._images: batch})
 
@@ -482,8 +532,15 @@ class _TFLiteRunner(object):
       kwargs['num_threads'] = num_threads
     self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
     self._interpreter.allocate_tensors()
-    self._input = self._interpreter.get_input_details()[0]['index']
+    details = self._interpreter.get_input_details()[0]
+    self._input = details['index']
+    self._input_dtype = details['dtype']
+    self._input_quantization = details['quantization']
     self._output = self._interpreter.get_output_details()[0]['index']
+
+  def prepare(self, batch):
+    """`batch` in the model's input type (quantized for integer models)."""
+    return quantize_input(batch, self._input_dtype, self._input_quantization)
 
   def run(self, batch):
     self._interpreter.set_tensor(self._input, batch)
@@ -492,6 +549,16 @@ class _TFLiteRunner(object):
 
   def close(self):
     self._interpreter = None
+
+
+def quantize_input(batch, dtype, quantization):
+  """Float images as an integer TFLite input of (scale, zero point)."""
+  if dtype == np.float32:
+    return batch.astype(np.float32)
+  scale, zero_point = quantization
+  info = np.iinfo(dtype)
+  return np.clip(np.round(batch / scale + zero_point), info.min,
+                 info.max).astype(dtype)
 
 
 def _random_batch(batch_size, image_size):
@@ -509,7 +576,8 @@ def infer(spec):
     spec: dict with `impl`, `model_name`, `format` ('checkpoint', 'frozen'
       or 'tflite'), `image_size`, `infer_batch_size`, `warmup_iters`,
       `latency_iters`, `throughput_iters`, `settings`, and the paths from
-      `export`.
+      `export`. 'tflite_int8' takes the float images quantized to its
+      uint8 input (before timing).
 
   Returns:
     dict with `latency_ms` (median), `latency_ms_p90`, `images_per_sec`
@@ -525,13 +593,13 @@ def infer(spec):
   threads = spec['settings']['intra_op_threads']
 
   start = time.time()
-  if fmt == 'tflite':
-    runner = _TFLiteRunner(spec['tflite_b1'], threads)
+  if fmt.startswith('tflite'):
+    runner = _TFLiteRunner(spec[fmt + '_b1'], threads)
   else:
     runner = _GraphRunner(spec, fmt)
   load_s = time.time() - start
 
-  one = _random_batch(1, image_size)
+  one = runner.prepare(_random_batch(1, image_size))
   probabilities = runner.run(one)
   if probabilities.shape != (1, NUM_CLASSES):
     raise ValueError('%s %s output shape %s, expected (1, %d).' %
@@ -545,10 +613,10 @@ def infer(spec):
     latencies.append(time.perf_counter() - start)
   peak_b1 = memory_mib()['peak']
 
-  if fmt == 'tflite':
+  if fmt.startswith('tflite'):
     runner.close()
-    runner = _TFLiteRunner(spec['tflite_bN'], threads)
-  batch = _random_batch(batch_size, image_size)
+    runner = _TFLiteRunner(spec[fmt + '_bN'], threads)
+  batch = runner.prepare(_random_batch(batch_size, image_size))
   runner.run(batch)  # Warm-up: kernels are set up per input shape.
   cpu_start = cpu_seconds()
   start = time.perf_counter()
@@ -564,7 +632,7 @@ def infer(spec):
             'images_per_cpu_sec': images / cpu_s, 'cpu_s': cpu_s,
             'peak_rss_b1_mib': peak_b1, 'load_s': load_s,
             'peak_rss_mib': memory_mib()['peak']}  # Before any tracing.
-  if spec.get('profile') and fmt != 'tflite':
+  if spec.get('profile') and not fmt.startswith('tflite'):
     result['profile'] = runner.profile(batch, spec.get('trace_path'))
   runner.close()
   return result
@@ -593,7 +661,11 @@ def run_task(task, spec):
     `peak_rss_mib` (this process's peak resident memory).
   """
   start_memory = memory_mib()
-  result = TASKS[task](spec)
+  if task in ('train_script', 'agreement'):
+    from benchmarks import e2e  # pylint: disable=g-import-not-at-top
+    result = e2e.TASKS[task](spec)
+  else:
+    result = TASKS[task](spec)
   result['rss_start_mib'] = start_memory['rss']
   result.setdefault('peak_rss_mib', memory_mib()['peak'])
   sys.stdout.flush()
