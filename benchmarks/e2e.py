@@ -295,7 +295,7 @@ def _trained_checkpoint(spec, num_classes):
   log_path = os.path.join(spec['work_dir'], 'agreement_trainer.log')
   with open(log_path, 'w') as log:
     code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
-                           cwd=_REPO_ROOT)
+                           cwd=_REPO_ROOT, timeout=spec.get('timeout_s'))
   if code != 0:
     with open(log_path) as f:
       raise TrainerError('Training the agreement model failed (%d):\n%s' %
