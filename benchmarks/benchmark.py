@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 r"""Benchmarks our slim MobileNets side by side with keras.applications.
 
-    make bench [TF=2]                       # full run (mobilenet_v1/v2, 224)
+    make bench [TF=2]                       # full run (mobilenet_v1/v2/v3, 224)
     make bench BENCH_ARGS=--quick           # smoke run (small, one run)
     python benchmarks/benchmark.py --models=mobilenet_v1 --runs=5
 
@@ -381,4 +381,6 @@ def main(argv):
 
 if __name__ == '__main__':
   options.define_flags()
+  # --help lists the flags, which options.py defines.
+  flags.adopt_module_key_flags(options)
   app.run(main)
