@@ -7,8 +7,9 @@ that of one configuration. The tasks:
 * `environment`: versions of Python, TensorFlow and Keras.
 * `analyze`: multiply-adds and parameters per image (`nets.model_analysis`).
 * `dataset`: writes a TFRecord set of larger `shapes` JPEGs.
-* `export`: a random-weight checkpoint, its frozen graph and TFLite models,
-  for our network (with the project's `export` package) or for Keras.
+* `export` (benchmarks/exports.py): a random-weight checkpoint, its frozen
+  graph and float and int8 TFLite models, for our network (with the
+  project's `export` package) or for Keras.
 * `train`: images/s of training steps (RMSProp, softmax cross-entropy) on a
   synthetic in-memory batch or on TFRecords through `input_pipeline` with
   inception preprocessing.
@@ -43,7 +44,6 @@ from datasets import generate_shapes
 from datasets import input_pipeline
 from export import freeze
 from export import inference_graph
-from export import tflite
 from nets import model_analysis
 from nets import nets_factory
 from preprocessing import preprocessing_factory
@@ -62,14 +62,11 @@ IMPLEMENTATIONS = models.IMPLEMENTATIONS
 KERAS_EQUIVALENTS = models.KERAS_EQUIVALENTS
 INPUTS = ('synthetic', 'tfrecord')
 FORMATS = ('checkpoint', 'frozen', 'tflite', 'tflite_int8')
-# Random images calibrate the int8 models that are only timed (their weights
-# are random too; the ranges do not change which kernels run).
-_TIMING_CALIBRATION_IMAGES = 8
 
 # The training script's default optimizer (train_image_classifier.py).
 _RMSPROP = dict(learning_rate=0.01, decay=0.9, momentum=0.9, epsilon=1.0)
 _INPUT_NAME = inference_graph.INPUT_NODE_NAME
-_SEED = 0
+SEED = 0
 
 # Sessions of measurements stay open until the process exits: on TF 1.15,
 # closing a session while the training input pipeline (parallel TFRecord
@@ -289,112 +286,15 @@ def make_dataset(spec):
           'num_classes': len(generate_shapes.CLASS_NAMES)}
 
 
-def _convert_tflite(frozen_path, output_name, batch_size, int8=False):
-  """Converts a frozen graph to a TFLite model with a fixed batch.
-
-  Batch 1 is the project's exporter (`export.tflite.convert`), which fixes
-  the batch at 1; the batch-N model needs the same converter settings with
-  another input shape. `int8`: full-integer quantization (uint8 input and
-  output) as `export_tflite.py --quantization=full_integer` does,
-  calibrated on random images.
-  """
-  graph_def = freeze.load_graph_def(frozen_path)
-  shape = tflite.input_shape(graph_def)
-  rng = np.random.RandomState(_SEED)
-  calibration = [rng.uniform(-1, 1, [1] + shape[1:]).astype(np.float32)
-                 for _ in range(_TIMING_CALIBRATION_IMAGES)]
-  if batch_size == 1:
-    return tflite.convert(frozen_path, output_name=output_name,
-                          quantization='full_integer' if int8 else 'none',
-                          representative_data=calibration)
-  shape[0] = batch_size
-  converter = tf.lite.TFLiteConverter.from_frozen_graph(
-      frozen_path, [_INPUT_NAME], [output_name], {_INPUT_NAME: shape})
-  if int8:
-    batches = [np.concatenate([calibration[(i + j) % len(calibration)]
-                               for j in range(batch_size)])
-               for i in range(len(calibration))]
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([b] for b in batches)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
-  return converter.convert()
-
-
-def export_model(spec):
-  """Writes a checkpoint, frozen graph and TFLite models of one network.
-
-  Ours goes through the project's exporter (`export.freeze`,
-  `export.tflite`); Keras through the same TensorFlow freezing
-  (convert_variables_to_constants) and converter.
-
-  Args:
-    spec: dict with `impl`, `model_name`, `image_size`, `infer_batch_size`,
-      `export_dir`, and optionally `fold_batch_norms` (ours only; default
-      True, as freeze_graph.py).
-
-  Returns:
-    dict with paths `checkpoint`, `frozen`, `tflite_b1`, `tflite_bN`
-    (float), `tflite_int8_b1`, `tflite_int8_bN` (full-integer; unless the
-    spec has `int8` False), the `output_name` and the trainable `params` of
-    the network.
-  """
-  impl, model_name = spec['impl'], spec['model_name']
-  image_size, export_dir = spec['image_size'], spec['export_dir']
-  if not os.path.isdir(export_dir):
-    os.makedirs(export_dir)
-  checkpoint = os.path.join(export_dir, 'model.ckpt')
-  frozen_path = os.path.join(export_dir, 'frozen.pb')
-  with tf.Graph().as_default() as graph:
-    tf.set_random_seed(_SEED)
-    if impl == 'ours':
-      net = inference_graph.build_inference_graph(model_name, NUM_CLASSES,
-                                                  image_size=image_size)
-      output_name = net.output_node_name
-    else:
-      images = tf.placeholder(tf.float32, [None, image_size, image_size, 3],
-                              name=_INPUT_NAME)
-      _, probabilities, _ = build_network(impl, model_name, images, False)
-      output_name = probabilities.op.name
-    params = int(sum(np.prod(v.get_shape().as_list())
-                     for v in tf.trainable_variables()))
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      tf.train.Saver().save(sess, checkpoint, write_meta_graph=False)
-      if impl == 'keras':
-        graph_def = tf.graph_util.convert_variables_to_constants(
-            sess, graph.as_graph_def(), [output_name])
-  if impl == 'ours':
-    graph_def = freeze.freeze(
-        model_name, checkpoint, NUM_CLASSES, image_size=image_size,
-        fold_batch_norms=spec.get('fold_batch_norms', True)).graph_def
-  freeze.write_graph_def(graph_def, frozen_path)
-  result = {'checkpoint': checkpoint, 'frozen': frozen_path,
-            'output_name': output_name, 'params': params}
-  conversions = [('tflite_b1', 1, False),
-                 ('tflite_bN', spec['infer_batch_size'], False)]
-  if spec.get('int8', True):
-    conversions += [('tflite_int8_b1', 1, True),
-                    ('tflite_int8_bN', spec['infer_batch_size'], True)]
-  for key, batch_size, int8 in conversions:
-    path = os.path.join(export_dir, 'model_%sb%d.tflite' % (
-        'int8_' if int8 else '', batch_size))
-    with open(path, 'wb') as f:
-      f.write(_convert_tflite(frozen_path, output_name, batch_size, int8))
-    result[key] = path
-  return result
-
-
 def _synthetic_batch(batch_size, image_size, num_classes=NUM_CLASSES):
   """A fixed random batch held in memory (local variables)."""
   images = tf.get_local_variable(
       'synthetic_images', [batch_size, image_size, image_size, 3],
-      initializer=tf.random_uniform_initializer(-1.0, 1.0, seed=_SEED),
+      initializer=tf.random_uniform_initializer(-1.0, 1.0, seed=SEED),
       trainable=False)
   labels = tf.get_local_variable(
       'synthetic_labels', [batch_size], dtype=tf.int64,
-      initializer=tf.random_uniform_initializer(0, num_classes, seed=_SEED,
+      initializer=tf.random_uniform_initializer(0, num_classes, seed=SEED,
                                                 dtype=tf.int64),
       trainable=False)
   return tf.identity(images), tf.identity(labels)
@@ -431,7 +331,7 @@ def train(spec):
   start = time.time()
   batch_size = spec['train_batch_size']
   with tf.Graph().as_default() as graph:
-    tf.set_random_seed(_SEED)
+    tf.set_random_seed(SEED)
     if spec['input'] == 'synthetic':
       images, labels = _synthetic_batch(
           batch_size, spec['image_size'],
@@ -562,7 +462,7 @@ def quantize_input(batch, dtype, quantization):
 
 
 def _random_batch(batch_size, image_size):
-  rng = np.random.RandomState(_SEED)
+  rng = np.random.RandomState(SEED)
   return rng.uniform(-1, 1, [batch_size, image_size, image_size, 3]).astype(
       np.float32)
 
@@ -642,7 +542,6 @@ TASKS = {
     'environment': environment,
     'analyze': analyze,
     'dataset': make_dataset,
-    'export': export_model,
     'train': train,
     'infer': infer,
 }
@@ -664,6 +563,9 @@ def run_task(task, spec):
   if task in ('train_script', 'agreement'):
     from benchmarks import e2e  # pylint: disable=g-import-not-at-top
     result = e2e.TASKS[task](spec)
+  elif task == 'export':
+    from benchmarks import exports  # pylint: disable=g-import-not-at-top
+    result = exports.export_model(spec)
   else:
     result = TASKS[task](spec)
   result['rss_start_mib'] = start_memory['rss']
