@@ -93,6 +93,7 @@ def _measure_spec(opts, model, impl, measurement, paths, run):
     if task == 'train_script':
       # The script gets killed before its task is, so it is never orphaned.
       spec.update(warmup_steps=opts['script_warmup_steps'],
+                  keras_fit=opts['keras_fit'],
                   timeout_s=max(60, opts['task_timeout'] - 60),
                   work_dir=os.path.join(paths['work_dir'], 'script', model,
                                         '%s_run%d' % (impl, run)))

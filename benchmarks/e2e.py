@@ -9,7 +9,8 @@ Tasks (run by `workloads.run_task` in a process of their own):
   (`datasets/input_pipeline.make_dataset`, inception preprocessing), with
   the same optimizer (RMSProp, the script's defaults), batch and size. On
   TF 2 `fit` runs eagerly (a `tf.function` per step, what a tf.keras user
-  runs); on TF 1.15 in graph mode, as there.
+  runs), with tf_keras (Keras 2) or optionally Keras 3; on TF 1.15 in
+  graph mode, as there.
 * `agreement`: top-1 agreement of the full-integer (int8) TFLite model with
   the float TFLite model on the validation split, for a checkpoint trained
   on the dataset (given, or trained here by the script).
@@ -193,6 +194,12 @@ def run_keras_fit(spec):
   start = time.time()
   keras = workloads.keras
   settings = spec['settings']
+  keras3 = spec.get('keras_fit') == 'keras3'
+  if keras3 and not tf_compat.IS_TF2:
+    raise ValueError('Keras 3 needs TensorFlow 2; this is %s.' %
+                     tf.__version__)
+  if keras3:
+    import keras  # pylint: disable=g-import-not-at-top,redefined-outer-name
   if tf_compat.IS_TF2:
     # tf_compat turned eager execution off at import; nothing has been built
     # in this process yet, so it can be turned back on.
@@ -206,7 +213,7 @@ def run_keras_fit(spec):
         tf.Session(config=workloads.session_config(settings)))
   data, num_classes = _training_dataset(spec)
   model = workloads.keras_model(spec['model_name'], spec['image_size'],
-                                num_classes)
+                                num_classes, applications=keras.applications)
   model.compile(
       optimizer=keras.optimizers.RMSprop(
           learning_rate=_LEARNING_RATE, rho=_RMSPROP_DECAY,
@@ -228,6 +235,7 @@ def run_keras_fit(spec):
   result['first_step_s'] = stamps[0][1] - start
   result['peak_rss_mib'] = workloads.memory_mib()['peak']
   result['eager'] = bool(tf.executing_eagerly())
+  result['keras'] = 'keras %s' % keras.__version__
   return result
 
 
@@ -238,7 +246,9 @@ def train_script(spec):
     spec: dict with `impl`, `model_name`, `image_size`, `train_batch_size`,
       `warmup_steps` (untimed steps after the first), `train_steps` (timed),
       `dataset_dir`, `num_readers`, `num_preprocessing_threads`, `settings`
-      (Keras's threads; the script uses TensorFlow's defaults), and for ours
+      (Keras's threads; the script uses TensorFlow's defaults), optional
+      `keras_fit` ('tf_keras', the default, or 'keras3': `fit` of Keras 3,
+      what `tf.keras` is on TF >= 2.16, TF 2 only), and for ours
       `work_dir` (its train_dir and log go there) and `timeout_s`.
 
   Returns:

@@ -106,6 +106,10 @@ def define_flags():
   flags.DEFINE_integer('calibration_images', None,
                        'Train images that calibrate the int8 model of the '
                        'agreement check (100, export_tflite.py\'s default).')
+  flags.DEFINE_enum('keras_fit', 'tf_keras', ['tf_keras', 'keras3'],
+                    'train_script: the Keras whose model.fit is timed on TF '
+                    '2: tf_keras (Keras 2, as the other Keras rows) or '
+                    'keras3 (what tf.keras is on TF >= 2.16 by default).')
   flags.DEFINE_bool('int8_agreement', True,
                     'Measure the top-1 agreement of the int8 TFLite model '
                     'with the float one (one task per model, untimed).')
@@ -228,6 +232,7 @@ def resolve_options(flag_values):
     raise UsageError('--tfrecord_image_size must be >= 16, got %d.' %
                      opts['tfrecord_image_size'])
   opts['int8_agreement'] = flag_values.int8_agreement
+  opts['keras_fit'] = flag_values.keras_fit
   opts['agreement_checkpoints'] = {}
   for pair in flag_values.agreement_checkpoints:
     model, _, path = pair.partition('=')

@@ -448,8 +448,10 @@ def _workload_note(meta, train_rows):
       'after the first and %d warm-up; its first-step time counts from the '
       'process start. Peak MiB of the script is its own process\'s.' % (
           meta.get('num_classes', 0),
-          'eager, a tf.function per step' if meta['environment']['stack'] ==
-          'tf2' else 'graph mode', meta['train_steps'],
+          '%s, eager, a tf.function per step' % meta.get('keras_fit',
+                                                          'tf_keras')
+          if meta['environment']['stack'] == 'tf2' else 'graph mode',
+          meta['train_steps'],
           meta.get('script_warmup_steps', 0)), '']
 
 

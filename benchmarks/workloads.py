@@ -175,20 +175,25 @@ def traced_run(sess, fetches, feed_dict=None, trace_path=None, top=10):
           'ops': [[op, us / 1000.0] for op, us in totals.most_common(top)]}
 
 
-def keras_model(model_name, image_size, num_classes=NUM_CLASSES):
-  """The keras.applications equivalent of `model_name`, random weights."""
+def keras_model(model_name, image_size, num_classes=NUM_CLASSES,
+                applications=None):
+  """The keras.applications equivalent of `model_name`, random weights.
+
+  `applications`: another Keras's applications module (e.g. Keras 3's);
+  default this process's `keras.applications`.
+  """
+  applications = applications or keras.applications
   if model_name not in KERAS_EQUIVALENTS:
     raise ValueError('No Keras equivalent of %r is known; models with one: '
                      '%s.' % (model_name, ', '.join(sorted(KERAS_EQUIVALENTS))))
   class_name, alpha = KERAS_EQUIVALENTS[model_name]
-  if not hasattr(keras.applications, class_name):
-    raise ValueError('keras.applications of %s has no %s.' %
-                     (KERAS_DESCRIPTION, class_name))
+  if not hasattr(applications, class_name):
+    raise ValueError('%s has no %s.' % (applications.__name__, class_name))
   kwargs = {}
   if class_name.startswith('MobileNetV3'):
     # Its built-in rescaling expects [0, 255]; ours takes [-1, 1] images.
     kwargs['include_preprocessing'] = False
-  return getattr(keras.applications, class_name)(
+  return getattr(applications, class_name)(
       input_shape=(image_size, image_size, 3), alpha=alpha, weights=None,
       classes=num_classes, **kwargs)
 
