@@ -315,19 +315,27 @@ def _trained_checkpoint(spec, num_classes):
 
 
 def _tflite_top1(model_bytes, images, threads):
-  """Top-1 classes of a batch-1 TFLite model on each image."""
+  """Top-1 classes of a batch-1 TFLite model on each image.
+
+  Returns:
+    (classes, tied): the first class with the highest score, and whether
+    another class has that score too (uint8 probabilities of a model
+    without a clear winner often do).
+  """
   kwargs = {'num_threads': threads} if tf_compat.IS_TF2 else {}
   interpreter = tf.lite.Interpreter(model_content=model_bytes, **kwargs)
   interpreter.allocate_tensors()
   details = interpreter.get_input_details()[0]
   output = interpreter.get_output_details()[0]['index']
-  classes = []
+  classes, tied = [], []
   for image in images:
     interpreter.set_tensor(details['index'], workloads.quantize_input(
         image, details['dtype'], details['quantization']))
     interpreter.invoke()
-    classes.append(int(np.argmax(interpreter.get_tensor(output)[0])))
-  return np.array(classes)
+    scores = interpreter.get_tensor(output)[0]
+    classes.append(int(np.argmax(scores)))
+    tied.append(int(np.sum(scores == scores.max())) > 1)
+  return np.array(classes), np.array(tied)
 
 
 def agreement(spec):
@@ -346,8 +354,9 @@ def agreement(spec):
 
   Returns:
     dict with `agreement` (fraction of images with the same top-1 class),
-    `float_accuracy`, `int8_accuracy`, `images`, `trained_steps` (0 for a
-    given checkpoint) and `checkpoint`.
+    `float_accuracy`, `int8_accuracy`, `int8_tied_top1` (fraction of images
+    whose int8 top score is shared by another class; the first counts),
+    `images`, `trained_steps` (0 for a given checkpoint) and `checkpoint`.
   """
   if not os.path.isdir(spec['work_dir']):
     os.makedirs(spec['work_dir'])
@@ -359,13 +368,14 @@ def agreement(spec):
       spec['model_name'], checkpoint, num_classes,
       image_size=spec['image_size']).graph_def, frozen_path)
   threads = spec['settings']['intra_op_threads']
-  float_top1 = _tflite_top1(tflite.convert(frozen_path), images, threads)
-  int8_top1 = _tflite_top1(
+  float_top1, _ = _tflite_top1(tflite.convert(frozen_path), images, threads)
+  int8_top1, int8_tied = _tflite_top1(
       tflite.convert(frozen_path, 'full_integer', calibration), images,
       threads)
   return {'agreement': float(np.mean(float_top1 == int8_top1)),
           'float_accuracy': float(np.mean(float_top1 == labels)),
           'int8_accuracy': float(np.mean(int8_top1 == labels)),
+          'int8_tied_top1': float(np.mean(int8_tied)),
           'images': len(labels), 'trained_steps': trained_steps,
           'checkpoint': checkpoint}
 

@@ -463,17 +463,24 @@ def _agreement_lines(agreement):
   for model, result in sorted(agreement.items()):
     table.append([model, '%.4f' % result['agreement'],
                   '%.3f' % result['float_accuracy'],
-                  '%.3f' % result['int8_accuracy'], str(result['images']),
+                  '%.3f' % result['int8_accuracy'],
+                  '%.3f' % result.get('int8_tied_top1', 0.0),
+                  str(result['images']),
                   ('given checkpoint' if not result['trained_steps'] else
                    'trained %d steps by the script' % result['trained_steps'])])
   lines = ['### int8 TFLite: top-1 agreement with float TFLite', '']
   lines.extend(_table(['model', 'agreement', 'float top-1 accuracy',
-                       'int8 top-1 accuracy', 'validation images',
+                       'int8 top-1 accuracy', 'int8 top-1 tied',
+                       'validation images',
                        'weights'], table))
   lines.extend(['', 'Both models come from the same frozen graph (batch '
                 'norms folded); the int8 one is full-integer (uint8 input '
                 'and output), calibrated on train images as '
-                '`export_tflite.py --quantization=full_integer` does.', ''])
+                '`export_tflite.py --quantization=full_integer` does. "tied": '
+                'images whose int8 top probability (uint8) is shared by '
+                'another class, where the first class counts; many ties '
+                'mean a network without clear winners (e.g. barely '
+                'trained), whose agreement says little.', ''])
   return lines
 
 

@@ -336,6 +336,7 @@ def test_quick_run_reports_every_row(repo_root, script_env, tmp_path):
   assert 0.0 <= agreement['agreement'] <= 1.0
   assert agreement['images'] == 12  # --quick: 2 validation images a class.
   assert agreement['trained_steps'] == 3
+  assert 0.0 <= agreement['int8_tied_top1'] <= 1.0
   assert '### int8 TFLite: top-1 agreement' in text
 
   targets = results['targets']
