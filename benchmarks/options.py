@@ -52,7 +52,9 @@ def define_flags():
                     'mobilenet_v2_035) at 64x64, small batches, one run.')
   flags.DEFINE_list('models', None,
                     'nets_factory names to benchmark (default '
-                    'mobilenet_v1,mobilenet_v2). Known: %s.' %
+                    'mobilenet_v1,mobilenet_v2,mobilenet_v3_large,'
+                    'mobilenet_v3_small; those nets_factory lacks are '
+                    'skipped). Known: %s.' %
                     ', '.join(sorted(models.KERAS_EQUIVALENTS)))
   flags.DEFINE_list('measurements', list(models.MEASUREMENT_ORDER),
                     'What to measure: %s.' %
