@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 r"""Benchmarks our slim MobileNets side by side with keras.applications.
 
-    make bench [TF=2]                       # full run (mobilenet_v1/v2, 224)
+    make bench [TF=2]                       # full run (mobilenet_v1/v2/v3, 224)
     make bench BENCH_ARGS=--quick           # smoke run (small, one run)
     python benchmarks/benchmark.py --models=mobilenet_v1 --runs=5
 
@@ -11,14 +11,22 @@ own:
 
 * training images/s on a synthetic in-memory batch (`train_synthetic`) and
   from TFRecords through `datasets/input_pipeline.py` with inception
-  preprocessing (`train_tfrecord`);
+  preprocessing (`train_tfrecord`), in a bare `session.run(train_op)` loop;
+  the same loop with the dataset's own head (`train_loop`), and what users
+  run on those TFRecords (`train_script`): `train_image_classifier.py`
+  against Keras `model.fit` (benchmarks/e2e.py);
 * batch-1 latency and batch-N images/s of the checkpoint graph
-  (`infer_checkpoint`), the frozen graph (`infer_frozen`) and the float
-  TFLite model (`infer_tflite`);
+  (`infer_checkpoint`), the frozen graph (`infer_frozen`), the float
+  TFLite model (`infer_tflite`) and the full-integer one
+  (`infer_tflite_int8`);
 * the peak resident memory of each;
 
-then writes medians, ratios ours/Keras, multiply-adds (from
-`nets/model_analysis.py`) and GMAC/s, and the targets of issue 7 as
+and, untimed, the top-1 agreement of the int8 TFLite model with the float
+one on the validation split (`--int8_agreement`). Networks the running
+stack lacks (MobileNet V3 before nets.mobilenet.mobilenet_v3 exists; its
+Keras side on TF 1.15) are skipped with a note. It then writes medians,
+ratios ours/Keras, multiply-adds (from `nets/model_analysis.py`) and
+GMAC/s, and the targets of issues 7 and 16 as
 `<output_dir>/benchmark_<stack>[_quick].md` and `.json` (the JSON also has
 every run). Exits non-zero if any measurement failed.
 """
@@ -46,120 +54,11 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from benchmarks import models  # noqa: E402
+from benchmarks import options  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks import runner  # noqa: E402
 
 FLAGS = flags.FLAGS
-
-# Values of the flags left unset: (full run, --quick).
-DEFAULTS = {
-    'models': ('mobilenet_v1,mobilenet_v2',
-               'mobilenet_v1_025,mobilenet_v2_035'),
-    'image_size': (224, 64),
-    'train_batch_size': (16, 8),
-    'infer_batch_size': (32, 8),
-    'runs': (3, 1),
-    'warmup_steps': (0, 0),
-    'train_steps': (4, 2),
-    'warmup_iters': (3, 1),
-    'latency_iters': (15, 4),
-    'throughput_iters': (2, 2),
-    'tfrecord_images': (240, 24),
-    'jobs': (1, 2),
-    'start_method': ('auto', 'forked'),
-}
-
-
-def define_flags():
-  """Defines the benchmark's flags (unset ones take DEFAULTS)."""
-  flags.DEFINE_bool('quick', False,
-                    'Smoke run: small networks (mobilenet_v1_025, '
-                    'mobilenet_v2_035) at 64x64, small batches, one run.')
-  flags.DEFINE_list('models', None,
-                    'nets_factory names to benchmark (default '
-                    'mobilenet_v1,mobilenet_v2). Known: %s.' %
-                    ', '.join(sorted(models.KERAS_EQUIVALENTS)))
-  flags.DEFINE_list('measurements', list(models.MEASUREMENT_ORDER),
-                    'What to measure: %s.' %
-                    ', '.join(models.MEASUREMENT_ORDER))
-  flags.DEFINE_list('implementations', list(models.IMPLEMENTATIONS),
-                    'ours (slim) and/or keras.')
-  flags.DEFINE_integer('image_size', None, 'Input height and width (224).')
-  flags.DEFINE_integer('train_batch_size', None, 'Training batch (16).')
-  flags.DEFINE_integer('infer_batch_size', None,
-                       'Batch of the inference throughput (32).')
-  flags.DEFINE_integer('runs', None,
-                       'Runs of every measurement (3); the report gives '
-                       'medians.')
-  flags.DEFINE_integer('warmup_steps', None,
-                       'Untimed training steps after the first, which '
-                       'always runs untimed (0).')
-  flags.DEFINE_integer('train_steps', None, 'Timed training steps (4).')
-  flags.DEFINE_integer('warmup_iters', None,
-                       'Untimed batch-1 inference runs after the first (3); '
-                       'batch N has one.')
-  flags.DEFINE_integer('latency_iters', None, 'Timed batch-1 runs (15).')
-  flags.DEFINE_integer('throughput_iters', None, 'Timed batch-N runs (2).')
-  flags.DEFINE_integer('num_threads', 0,
-                       'intra-op threads of TensorFlow sessions and TFLite '
-                       '(0: the CPUs this process may use).')
-  flags.DEFINE_integer('inter_op_threads', 1,
-                       'inter-op threads of TensorFlow sessions.')
-  flags.DEFINE_bool('xla', False,
-                    'Compile with XLA: session global_jit_level=ON_1, and '
-                    'TF_XLA_FLAGS=--tf_xla_cpu_global_jit so that it applies '
-                    'on CPU. Much slower on CPU (see BENCHMARKS.md).')
-  flags.DEFINE_bool('fold_batch_norms', True,
-                    'Freeze our models as freeze_graph.py does by default, '
-                    'with batch norms folded into the convolutions '
-                    '(--nofold_batch_norms: unfolded, like the Keras '
-                    'models, which go through plain TensorFlow freezing).')
-  flags.DEFINE_integer('num_preprocessing_threads', 0,
-                       'tf.data decode+preprocess calls in parallel '
-                       '(0: as --num_threads).')
-  flags.DEFINE_integer('num_readers', 4, 'TFRecord files read in parallel.')
-  flags.DEFINE_integer('tfrecord_images', None,
-                       'Images in the generated TFRecord set (240).')
-  flags.DEFINE_integer('tfrecord_image_size', None,
-                       'Side of its JPEGs (default: 8/7 of --image_size, '
-                       '256 for 224).')
-  flags.DEFINE_string('output_dir', os.path.join(_REPO_ROOT, 'benchmarks',
-                                                 'results'),
-                      'Where the Markdown and JSON results go.')
-  flags.DEFINE_string('work_dir', None,
-                      'Where datasets and exported models go (default: a '
-                      'temporary directory, removed afterwards).')
-  flags.DEFINE_bool('profile', False,
-                    'Trace one extra step of the first run of every '
-                    'measurement (not TFLite) and report the time per op '
-                    'type.')
-  flags.DEFINE_string('trace_dir', None,
-                      'With --profile, also write those steps as Chrome '
-                      'traces (chrome://tracing, ui.perfetto.dev) here.')
-  flags.DEFINE_enum('start_method', None, list(runner.START_METHODS),
-                    'How measurement processes start (see '
-                    'benchmarks/runner.py): auto (default): a fresh '
-                    'interpreter for the first run of each measurement, '
-                    'whose peak memory the report gives, forked from a '
-                    'server that imported TensorFlow for the repeats; '
-                    'fresh or forked for all (--quick: forked).')
-  flags.DEFINE_integer('jobs', None,
-                       'Tasks run at once (1; --quick: 2). More than 1 '
-                       'makes timings meaningless: for smoke runs only.')
-  flags.DEFINE_integer('task_timeout', 900,
-                       'Seconds one measurement may take before it is '
-                       'killed.')
-
-
-class UsageError(ValueError):
-  """A flag has a value the benchmark cannot use."""
-
-
-def _available_cpus():
-  if hasattr(os, 'sched_getaffinity'):
-    return len(os.sched_getaffinity(0))
-  return os.cpu_count() or 1
-
 
 def _cpu_model():
   try:
@@ -172,100 +71,32 @@ def _cpu_model():
   return 'unknown CPU'
 
 
-def resolve_options(flag_values):
-  """Fills unset flags from DEFAULTS and checks every value.
-
-  Args:
-    flag_values: the parsed FLAGS.
-
-  Returns:
-    A dict of options.
-
-  Raises:
-    UsageError: naming the flag, its allowed values and what to do.
-  """
-  which = 1 if flag_values.quick else 0
-  opts = {}
-  for name, values in DEFAULTS.items():
-    value = getattr(flag_values, name)
-    opts[name] = values[which] if value is None else value
-  if isinstance(opts['models'], str):
-    opts['models'] = opts['models'].split(',')
-  for name in ('image_size', 'train_batch_size', 'infer_batch_size', 'runs',
-               'jobs', 'train_steps', 'latency_iters', 'throughput_iters',
-               'tfrecord_images'):
-    if opts[name] < 1:
-      raise UsageError('--%s must be >= 1, got %d.' % (name, opts[name]))
-  for name in ('warmup_steps', 'warmup_iters'):
-    if opts[name] < 0:
-      raise UsageError('--%s must be >= 0, got %d.' % (name, opts[name]))
-  if opts['image_size'] < 32:
-    raise UsageError('--image_size must be at least 32 (the Keras '
-                     'applications refuse smaller inputs), got %d.' %
-                     opts['image_size'])
-  unknown = [m for m in opts['models'] if m not in models.KERAS_EQUIVALENTS]
-  if unknown or not opts['models']:
-    raise UsageError('--models=%s: %s. Choose from %s (networks with a '
-                     'keras.applications equivalent).' % (
-                         ','.join(opts['models']),
-                         'unknown ' + ', '.join(unknown) if unknown
-                         else 'empty',
-                         ', '.join(sorted(models.KERAS_EQUIVALENTS))))
-  for name, allowed in (('measurements', models.MEASUREMENT_ORDER),
-                        ('implementations', models.IMPLEMENTATIONS)):
-    values = getattr(flag_values, name)
-    bad = [v for v in values if v not in allowed]
-    if bad or not values:
-      raise UsageError('--%s=%s: %s. Choose one or more of %s, comma '
-                       'separated.' % (name, ','.join(values),
-                                       'unknown ' + ', '.join(bad) if bad
-                                       else 'empty', ', '.join(allowed)))
-    opts[name] = [v for v in allowed if v in values]  # Report order.
-  threads = flag_values.num_threads or _available_cpus()
-  if flag_values.num_threads < 0 or flag_values.inter_op_threads < 1:
-    raise UsageError('--num_threads must be >= 0 (0: all usable CPUs) and '
-                     '--inter_op_threads >= 1.')
-  opts['settings'] = {'intra_op_threads': threads,
-                      'inter_op_threads': flag_values.inter_op_threads,
-                      'xla': flag_values.xla}
-  opts['num_preprocessing_threads'] = (flag_values.num_preprocessing_threads
-                                       or threads)
-  opts['num_readers'] = flag_values.num_readers
-  opts['fold_batch_norms'] = flag_values.fold_batch_norms
-  if opts['num_readers'] < 1 or opts['num_preprocessing_threads'] < 0:
-    raise UsageError('--num_readers must be >= 1 and '
-                     '--num_preprocessing_threads >= 0.')
-  opts['tfrecord_image_size'] = (flag_values.tfrecord_image_size or
-                                 int(round(opts['image_size'] * 8 / 7.0)))
-  if opts['tfrecord_image_size'] < 16:
-    raise UsageError('--tfrecord_image_size must be >= 16, got %d.' %
-                     opts['tfrecord_image_size'])
-  opts['quick'] = flag_values.quick
-  opts['output_dir'] = flag_values.output_dir
-  opts['work_dir'] = flag_values.work_dir
-  opts['profile'] = flag_values.profile
-  opts['trace_dir'] = flag_values.trace_dir
-  opts['task_timeout'] = flag_values.task_timeout
-  return opts
-
-
 def _log(message):
   print(message)
   sys.stdout.flush()
 
 
-def _measure_spec(opts, model, impl, measurement, paths):
+def _measure_spec(opts, model, impl, measurement, paths, run):
   """The parameters of one measurement task."""
   task, kind = models.MEASUREMENTS[measurement]
   spec = {'impl': impl, 'model_name': model, 'image_size': opts['image_size'],
           'settings': opts['settings']}
-  if task == 'train':
+  if task in ('train', 'train_script'):
     spec.update(input=kind, train_batch_size=opts['train_batch_size'],
                 warmup_steps=opts['warmup_steps'],
                 train_steps=opts['train_steps'],
                 dataset_dir=paths.get('dataset_dir'),
                 num_readers=opts['num_readers'],
                 num_preprocessing_threads=opts['num_preprocessing_threads'])
+    if measurement == 'train_loop':
+      spec['num_classes'] = paths['num_classes']
+    if task == 'train_script':
+      # The script gets killed before its task is, so it is never orphaned.
+      spec.update(warmup_steps=opts['script_warmup_steps'],
+                  keras_fit=opts['keras_fit'],
+                  timeout_s=max(60, opts['task_timeout'] - 60),
+                  work_dir=os.path.join(paths['work_dir'], 'script', model,
+                                        '%s_run%d' % (impl, run)))
   else:
     spec.update(format=kind, infer_batch_size=opts['infer_batch_size'],
                 warmup_iters=opts['warmup_iters'],
@@ -285,6 +116,51 @@ def _describe(result):
   return ', '.join(parts)
 
 
+def available_implementations(opts, environment):
+  """Which implementations of each model the running stack has.
+
+  Args:
+    opts: resolved options.
+    environment: the `environment` task's result (`nets`: nets_factory
+      names; `keras_applications`: the application classes that exist).
+
+  Returns:
+    ({model: [implementations]} of the models that run, [notes on what
+    was left out]).
+  """
+  impls, notes = {}, []
+  for model in opts['models']:
+    if model not in environment['nets']:
+      notes.append('%s: not in nets_factory on this branch; skipped.' % model)
+      continue
+    keras_class = models.KERAS_EQUIVALENTS[model][0]
+    impls[model] = [impl for impl in opts['implementations']
+                    if impl != 'keras' or
+                    keras_class in environment['keras_applications']]
+    if 'keras' in opts['implementations'] and 'keras' not in impls[model]:
+      notes.append('%s: keras.applications.%s does not exist in %s; ours '
+                   'only.' % (model, keras_class, environment['keras']))
+  return impls, notes
+
+
+def _agreement_specs(opts, work_dir, paths, model_names):
+  """One `agreement` task spec per model."""
+  specs = []
+  for model in model_names:
+    specs.append((model, {
+        'model_name': model, 'image_size': opts['image_size'],
+        'dataset_dir': paths['dataset_dir'],
+        'work_dir': os.path.join(work_dir, 'agreement', model),
+        'calibration_images': opts['calibration_images'],
+        'settings': opts['settings'],
+        'checkpoint': opts['agreement_checkpoints'].get(model),
+        'train_steps': opts['agreement_train_steps'],
+        'train_batch_size': opts['train_batch_size'],
+        'num_readers': opts['num_readers'],
+        'num_preprocessing_threads': opts['num_preprocessing_threads']}))
+  return specs
+
+
 def run_benchmark(opts, work_dir, command):
   """Runs every task and returns the results dict (as written to JSON)."""
   start = time.time()
@@ -299,26 +175,34 @@ def run_benchmark(opts, work_dir, command):
   environment, _ = tasks.run('environment', {}, fresh=True)
   _log('TensorFlow %s, Python %s, Keras: %s' % (
       environment['tensorflow'], environment['python'], environment['keras']))
+  impls, skipped = available_implementations(opts, environment)
+  for note in skipped:
+    _log('Skipped: ' + note)
+  model_names = [m for m in opts['models'] if m in impls]
 
   # Preparation: multiply-adds, the TFRecord set, exported models.
   prep = [('analyze', model, {'model_name': model,
                               'image_size': opts['image_size']})
-          for model in opts['models']]
-  paths = {'exports': {}}
-  if 'train_tfrecord' in opts['measurements']:
+          for model in model_names]
+  paths = {'exports': {}, 'work_dir': work_dir}
+  uses_records = [m for m in opts['measurements']
+                  if models.MEASUREMENTS[m][1] == 'tfrecord']
+  if uses_records or opts['int8_agreement']:
     paths['dataset_dir'] = os.path.join(work_dir, 'shapes')
     prep.append(('dataset', None, {
         'dataset_dir': paths['dataset_dir'],
         'tfrecord_image_size': opts['tfrecord_image_size'],
-        'tfrecord_images': opts['tfrecord_images']}))
+        'tfrecord_images': opts['tfrecord_images'],
+        'validation_images': opts['validation_images']}))
   if any(m.startswith('infer_') for m in opts['measurements']):
-    for model in opts['models']:
-      for impl in opts['implementations']:
+    for model in model_names:
+      for impl in impls[model]:
         prep.append(('export', (model, impl), {
             'impl': impl, 'model_name': model,
             'image_size': opts['image_size'],
             'infer_batch_size': opts['infer_batch_size'],
             'fold_batch_norms': opts['fold_batch_norms'],
+            'int8': 'infer_tflite_int8' in opts['measurements'],
             'export_dir': os.path.join(work_dir, 'export', model, impl)}))
   macs = {}
   with futures.ThreadPoolExecutor(opts['jobs']) as pool:
@@ -330,24 +214,26 @@ def run_benchmark(opts, work_dir, command):
         macs[key] = result
       elif task == 'dataset':
         opts['tfrecord_images'] = result['num_examples']
+        paths['num_classes'] = result['num_classes']
         _log('TFRecords: %d images of %dx%d in %.0f s' % (
             result['num_examples'], opts['tfrecord_image_size'],
             opts['tfrecord_image_size'], wall_s))
       else:
         paths['exports'][key] = {
-            k: result[k] for k in ('checkpoint', 'frozen', 'output_name',
-                                   'tflite_b1', 'tflite_bN')}
+            k: v for k, v in result.items()
+            if k in ('checkpoint', 'frozen', 'output_name') or
+            k.startswith('tflite_')}
         macs[key[0]]['params_%s' % key[1]] = result['params']
         _log('Exported %s %s in %.0f s' % (key[0], key[1], wall_s))
 
   # Measurements, interleaved ours / Keras.
   plan = []
   for run in range(opts['runs']):
-    for model in opts['models']:
+    for model in model_names:
       for measurement in opts['measurements']:
         # Alternate which implementation goes first, so drifting machine
         # load favours neither.
-        order = list(opts['implementations'])
+        order = list(impls[model])
         if run % 2:
           order.reverse()
         plan.extend((run + 1, model, measurement, impl) for impl in order)
@@ -360,8 +246,11 @@ def run_benchmark(opts, work_dir, command):
 
   def measure(item):
     run, model, measurement, impl = item
-    task, spec = _measure_spec(opts, model, impl, measurement, paths)
-    if opts['profile'] and run == 1 and measurement != 'infer_tflite':
+    task, spec = _measure_spec(opts, model, impl, measurement, paths, run)
+    # Traced: the graph runs of this process (not TFLite, not the script).
+    traceable = task == 'train' or measurement in ('infer_checkpoint',
+                                                   'infer_frozen')
+    if opts['profile'] and run == 1 and traceable:
       spec['profile'] = True
       if trace_dir:
         spec['trace_path'] = os.path.join(trace_dir, '%s_%s_%s_%s.json' % (
@@ -385,17 +274,42 @@ def run_benchmark(opts, work_dir, command):
     records = list(pool.map(measure, plan))
   errors = [record for record in records if 'error' in record]
 
+  # Untimed: one agreement check per model, after the timings.
+  agreement = {}
+  if opts['int8_agreement']:
+    # Training the network (no checkpoint given) takes longer than a
+    # measurement: these tasks get AGREEMENT_TIMEOUTS task timeouts.
+    slow_tasks = runner.Runner(
+        opts['start_method'], options.AGREEMENT_TIMEOUTS * opts['task_timeout'],
+        log_dir)
+    for model, spec in _agreement_specs(opts, work_dir, paths, model_names):
+      spec['timeout_s'] = options.AGREEMENT_TIMEOUTS * opts['task_timeout'] - 60
+      try:
+        agreement[model], wall_s = slow_tasks.run('agreement', spec,
+                                                  fresh=True)
+        _log('int8 agreement %s: %.3f on %d images (%.0f s)' % (
+            model, agreement[model]['agreement'], agreement[model]['images'],
+            wall_s))
+      except runner.TaskError as e:
+        errors.append({'model': model, 'measurement': 'int8_agreement',
+                       'impl': 'ours', 'run': 1, 'error': str(e)})
+        _log('int8 agreement %s FAILED: %s' % (
+            model, str(e).strip().split('\n')[-1]))
+
   summary = report.summarize(records, {m: v['macs'] for m, v in macs.items()},
-                             opts['models'], opts['measurements'])
+                             model_names, opts['measurements'])
   meta = {k: v for k, v in opts.items()
           if k not in ('output_dir', 'work_dir', 'trace_dir')}
   meta.update(environment=environment, cpu_model=_cpu_model(),
-              cpus=_available_cpus(), load_before=list(load_before),
+              models=model_names, skipped=skipped,
+              num_classes=paths.get('num_classes'),
+              cpus=options.available_cpus(), load_before=list(load_before),
               load_after=list(os.getloadavg()), wall_s=time.time() - start,
               date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
               command=command)
   return {'meta': meta, 'macs': macs, 'summary': summary,
-          'targets': report.check_targets(summary, opts['models']),
+          'agreement': agreement,
+          'targets': report.check_targets(summary, model_names, agreement),
           'errors': errors, 'runs': records}
 
 
@@ -420,8 +334,8 @@ def main(argv):
                      '--flag=value (see --help).\n' % ' '.join(argv[1:]))
     return 2
   try:
-    opts = resolve_options(FLAGS)
-  except UsageError as e:
+    opts = options.resolve_options(FLAGS)
+  except options.UsageError as e:
     sys.stderr.write('benchmark.py: %s Run `python benchmarks/benchmark.py '
                      '--help` for all flags.\n' % e)
     return 2
@@ -467,5 +381,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  define_flags()
+  options.define_flags()
+  # --help lists the flags, which options.py defines.
+  flags.adopt_module_key_flags(options)
   app.run(main)

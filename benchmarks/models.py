@@ -22,7 +22,16 @@ KERAS_EQUIVALENTS = {
     'mobilenet_v2_140': ('MobileNetV2', 1.4),
     'mobilenet_v2_050': ('MobileNetV2', 0.5),
     'mobilenet_v2_035': ('MobileNetV2', 0.35),
+    # Benchmarked only where nets_factory has them (nets.mobilenet.
+    # mobilenet_v3); keras.applications has them from TF 2.4 on, so on TF
+    # 1.15 their rows are ours only.
+    'mobilenet_v3_large': ('MobileNetV3Large', 1.0),
+    'mobilenet_v3_small': ('MobileNetV3Small', 1.0),
 }
+
+# Networks that may be missing from nets_factory or keras.applications: the
+# benchmark skips what the running stack lacks and says so.
+OPTIONAL_MODELS = ('mobilenet_v3_large', 'mobilenet_v3_small')
 
 IMPLEMENTATIONS = ('ours', 'keras')
 
@@ -33,6 +42,15 @@ MEASUREMENTS = {
     'infer_checkpoint': ('infer', 'checkpoint'),
     'infer_frozen': ('infer', 'frozen'),
     'infer_tflite': ('infer', 'tflite'),
+    # A bare session.run(train_op) loop on the TFRecords with the dataset's
+    # own head (the classes the training script gives the network), the
+    # baseline of the script's per-step overhead.
+    'train_loop': ('train', 'tfrecord'),
+    # ours: train_image_classifier.py as a subprocess; keras: model.fit.
+    'train_script': ('train_script', 'tfrecord'),
+    # Full-integer (int8) TFLite, uint8 input and output.
+    'infer_tflite_int8': ('infer', 'tflite_int8'),
 }
-MEASUREMENT_ORDER = ('train_synthetic', 'train_tfrecord', 'infer_checkpoint',
-                     'infer_frozen', 'infer_tflite')
+MEASUREMENT_ORDER = ('train_synthetic', 'train_tfrecord', 'train_loop',
+                     'train_script', 'infer_checkpoint', 'infer_frozen',
+                     'infer_tflite', 'infer_tflite_int8')

@@ -29,6 +29,25 @@ TRAIN_VS_KERAS = 1.2
 INFER_VS_KERAS = 1.0
 TFLITE_VS_FROZEN_LATENCY = 1.0 / 3.0
 TFRECORD_VS_SYNTHETIC = 0.9
+# Goals of issue 16: the training script against Keras fit, its per-step
+# overhead over a bare loop on the same input, int8 TFLite latency and
+# agreement with float.
+SCRIPT_VS_KERAS_FIT = 1.2
+SCRIPT_OVERHEAD = 0.03
+INT8_VS_FROZEN_LATENCY = 1.0 / 3.0
+INT8_AGREEMENT = 0.99
+
+# How the tables name each measurement (its input, or what runs).
+LABELS = {
+    'train_synthetic': 'synthetic',
+    'train_tfrecord': 'tfrecord',
+    'train_loop': 'loop',
+    'train_script': 'script',
+    'infer_checkpoint': 'checkpoint',
+    'infer_frozen': 'frozen',
+    'infer_tflite': 'tflite',
+    'infer_tflite_int8': 'tflite_int8',
+}
 
 
 def median(values):
@@ -72,8 +91,8 @@ def summarize(records, macs, model_names, measurements):
   rows = []
   for model in model_names:
     for measurement in measurements:
-      keys = (TRAIN_METRICS if _task_of(measurement) == 'train'
-              else INFER_METRICS)
+      keys = (INFER_METRICS if _task_of(measurement) == 'infer'
+              else TRAIN_METRICS)
       row = {'model': model, 'measurement': measurement, 'ratio': {}}
       for impl in models.IMPLEMENTATIONS:
         group = groups.get((model, measurement, impl))
@@ -121,12 +140,55 @@ def _target(name, model, value, goal, higher_is_better, description,
           'description': description}
 
 
-def check_targets(rows, model_names):
-  """The goals of issue 7, evaluated on the summary rows.
+def _ours_ratio(rows, model, numerator, denominator, key):
+  """ours[key] of one measurement over ours[key] of another, or None."""
+  top, bottom = _find(rows, model, numerator), _find(rows, model, denominator)
+  if top is None or bottom is None:
+    return None, False
+  if not (top['ours'] and bottom['ours'] and top['ours'].get(key) and
+          bottom['ours'].get(key)):
+    return None, True
+  return top['ours'][key] / bottom['ours'][key], True
+
+
+def _issue16_targets(rows, model, agreement):
+  """The goals of issue 16 for one model."""
+  targets = []
+  script = _find(rows, model, 'train_script')
+  if script is not None:
+    targets.append(_target(
+        'script_vs_keras_fit', model, script['ratio'].get('images_per_sec'),
+        SCRIPT_VS_KERAS_FIT, True,
+        'training img/s train_image_classifier.py / Keras fit'))
+  # Overhead: how much longer a script step takes than a bare-loop step.
+  ratio, present = _ours_ratio(rows, model, 'train_loop', 'train_script',
+                               'images_per_sec')
+  if present:
+    targets.append(_target(
+        'script_overhead', model, None if ratio is None else ratio - 1.0,
+        SCRIPT_OVERHEAD, False,
+        'per-step overhead of train_image_classifier.py over a bare '
+        'session.run loop (bare img/s / script img/s - 1)'))
+  ratio, present = _ours_ratio(rows, model, 'infer_tflite_int8',
+                               'infer_frozen', 'latency_ms')
+  if present:
+    targets.append(_target(
+        'int8_vs_frozen_latency', model, ratio, INT8_VS_FROZEN_LATENCY, False,
+        'batch-1 latency int8 TFLite / float frozen graph (ours)'))
+  if agreement and model in agreement:
+    targets.append(_target(
+        'int8_agreement', model, agreement[model]['agreement'],
+        INT8_AGREEMENT, True, 'top-1 agreement int8 / float TFLite'))
+  return targets
+
+
+def check_targets(rows, model_names, agreement=None):
+  """The goals of issues 7 and 16, evaluated on the summary rows.
 
   Args:
     rows: from `summarize`.
     model_names: models in report order.
+    agreement: {model: the `agreement` task's result}, if measured.
 
   Returns:
     A list of dicts with `target`, `model`, `value` (None when a figure is
@@ -142,15 +204,16 @@ def check_targets(rows, model_names):
         targets.append(_target(
             'train_vs_keras', model, row['ratio'].get('images_per_sec'),
             TRAIN_VS_KERAS, True,
-            'training img/s ours/Keras (%s input)' % measurement[6:],
+            'training img/s ours/Keras (%s input)' % LABELS[measurement],
             row['ratio'].get('images_per_cpu_sec')))
-    for measurement in ('infer_checkpoint', 'infer_frozen', 'infer_tflite'):
+    for measurement in ('infer_checkpoint', 'infer_frozen', 'infer_tflite',
+                        'infer_tflite_int8'):
       row = _find(rows, model, measurement)
       if row is not None:
         targets.append(_target(
             'infer_vs_keras', model, row['ratio'].get('images_per_sec'),
             INFER_VS_KERAS, True,
-            'inference batch-N img/s ours/Keras (%s)' % measurement[6:],
+            'inference batch-N img/s ours/Keras (%s)' % LABELS[measurement],
             row['ratio'].get('images_per_cpu_sec')))
     tflite = _find(rows, model, 'infer_tflite')
     frozen = _find(rows, model, 'infer_frozen')
@@ -171,6 +234,7 @@ def check_targets(rows, model_names):
       targets.append(_target(
           'tfrecord_vs_synthetic', model, value, TFRECORD_VS_SYNTHETIC, True,
           'training img/s TFRecord+preprocessing / synthetic (ours)'))
+    targets.extend(_issue16_targets(rows, model, agreement))
   return targets
 
 
@@ -253,11 +317,13 @@ def markdown(results):
   if meta['jobs'] > 1:
     lines.append('- **%d tasks ran at once: the timings are not comparable '
                  '(smoke run).**' % meta['jobs'])
+  for note in meta.get('skipped', []):
+    lines.append('- Skipped: %s' % note)
   lines.append('')
 
   summary = results['summary']
   macs = results['macs']
-  train_rows = [r for r in summary if _task_of(r['measurement']) == 'train']
+  train_rows = [r for r in summary if _task_of(r['measurement']) != 'infer']
   if train_rows:
     lines.append('### Training (images/s)')
     lines.append('')
@@ -265,7 +331,7 @@ def markdown(results):
     for row in train_rows:
       ours, theirs = row['ours'], row['keras']
       table.append([
-          row['model'], row['measurement'][6:],
+          row['model'], LABELS[row['measurement']],
           _fmt(_get(ours, 'images_per_sec'), 2),
           _fmt(_get(theirs, 'images_per_sec'), 2),
           _ratio(row, 'images_per_sec'),
@@ -279,6 +345,7 @@ def markdown(results):
                          'ours GMAC/s (fwd)', 'Keras GMAC/s (fwd)',
                          'ours peak MiB', 'Keras peak MiB'], table))
     lines.append('')
+    lines.extend(_workload_note(meta, train_rows))
   infer_rows = [r for r in summary if _task_of(r['measurement']) == 'infer']
   if infer_rows:
     batch = meta['infer_batch_size']
@@ -289,7 +356,7 @@ def markdown(results):
     for row in infer_rows:
       ours, theirs = row['ours'], row['keras']
       table.append([
-          row['model'], row['measurement'][6:],
+          row['model'], LABELS[row['measurement']],
           _fmt(_get(ours, 'latency_ms'), 2),
           _fmt(_get(theirs, 'latency_ms'), 2),
           _ratio(row, 'latency_ms'),
@@ -323,6 +390,7 @@ def markdown(results):
                  'TensorFlow: %s' %
                  _memory_note(results))
     lines.append('')
+  lines.extend(_agreement_lines(results.get('agreement')))
   profiles = [r for r in results['runs']
               if 'result' in r and 'profile' in r['result']]
   if profiles:
@@ -362,6 +430,58 @@ def markdown(results):
           error['error'].strip().split('\n')[-1]))
     lines.append('')
   return '\n'.join(lines)
+
+
+def _workload_note(meta, train_rows):
+  """Says what the loop and script rows run, when the table has them."""
+  shown = set(row['measurement'] for row in train_rows)
+  if not shown & set(['train_loop', 'train_script']):
+    return []
+  return [
+      '"loop": the bare `session.run(train_op)` loop on the TFRecords with '
+      'the dataset\'s head (%d classes, as the script builds it). '
+      '"script": ours is `train_image_classifier.py` run as a subprocess '
+      '(RMSProp, fixed learning rate, no weight decay, '
+      '`--log_every_n_steps=1`, its default hooks, summaries and '
+      'checkpoints; images/s from its progress-line timestamps), Keras is '
+      '`model.fit` on the same `tf.data` pipeline (%s), over %d timed steps '
+      'after the first and %d warm-up; its first-step time counts from the '
+      'process start. Peak MiB of the script is its own process\'s.' % (
+          meta.get('num_classes', 0),
+          '%s, eager, a tf.function per step' % meta.get('keras_fit',
+                                                          'tf_keras')
+          if meta['environment']['stack'] == 'tf2' else 'graph mode',
+          meta['train_steps'],
+          meta.get('script_warmup_steps', 0)), '']
+
+
+def _agreement_lines(agreement):
+  """The int8 / float top-1 agreement table."""
+  if not agreement:
+    return []
+  table = []
+  for model, result in sorted(agreement.items()):
+    table.append([model, '%.4f' % result['agreement'],
+                  '%.3f' % result['float_accuracy'],
+                  '%.3f' % result['int8_accuracy'],
+                  '%.3f' % result.get('int8_tied_top1', 0.0),
+                  str(result['images']),
+                  ('given checkpoint' if not result['trained_steps'] else
+                   'trained %d steps by the script' % result['trained_steps'])])
+  lines = ['### int8 TFLite: top-1 agreement with float TFLite', '']
+  lines.extend(_table(['model', 'agreement', 'float top-1 accuracy',
+                       'int8 top-1 accuracy', 'int8 top-1 tied',
+                       'validation images',
+                       'weights'], table))
+  lines.extend(['', 'Both models come from the same frozen graph (batch '
+                'norms folded); the int8 one is full-integer (uint8 input '
+                'and output), calibrated on train images as '
+                '`export_tflite.py --quantization=full_integer` does. "tied": '
+                'images whose int8 top probability (uint8) is shared by '
+                'another class, where the first class counts; many ties '
+                'mean a network without clear winners (e.g. barely '
+                'trained), whose agreement says little.', ''])
+  return lines
 
 
 def _memory_note(results):

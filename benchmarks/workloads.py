@@ -7,8 +7,9 @@ that of one configuration. The tasks:
 * `environment`: versions of Python, TensorFlow and Keras.
 * `analyze`: multiply-adds and parameters per image (`nets.model_analysis`).
 * `dataset`: writes a TFRecord set of larger `shapes` JPEGs.
-* `export`: a random-weight checkpoint, its frozen graph and TFLite models,
-  for our network (with the project's `export` package) or for Keras.
+* `export` (benchmarks/exports.py): a random-weight checkpoint, its frozen
+  graph and float and int8 TFLite models, for our network (with the
+  project's `export` package) or for Keras.
 * `train`: images/s of training steps (RMSProp, softmax cross-entropy) on a
   synthetic in-memory batch or on TFRecords through `input_pipeline` with
   inception preprocessing.
@@ -43,7 +44,6 @@ from datasets import generate_shapes
 from datasets import input_pipeline
 from export import freeze
 from export import inference_graph
-from export import tflite
 from nets import model_analysis
 from nets import nets_factory
 from preprocessing import preprocessing_factory
@@ -61,12 +61,12 @@ NUM_CLASSES = 1001
 IMPLEMENTATIONS = models.IMPLEMENTATIONS
 KERAS_EQUIVALENTS = models.KERAS_EQUIVALENTS
 INPUTS = ('synthetic', 'tfrecord')
-FORMATS = ('checkpoint', 'frozen', 'tflite')
+FORMATS = ('checkpoint', 'frozen', 'tflite', 'tflite_int8')
 
 # The training script's default optimizer (train_image_classifier.py).
 _RMSPROP = dict(learning_rate=0.01, decay=0.9, momentum=0.9, epsilon=1.0)
 _INPUT_NAME = inference_graph.INPUT_NODE_NAME
-_SEED = 0
+SEED = 0
 
 # Sessions of measurements stay open until the process exits: on TF 1.15,
 # closing a session while the training input pipeline (parallel TFRecord
@@ -175,18 +175,31 @@ def traced_run(sess, fetches, feed_dict=None, trace_path=None, top=10):
           'ops': [[op, us / 1000.0] for op, us in totals.most_common(top)]}
 
 
-def _keras_model(model_name, image_size):
-  """The keras.applications equivalent of `model_name`, random weights."""
+def keras_model(model_name, image_size, num_classes=NUM_CLASSES,
+                applications=None):
+  """The keras.applications equivalent of `model_name`, random weights.
+
+  `applications`: another Keras's applications module (e.g. Keras 3's);
+  default this process's `keras.applications`.
+  """
+  applications = applications or keras.applications
   if model_name not in KERAS_EQUIVALENTS:
     raise ValueError('No Keras equivalent of %r is known; models with one: '
                      '%s.' % (model_name, ', '.join(sorted(KERAS_EQUIVALENTS))))
   class_name, alpha = KERAS_EQUIVALENTS[model_name]
-  return getattr(keras.applications, class_name)(
+  if not hasattr(applications, class_name):
+    raise ValueError('%s has no %s.' % (applications.__name__, class_name))
+  kwargs = {}
+  if class_name.startswith('MobileNetV3'):
+    # Its built-in rescaling expects [0, 255]; ours takes [-1, 1] images.
+    kwargs['include_preprocessing'] = False
+  return getattr(applications, class_name)(
       input_shape=(image_size, image_size, 3), alpha=alpha, weights=None,
-      classes=NUM_CLASSES)
+      classes=num_classes, **kwargs)
 
 
-def build_network(impl, model_name, images, is_training):
+def build_network(impl, model_name, images, is_training,
+                  num_classes=NUM_CLASSES):
   """Builds our network or the Keras one on `images`.
 
   Args:
@@ -194,6 +207,7 @@ def build_network(impl, model_name, images, is_training):
     model_name: a nets_factory name.
     images: float32 [batch, size, size, 3] tensor.
     is_training: training mode (batch statistics, dropout).
+    num_classes: outputs of the head.
 
   Returns:
     (logits, probabilities, update_ops): update_ops are the batch norm
@@ -204,7 +218,7 @@ def build_network(impl, model_name, images, is_training):
   """
   if impl == 'ours':
     network_fn = nets_factory.get_network_fn(
-        model_name, NUM_CLASSES, weight_decay=0.0, is_training=is_training)
+        model_name, num_classes, weight_decay=0.0, is_training=is_training)
     logits, end_points = network_fn(images)
     return (logits, end_points['Predictions'],
             tf.get_collection(tf.GraphKeys.UPDATE_OPS))
@@ -212,7 +226,7 @@ def build_network(impl, model_name, images, is_training):
     raise ValueError('impl must be one of %s, got %r.' %
                      (', '.join(IMPLEMENTATIONS), impl))
   image_size = images.get_shape().as_list()[1]
-  model = _keras_model(model_name, image_size)
+  model = keras_model(model_name, image_size, num_classes)
   probabilities = model(images, training=is_training)
   # The applications end in a softmax; its input are the logits (Keras's own
   # cross-entropy takes them the same way).
@@ -232,6 +246,10 @@ def build_network(impl, model_name, images, is_training):
 def environment(_):
   """Versions of the stack this process runs."""
   return {
+      'nets': sorted(nets_factory.networks_map),
+      'keras_applications': sorted(
+          name for name, _ in KERAS_EQUIVALENTS.values()
+          if hasattr(keras.applications, name)),
       'python': platform.python_version(),
       'tensorflow': tf.__version__,
       'stack': 'tf2' if tf_compat.IS_TF2 else 'tf1',
@@ -264,94 +282,24 @@ def make_dataset(spec):
       generate_shapes.CLASS_NAMES))
   manifests = generate_shapes.run(
       spec['dataset_dir'], image_size=spec['tfrecord_image_size'],
-      train_per_class=per_class, validation_per_class=1,
+      train_per_class=per_class,
+      validation_per_class=max(1, spec.get('validation_images', 6) // len(
+          generate_shapes.CLASS_NAMES)),
       train_shards=spec.get('tfrecord_shards', 4), validation_shards=1)
-  return {'num_examples': manifests['train']['num_examples']}
+  return {'num_examples': manifests['train']['num_examples'],
+          'validation_examples': manifests['validation']['num_examples'],
+          'num_classes': len(generate_shapes.CLASS_NAMES)}
 
 
-def _convert_tflite(frozen_path, output_name, batch_size):
-  """Converts a frozen graph to a float TFLite model with a fixed batch.
-
-  Batch 1 is the project's exporter (`export.tflite.convert`), which fixes
-  the batch at 1; the batch-N model needs the same converter call with
-  another input shape.
-  """
-  if batch_size == 1:
-    return tflite.convert(frozen_path, output_name=output_name)
-  graph_def = freeze.load_graph_def(frozen_path)
-  shape = tflite.input_shape(graph_def)
-  shape[0] = batch_size
-  converter = tf.lite.TFLiteConverter.from_frozen_graph(
-      frozen_path, [_INPUT_NAME], [output_name], {_INPUT_NAME: shape})
-  return converter.convert()
-
-
-def export_model(spec):
-  """Writes a checkpoint, frozen graph and TFLite models of one network.
-
-  Ours goes through the project's exporter (`export.freeze`,
-  `export.tflite`); Keras through the same TensorFlow freezing
-  (convert_variables_to_constants) and converter.
-
-  Args:
-    spec: dict with `impl`, `model_name`, `image_size`, `infer_batch_size`,
-      `export_dir`, and optionally `fold_batch_norms` (ours only; default
-      True, as freeze_graph.py).
-
-  Returns:
-    dict with paths `checkpoint`, `frozen`, `tflite_b1`, `tflite_bN`, the
-    `output_name` and the trainable `params` of the network.
-  """
-  impl, model_name = spec['impl'], spec['model_name']
-  image_size, export_dir = spec['image_size'], spec['export_dir']
-  if not os.path.isdir(export_dir):
-    os.makedirs(export_dir)
-  checkpoint = os.path.join(export_dir, 'model.ckpt')
-  frozen_path = os.path.join(export_dir, 'frozen.pb')
-  with tf.Graph().as_default() as graph:
-    tf.set_random_seed(_SEED)
-    if impl == 'ours':
-      net = inference_graph.build_inference_graph(model_name, NUM_CLASSES,
-                                                  image_size=image_size)
-      output_name = net.output_node_name
-    else:
-      images = tf.placeholder(tf.float32, [None, image_size, image_size, 3],
-                              name=_INPUT_NAME)
-      _, probabilities, _ = build_network(impl, model_name, images, False)
-      output_name = probabilities.op.name
-    params = int(sum(np.prod(v.get_shape().as_list())
-                     for v in tf.trainable_variables()))
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      tf.train.Saver().save(sess, checkpoint, write_meta_graph=False)
-      if impl == 'keras':
-        graph_def = tf.graph_util.convert_variables_to_constants(
-            sess, graph.as_graph_def(), [output_name])
-  if impl == 'ours':
-    graph_def = freeze.freeze(
-        model_name, checkpoint, NUM_CLASSES, image_size=image_size,
-        fold_batch_norms=spec.get('fold_batch_norms', True)).graph_def
-  freeze.write_graph_def(graph_def, frozen_path)
-  result = {'checkpoint': checkpoint, 'frozen': frozen_path,
-            'output_name': output_name, 'params': params}
-  for key, batch_size in (('tflite_b1', 1),
-                          ('tflite_bN', spec['infer_batch_size'])):
-    path = os.path.join(export_dir, 'model_b%d.tflite' % batch_size)
-    with open(path, 'wb') as f:
-      f.write(_convert_tflite(frozen_path, output_name, batch_size))
-    result[key] = path
-  return result
-
-
-def _synthetic_batch(batch_size, image_size):
+def _synthetic_batch(batch_size, image_size, num_classes=NUM_CLASSES):
   """A fixed random batch held in memory (local variables)."""
   images = tf.get_local_variable(
       'synthetic_images', [batch_size, image_size, image_size, 3],
-      initializer=tf.random_uniform_initializer(-1.0, 1.0, seed=_SEED),
+      initializer=tf.random_uniform_initializer(-1.0, 1.0, seed=SEED),
       trainable=False)
   labels = tf.get_local_variable(
       'synthetic_labels', [batch_size], dtype=tf.int64,
-      initializer=tf.random_uniform_initializer(0, NUM_CLASSES, seed=_SEED,
+      initializer=tf.random_uniform_initializer(0, num_classes, seed=SEED,
                                                 dtype=tf.int64),
       trainable=False)
   return tf.identity(images), tf.identity(labels)
@@ -375,7 +323,8 @@ def train(spec):
     spec: dict with `impl`, `model_name`, `input` ('synthetic' or
       'tfrecord'), `image_size`, `train_batch_size`, `warmup_steps`,
       `train_steps`, `settings` (see `session_config`), and for TFRecords
-      `dataset_dir`, `num_readers`, `num_preprocessing_threads`.
+      `dataset_dir`, `num_readers`, `num_preprocessing_threads`; optional
+      `num_classes` of the head (default 1001).
 
   Returns:
     dict with `images_per_sec`, `images_per_cpu_sec` (per second of this
@@ -387,16 +336,19 @@ def train(spec):
   start = time.time()
   batch_size = spec['train_batch_size']
   with tf.Graph().as_default() as graph:
-    tf.set_random_seed(_SEED)
+    tf.set_random_seed(SEED)
     if spec['input'] == 'synthetic':
-      images, labels = _synthetic_batch(batch_size, spec['image_size'])
+      images, labels = _synthetic_batch(
+          batch_size, spec['image_size'],
+          spec.get('num_classes', NUM_CLASSES))
     elif spec['input'] == 'tfrecord':
       images, labels = _tfrecord_batch(spec)
     else:
       raise ValueError('input must be one of %s, got %r.' %
                        (', '.join(INPUTS), spec['input']))
-    logits, _, update_ops = build_network(spec['impl'], spec['model_name'],
-                                          images, is_training=True)
+    logits, _, update_ops = build_network(
+        spec['impl'], spec['model_name'], images, is_training=True,
+        num_classes=spec.get('num_classes', NUM_CLASSES))
     loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
     optimizer = tf.train.RMSPropOptimizer(**_RMSPROP)
     with tf.control_dependencies(update_ops):
@@ -461,6 +413,9 @@ class _GraphRunner(object):
     if saver is not None:
       saver.restore(self._sess, spec['checkpoint'])
 
+  def prepare(self, batch):
+    return batch
+
   def run(self, batch):
     return self._sess.run(self._output, {self._images: batch})
 
@@ -482,8 +437,15 @@ class _TFLiteRunner(object):
       kwargs['num_threads'] = num_threads
     self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
     self._interpreter.allocate_tensors()
-    self._input = self._interpreter.get_input_details()[0]['index']
+    details = self._interpreter.get_input_details()[0]
+    self._input = details['index']
+    self._input_dtype = details['dtype']
+    self._input_quantization = details['quantization']
     self._output = self._interpreter.get_output_details()[0]['index']
+
+  def prepare(self, batch):
+    """`batch` in the model's input type (quantized for integer models)."""
+    return quantize_input(batch, self._input_dtype, self._input_quantization)
 
   def run(self, batch):
     self._interpreter.set_tensor(self._input, batch)
@@ -494,8 +456,18 @@ class _TFLiteRunner(object):
     self._interpreter = None
 
 
+def quantize_input(batch, dtype, quantization):
+  """Float images as an integer TFLite input of (scale, zero point)."""
+  if dtype == np.float32:
+    return batch.astype(np.float32)
+  scale, zero_point = quantization
+  info = np.iinfo(dtype)
+  return np.clip(np.round(batch / scale + zero_point), info.min,
+                 info.max).astype(dtype)
+
+
 def _random_batch(batch_size, image_size):
-  rng = np.random.RandomState(_SEED)
+  rng = np.random.RandomState(SEED)
   return rng.uniform(-1, 1, [batch_size, image_size, image_size, 3]).astype(
       np.float32)
 
@@ -509,7 +481,8 @@ def infer(spec):
     spec: dict with `impl`, `model_name`, `format` ('checkpoint', 'frozen'
       or 'tflite'), `image_size`, `infer_batch_size`, `warmup_iters`,
       `latency_iters`, `throughput_iters`, `settings`, and the paths from
-      `export`.
+      `export`. 'tflite_int8' takes the float images quantized to its
+      uint8 input (before timing).
 
   Returns:
     dict with `latency_ms` (median), `latency_ms_p90`, `images_per_sec`
@@ -525,13 +498,13 @@ def infer(spec):
   threads = spec['settings']['intra_op_threads']
 
   start = time.time()
-  if fmt == 'tflite':
-    runner = _TFLiteRunner(spec['tflite_b1'], threads)
+  if fmt.startswith('tflite'):
+    runner = _TFLiteRunner(spec[fmt + '_b1'], threads)
   else:
     runner = _GraphRunner(spec, fmt)
   load_s = time.time() - start
 
-  one = _random_batch(1, image_size)
+  one = runner.prepare(_random_batch(1, image_size))
   probabilities = runner.run(one)
   if probabilities.shape != (1, NUM_CLASSES):
     raise ValueError('%s %s output shape %s, expected (1, %d).' %
@@ -545,10 +518,10 @@ def infer(spec):
     latencies.append(time.perf_counter() - start)
   peak_b1 = memory_mib()['peak']
 
-  if fmt == 'tflite':
+  if fmt.startswith('tflite'):
     runner.close()
-    runner = _TFLiteRunner(spec['tflite_bN'], threads)
-  batch = _random_batch(batch_size, image_size)
+    runner = _TFLiteRunner(spec[fmt + '_bN'], threads)
+  batch = runner.prepare(_random_batch(batch_size, image_size))
   runner.run(batch)  # Warm-up: kernels are set up per input shape.
   cpu_start = cpu_seconds()
   start = time.perf_counter()
@@ -564,7 +537,7 @@ def infer(spec):
             'images_per_cpu_sec': images / cpu_s, 'cpu_s': cpu_s,
             'peak_rss_b1_mib': peak_b1, 'load_s': load_s,
             'peak_rss_mib': memory_mib()['peak']}  # Before any tracing.
-  if spec.get('profile') and fmt != 'tflite':
+  if spec.get('profile') and not fmt.startswith('tflite'):
     result['profile'] = runner.profile(batch, spec.get('trace_path'))
   runner.close()
   return result
@@ -574,7 +547,6 @@ TASKS = {
     'environment': environment,
     'analyze': analyze,
     'dataset': make_dataset,
-    'export': export_model,
     'train': train,
     'infer': infer,
 }
@@ -593,7 +565,14 @@ def run_task(task, spec):
     `peak_rss_mib` (this process's peak resident memory).
   """
   start_memory = memory_mib()
-  result = TASKS[task](spec)
+  if task in ('train_script', 'agreement'):
+    from benchmarks import e2e  # pylint: disable=g-import-not-at-top
+    result = e2e.TASKS[task](spec)
+  elif task == 'export':
+    from benchmarks import exports  # pylint: disable=g-import-not-at-top
+    result = exports.export_model(spec)
+  else:
+    result = TASKS[task](spec)
   result['rss_start_mib'] = start_memory['rss']
   result.setdefault('peak_rss_mib', memory_mib()['peak'])
   sys.stdout.flush()

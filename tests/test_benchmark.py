@@ -127,6 +127,124 @@ def test_targets_compare_with_the_goals_of_issue_7():
   assert pipeline['met'] is False
 
 
+def test_targets_of_issue_16_script_overhead_int8_and_agreement():
+  rows = [
+      _row('m', 'train_loop', {'images_per_sec': 10.5},
+           {'images_per_sec': 10.0}),
+      _row('m', 'train_script', {'images_per_sec': 10.0},
+           {'images_per_sec': 8.0}),
+      _row('m', 'infer_frozen', {'images_per_sec': 9.0, 'latency_ms': 30.0},
+           {'images_per_sec': 10.0, 'latency_ms': 30.0}),
+      _row('m', 'infer_tflite_int8', {'images_per_sec': 9.0,
+                                      'latency_ms': 12.0},
+           {'images_per_sec': 10.0, 'latency_ms': 12.0}),
+  ]
+  agreement = {'m': {'agreement': 0.995}}
+  targets = {t['target']: t
+             for t in report.check_targets(rows, ['m'], agreement)}
+  assert targets['script_vs_keras_fit']['value'] == pytest.approx(1.25)
+  assert targets['script_vs_keras_fit']['met'] is True
+  # The bare loop is 5 % faster: the script's steps take 5 % longer.
+  assert targets['script_overhead']['value'] == pytest.approx(0.05)
+  assert targets['script_overhead']['met'] is False
+  assert targets['int8_vs_frozen_latency']['value'] == pytest.approx(0.4)
+  assert targets['int8_vs_frozen_latency']['met'] is False
+  assert targets['int8_agreement']['met'] is True
+  int8 = [t for t in report.check_targets(rows, ['m'])
+          if t['description'].endswith('(tflite_int8)')]
+  assert int8 and int8[0]['value'] == pytest.approx(0.9)
+  # Without an agreement measurement there is no agreement target.
+  assert 'int8_agreement' not in {
+      t['target'] for t in report.check_targets(rows, ['m'])}
+
+
+def test_driver_skips_networks_the_stack_lacks():
+  from benchmarks import benchmark  # pylint: disable=g-import-not-at-top
+  opts = {'models': ['mobilenet_v1', 'mobilenet_v3_small',
+                     'mobilenet_v3_large'],
+          'implementations': ['ours', 'keras']}
+  environment = {'nets': ['mobilenet_v1', 'mobilenet_v3_large'],
+                 'keras_applications': ['MobileNet'],
+                 'keras': 'tf.keras 2.2.4-tf'}
+  impls, notes = benchmark.available_implementations(opts, environment)
+  assert impls == {'mobilenet_v1': ['ours', 'keras'],
+                   'mobilenet_v3_large': ['ours']}
+  assert len(notes) == 2
+  assert any('mobilenet_v3_small' in n and 'nets_factory' in n
+             for n in notes)
+  assert any('MobileNetV3Large' in n for n in notes)
+
+
+_PROGRESS_LOG = '\n'.join([
+    'I1201 23:59:58.500000 1406 train_image_classifier.py:258] task 0 step '
+    '1/4, loss = 1.7883, lr = 0.01',
+    'INFO:tensorflow:task 0 step 1/4, loss = 1.7883',
+    'I1201 23:59:59.500000 1406 train_image_classifier.py:258] task 0 step '
+    '2/4, loss = 1.7455, lr = 0.01, 2.2 images/sec, ETA 0:00:14',
+    'W1201 23:59:59.600000 1406 other.py:1] task 0 step 9/4, loss = 0',
+    'I1202 00:00:00.000000 1406 train_image_classifier.py:258] task 0 step '
+    '3/4, loss = 1.9173, lr = 0.01, 176.1 images/sec',
+    'I1202 00:00:00.250000 1406 train_image_classifier.py:258] task 0 step '
+    '4/4, loss = 1.8391, lr = 0.01, 205.9 images/sec',
+])
+
+
+def test_trainer_log_gives_step_times_across_midnight():
+  from benchmarks import e2e  # pylint: disable=g-import-not-at-top
+  stamps = e2e.parse_step_times(_PROGRESS_LOG)
+  assert [step for step, _ in stamps] == [1, 2, 3, 4]
+  times = [t for _, t in stamps]
+  assert times[1] - times[0] == pytest.approx(1.0)
+  assert times[2] - times[1] == pytest.approx(0.5)  # Past midnight.
+  assert times[3] - times[2] == pytest.approx(0.25)
+  # Skipping steps 1-2 times steps 3 and 4: 2 steps of 8 in 0.75 s.
+  steady = e2e.steady_state(stamps, 2, batch_size=8)
+  assert steady['images_per_sec'] == pytest.approx(16 / 0.75)
+  assert steady['step_times_s'] == pytest.approx([0.5, 0.25])
+  with pytest.raises(e2e.TrainerError):
+    e2e.steady_state(stamps, 4, batch_size=8)
+
+
+def test_trainer_flags_are_flags_of_the_training_script():
+  from benchmarks import e2e  # pylint: disable=g-import-not-at-top
+  import train_image_classifier  # pylint: disable=g-import-not-at-top
+  spec = {'dataset_dir': '/data/shapes', 'model_name': 'mobilenet_v1_025',
+          'train_batch_size': 8, 'image_size': 64, 'num_readers': 2,
+          'num_preprocessing_threads': 3}
+  parsed = train_image_classifier.parse_flags(
+      e2e.trainer_flags(spec, '/tmp/train', 7, log_every_n_steps=1))
+  assert parsed.max_number_of_steps == 7
+  assert parsed.batch_size == 8 and parsed.train_image_size == 64
+  assert parsed.weight_decay == 0.0
+  assert parsed.learning_rate_decay_type == 'fixed'
+  assert parsed.optimizer == 'rmsprop'
+  assert parsed.num_preprocessing_threads == 3
+  assert parsed.log_every_n_steps == 1
+
+
+def test_int8_input_is_quantized_with_the_model_scale():
+  from benchmarks import workloads  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  batch = np.array([-1.0, 0.0, 0.5, 1.0], np.float32)
+  # 1.0 maps to 256, clipped to the top of uint8.
+  quantized = workloads.quantize_input(batch, np.uint8, (1.0 / 128, 128))
+  assert quantized.dtype == np.uint8
+  assert quantized.tolist() == [0, 128, 192, 255]
+  same = workloads.quantize_input(batch, np.float32, (0.0, 0))
+  assert same.tolist() == batch.tolist()
+
+
+def test_keras_mobilenet_v3_takes_our_input_range():
+  from benchmarks import workloads  # pylint: disable=g-import-not-at-top
+  if not hasattr(workloads.keras.applications, 'MobileNetV3Small'):
+    pytest.skip('keras.applications has no MobileNetV3 on this stack')
+  model = workloads.keras_model('mobilenet_v3_small', 32, num_classes=6)
+  assert model.output_shape == (None, 6)
+  # Its own [0, 255] rescaling would make the comparison unequal.
+  assert not any(type(layer).__name__ == 'Rescaling'
+                 for layer in model.layers)
+
+
 @pytest.mark.parametrize('impl', models.IMPLEMENTATIONS)
 def test_builds_the_v2_training_graphs(impl):
   from benchmarks import workloads  # pylint: disable=g-import-not-at-top
@@ -147,7 +265,7 @@ def _run_benchmark(repo_root, script_env, *args):
   return subprocess.run(
       [sys.executable, os.path.join(repo_root, 'benchmarks', 'benchmark.py')]
       + list(args), cwd=repo_root, env=script_env, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
+      stderr=subprocess.PIPE, universal_newlines=True, timeout=1500)
 
 
 @pytest.mark.parametrize('flag, named', [
@@ -210,9 +328,22 @@ def test_quick_run_reports_every_row(repo_root, script_env, tmp_path):
       assert _positive(row['ratio']['images_per_sec'])
       assert '| %s | %s |' % (model, measurement.split('_', 1)[1]) in text
 
+  # The script ran its steps and Keras fit its own.
+  script = rows[(_SMOKE_MODELS[0], 'train_script')]
+  assert script['ours']['first_step_s'] > 0
+  assert script['keras']['first_step_s'] > 0
+  (agreement,) = results['agreement'].values()
+  assert 0.0 <= agreement['agreement'] <= 1.0
+  assert agreement['images'] == 12  # --quick: 2 validation images a class.
+  assert agreement['trained_steps'] == 3
+  assert 0.0 <= agreement['int8_tied_top1'] <= 1.0
+  assert '### int8 TFLite: top-1 agreement' in text
+
   targets = results['targets']
   assert {t['target'] for t in targets} == {
       'train_vs_keras', 'infer_vs_keras', 'tflite_vs_frozen_latency',
-      'tfrecord_vs_synthetic'}
-  assert all(_positive(t['value']) for t in targets)
+      'tfrecord_vs_synthetic', 'script_vs_keras_fit', 'script_overhead',
+      'int8_vs_frozen_latency', 'int8_agreement'}
+  assert all(_positive(t['value']) for t in targets
+             if t['target'] not in ('script_overhead', 'int8_agreement'))
   assert '### Targets' in text
