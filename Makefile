@@ -47,6 +47,8 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k mobilenet_v1 -x'.
 PYTEST_ARGS ?=
+# pytest-xdist workers: auto = one per CPU; 0 runs the tests in this process.
+PYTEST_WORKERS ?= auto
 # Where the main job writes its dataset, checkpoints and exports.
 OUT ?= out/$(STACK)
 # FRESH=1: make run deletes OUT first instead of continuing from it.
@@ -76,7 +78,7 @@ $(STAMP): $(REQUIREMENTS) requirements-test.txt scripts/find_python.sh
 	@touch $@
 
 test: $(STAMP)
-	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 run: $(STAMP)
 	PYTHON=$(VENV_PYTHON) OUT=$(OUT) FRESH=$(FRESH) MAKE_RUN="make run$(if $(filter-out 1,$(TF)), TF=$(TF))$(if $(filter onednn,$(TF1_BUILD)), TF1_BUILD=onednn)" bash scripts/main_job.sh
