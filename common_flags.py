@@ -1,341 +1,404 @@
-"""Command-line flags shared by the train, eval and export entry points.
+"""Command-line flags of the entry scripts (train, eval, export, classify).
 
-Each `define_*` function registers one group of absl flags. The names, meanings
-and defaults follow the original slim scripts (so existing launch scripts run
-unchanged), except that the default dataset is the embedded `shapes` set and
-the default model is `mobilenet_v1`.
+Only entry scripts import this module. Each `define_*` function registers
+one group of absl flags with the `flags.FlagValues` it is given (tests pass
+a fresh one). Flag names and defaults are slim's, so launch scripts written
+for slim run unchanged; the help texts say what each flag does here.
 
-Every function takes a `flag_values` argument (default: the global
-`flags.FLAGS`) so tests can build a fresh `flags.FlagValues()` per run, and is
-idempotent: a flag that already exists in `flag_values` is left as it is. That
-lets several entry points be imported into one process (e.g. by pytest)
-without `DuplicateFlagError`; the first definition wins.
-
-Typical use in a script:
-
-    from absl import flags
-    import common_flags
-
-    common_flags.define_dataset_flags(default_split_name='validation')
-    common_flags.define_model_flags()
-    common_flags.define_batch_size_flag(default=100)
-    FLAGS = flags.FLAGS
-
-Other modules may append new `define_*` functions here; existing ones keep
-their signatures and defaults.
+`define` is the one flag-definition helper. Defining a flag that already
+exists is allowed only when it is the same flag (same type and default);
+anything else raises `FlagConflictError` instead of keeping either silently.
+Entry scripts register with the global `flags.FLAGS` through
+`register_script_flags`, which lets scripts whose defaults differ (train's
+--batch_size is 32, eval's 100) be imported into one process: each gets its
+own defaults back with `use_script_defaults` when its `main` runs.
 """
 
 from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import sys
+
 from absl import flags
 
-DEFAULT_DATASET_NAME = 'shapes'
+from deployment import cluster
+from training import optimizers
+
+DEFAULT_DATASET_NAME = 'imagenet'
 DEFAULT_MODEL_NAME = 'mobilenet_v1'
 
-OPTIMIZERS = ('adadelta', 'adagrad', 'adam', 'ftrl', 'momentum', 'sgd',
-              'rmsprop')
-LEARNING_RATE_DECAY_TYPES = ('fixed', 'exponential', 'polynomial')
+# {program: {flag name: that program's default}}, from register_script_flags.
+_SCRIPT_DEFAULTS = {}
 
 
-def _define(define_fn, name, default, help_text, flag_values, **kwargs):
-  """Defines one flag unless `flag_values` already has a flag of that name.
+class FlagConflictError(ValueError):
+  """A flag defined twice with another type or default."""
+
+
+def _same_flag(old, new):
+  same_choices = (getattr(old.parser, 'enum_values', None) ==
+                  getattr(new.parser, 'enum_values', None))
+  return (old.flag_type() == new.flag_type() and old.default == new.default
+          and same_choices)
+
+
+def define(define_fn, name, default, help_text, flag_values, **kwargs):
+  """Defines a flag; a second, identical definition is a no-op.
 
   Args:
     define_fn: an absl `flags.DEFINE_*` function.
-    name: flag name.
-    default: default value.
-    help_text: help string.
+    name: the flag's name.
+    default: its default.
+    help_text: its help.
     flag_values: the `flags.FlagValues` to register with.
-    **kwargs: extra arguments for `define_fn` (e.g. `enum_values`).
+    **kwargs: more arguments of `define_fn`, e.g. `enum_values`.
+
+  Raises:
+    FlagConflictError: `name` exists with another type, default or choices.
   """
-  if name in flag_values:
+  if name not in flag_values:
+    define_fn(name=name, default=default, help=help_text,
+              flag_values=flag_values, **kwargs)
     return
-  define_fn(name=name, default=default, help=help_text,
-            flag_values=flag_values, **kwargs)
+  probe = flags.FlagValues()
+  define_fn(name=name, default=default, help=help_text, flag_values=probe,
+            **kwargs)
+  old, new = flag_values[name], probe[name]
+  if not _same_flag(old, new):
+    raise FlagConflictError(
+        'Flag --%s is defined twice differently: %s with default %r, then '
+        '%s with default %r.' % (name, old.flag_type(), old.default,
+                                 new.flag_type(), new.default))
+
+
+def define_alias(name, original, flag_values):
+  """Makes --name another spelling of --original (once)."""
+  if name not in flag_values:
+    flags.DEFINE_alias(name, original, flag_values=flag_values)
+
+
+def parse_flags(define_fn, program, argv):
+  """A fresh `FlagValues` holding `define_fn`'s flags, parsed from `argv`.
+
+  Args:
+    define_fn: `fn(flag_values)` registering a script's flags.
+    program: the script's name (argv[0]).
+    argv: the flag strings.
+  """
+  flag_values = flags.FlagValues()
+  define_fn(flag_values)
+  flag_values([program] + list(argv))
+  return flag_values
+
+
+def register_script_flags(define_fn, program, module_name,
+                          flag_values=flags.FLAGS):
+  """Registers an entry script's flags with the global flags at import.
+
+  A flag another script registered already is shared when it has the same
+  type; its default may differ and is remembered for `use_script_defaults`.
+
+  Args:
+    define_fn: `fn(flag_values)` registering the script's flags.
+    program: the script's name, the key of its defaults.
+    module_name: the script module's `__name__` (its flags are its key
+      flags in --help).
+    flag_values: where to register; the global flags by default.
+
+  Raises:
+    FlagConflictError: a flag of the same name has another type.
+  """
+  own = flags.FlagValues()
+  define_fn(own)
+  if module_name == '__main__':
+    module_name = sys.argv[0]
+  defaults = {}
+  for name in own:
+    flag = own[name]
+    if name != flag.name:
+      continue  # An alias: registered with the flag it stands for.
+    defaults[name] = flag.default
+    if name not in flag_values:
+      flag_values[name] = flag
+      for alias in own:
+        if alias != name and own[alias].name == name:
+          flag_values[alias] = own[alias]
+    elif flag_values[name].flag_type() != flag.flag_type():
+      raise FlagConflictError(
+          '%s defines --%s as %s, but another module already defined it as '
+          '%s.' % (program, name, flag.flag_type(),
+                   flag_values[name].flag_type()))
+    flag_values.register_key_flag_for_module(module_name, flag_values[name])
+  _SCRIPT_DEFAULTS[program] = defaults
+
+
+def use_script_defaults(program, flag_values=flags.FLAGS):
+  """Gives flags not set on the command line `program`'s own defaults."""
+  for name, default in _SCRIPT_DEFAULTS.get(program, {}).items():
+    if flag_values[name].default != default:
+      flag_values.set_default(name, default)
+
+
+def pick(config_class, flag_values, **values):
+  """A namedtuple `config_class` filled from the flags of its field names.
+
+  Args:
+    config_class: a namedtuple class.
+    flag_values: parsed flags.
+    **values: fields to set otherwise (e.g. nested configs).
+  """
+  for field in config_class._fields:
+    if field not in values:
+      values[field] = getattr(flag_values, field)
+  return config_class(**values)
 
 
 def define_dataset_flags(default_split_name='train', flag_values=flags.FLAGS):
-  """Defines --dataset_name --dataset_split_name --dataset_dir --labels_offset.
+  """--dataset_name --dataset_split_name --dataset_dir --labels_offset.
 
   Args:
-    default_split_name: default of --dataset_split_name ('train' for
-      training, 'validation' or 'test' for evaluation).
+    default_split_name: 'train' for training, 'validation' for evaluation.
     flag_values: the `flags.FlagValues` to register with.
   """
-  _define(flags.DEFINE_string, 'dataset_name', DEFAULT_DATASET_NAME,
-          'The name of the dataset to load (see datasets/dataset_factory.py; '
-          '"shapes" is the embedded set made by '
-          '`download_and_convert_data.py --dataset_name=shapes`).',
-          flag_values)
-  _define(flags.DEFINE_string, 'dataset_split_name', default_split_name,
-          'The name of the split to use (e.g. train, validation, test).',
-          flag_values)
-  _define(flags.DEFINE_string, 'dataset_dir', None,
-          'The directory where the dataset files (TFRecords) are stored.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'labels_offset', 0,
-          'An offset subtracted from every label. Use 1 to train a net '
-          'without the background class (0) on ImageNet-style labels, i.e. '
-          'a 1000-way head on 1001-class data.', flag_values)
+  define(flags.DEFINE_string, 'dataset_name', DEFAULT_DATASET_NAME,
+         'Which dataset module reads --dataset_dir (datasets/'
+         'dataset_factory.py): imagenet (1001 classes with background), '
+         'flowers, cifar10, mnist, shapes (the small generated set) or '
+         'image_folder.', flag_values)
+  define(flags.DEFINE_string, 'dataset_split_name', default_split_name,
+         'Which split\'s TFRecord files to read: train, validation (test '
+         'for mnist and cifar10).', flag_values)
+  define(flags.DEFINE_string, 'dataset_dir', None,
+         'Folder with the TFRecord shards (and labels.txt) that '
+         'download_and_convert_data.py wrote. Required to train and '
+         'evaluate.', flag_values)
+  define(flags.DEFINE_integer, 'labels_offset', 0,
+         'Subtracted from each stored label before it reaches the head. 1 '
+         'drops the background label 0 of 1001-class ImageNet-style data '
+         'for a 1000-output head; 0 keeps labels as stored.', flag_values)
 
 
 def define_model_flags(flag_values=flags.FLAGS):
-  """Defines --model_name --preprocessing_name --use_grayscale.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_string, 'model_name', DEFAULT_MODEL_NAME,
-          'The name of the architecture (see nets/nets_factory.py).',
-          flag_values)
-  _define(flags.DEFINE_string, 'preprocessing_name', None,
-          'The name of the preprocessing to use. If left as `None`, '
-          '--model_name is used.', flag_values)
-  _define(flags.DEFINE_boolean, 'use_grayscale', False,
-          'Whether to convert input images to grayscale.', flag_values)
+  """--model_name --preprocessing_name --use_grayscale."""
+  define(flags.DEFINE_string, 'model_name', DEFAULT_MODEL_NAME,
+         'Network to build, a name from nets/nets_factory.py, e.g. '
+         'mobilenet_v1_025 (V1 at width 0.25) or mobilenet_v2_140.',
+         flag_values)
+  define(flags.DEFINE_string, 'preprocessing_name', None,
+         'Image preparation from preprocessing/preprocessing_factory.py; '
+         'unset: the one registered for --model_name.', flag_values)
+  define(flags.DEFINE_boolean, 'use_grayscale', False,
+         'Feed single-channel gray images to the network instead of RGB.',
+         flag_values)
 
 
 def define_batch_size_flag(default=32, flag_values=flags.FLAGS):
-  """Defines --batch_size.
-
-  Args:
-    default: default batch size (slim: 32 for training, 100 for eval).
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_integer, 'batch_size', default,
-          'The number of samples in each batch.', flag_values)
+  """--batch_size (slim's default: 32 to train, 100 to evaluate)."""
+  define(flags.DEFINE_integer, 'batch_size', default,
+         'Images per step (per clone when training with several clones).',
+         flag_values)
 
 
 def define_image_size_flag(name='train_image_size', flag_values=flags.FLAGS):
-  """Defines an image-size flag (--train_image_size, --eval_image_size, ...).
-
-  Args:
-    name: the flag name.
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_integer, name, None,
-          'Image height and width in pixels; default: the network\'s '
-          'default_image_size.', flag_values)
+  """An image-size flag such as --train_image_size or --eval_image_size."""
+  define(flags.DEFINE_integer, name, None,
+         'Side in pixels of the square images fed to the network (at '
+         'least 32); unset: the size the network was designed for (224).',
+         flag_values)
 
 
 def define_input_flags(flag_values=flags.FLAGS):
-  """Defines --num_readers --num_preprocessing_threads.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_integer, 'num_readers', 4,
-          'The number of parallel readers that read data from the dataset.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'num_preprocessing_threads', 4,
-          'The number of threads used to create the batches.', flag_values)
+  """--num_readers --num_preprocessing_threads."""
+  define(flags.DEFINE_integer, 'num_readers', 4,
+         'TFRecord shards read at the same time by the input pipeline.',
+         flag_values)
+  define(flags.DEFINE_integer, 'num_preprocessing_threads', 4,
+         'Images prepared (decoded, cropped, resized) in parallel.',
+         flag_values)
 
 
 def define_moving_average_flag(flag_values=flags.FLAGS):
-  """Defines --moving_average_decay.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_float, 'moving_average_decay', None,
-          'The decay to use for the moving average. If left as None, no '
-          'moving average is kept (training) / used (eval, export).',
-          flag_values)
+  """--moving_average_decay."""
+  define(flags.DEFINE_float, 'moving_average_decay', None,
+         'Training: keep exponential moving averages of the weights with '
+         'this decay (e.g. 0.9999). Eval and export: use the averages saved '
+         'in the checkpoint instead of the raw weights. Unset: no averages.',
+         flag_values)
 
 
 def define_quantize_flag(flag_values=flags.FLAGS):
-  """Defines --quantize (use a quantized eval/inference graph).
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_bool, 'quantize', False,
-          'Whether to build a quantized (fake-quant) eval graph; for '
-          'checkpoints trained with --quantize_delay (TF 1.15 only).',
-          flag_values)
+  """--quantize."""
+  define(flags.DEFINE_bool, 'quantize', False,
+         'Build the graph with fake-quantization ops, for a checkpoint '
+         'trained with --quantize_delay (TF 1.15 only).', flag_values)
 
 
 def define_quantize_delay_flag(flag_values=flags.FLAGS):
-  """Defines --quantize_delay (quantization-aware training).
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_integer, 'quantize_delay', -1,
-          'Number of steps to start quantized training. Set to -1 would '
-          'disable quantized training (TF 1.15 only; on TF 2 use '
-          'post-training quantization at export).', flag_values)
+  """--quantize_delay."""
+  define(flags.DEFINE_integer, 'quantize_delay', -1,
+         'Global step from which training simulates 8-bit quantization '
+         '(TF 1.15 only); -1 trains in float. On TF 2, quantize after '
+         'training with export_tflite.py.', flag_values)
 
 
 def define_master_flag(flag_values=flags.FLAGS):
-  """Defines --master.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_string, 'master', '',
-          'The address of the TensorFlow master to use, e.g. '
-          'grpc://host:port; empty for an in-process session.', flag_values)
+  """--master."""
+  define(flags.DEFINE_string, 'master', '',
+         'Session target such as grpc://host:port; empty runs the graph in '
+         'this process.', flag_values)
 
 
 def define_deployment_flags(flag_values=flags.FLAGS):
-  """Defines clone and cluster flags for training.
-
-  --master --task --num_clones --clone_on_cpu --worker_replicas --num_ps_tasks
-  --ps_hosts --worker_hosts --sync_replicas --replicas_to_aggregate.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
+  """Clone and cluster flags of training."""
   define_master_flag(flag_values)
-  _define(flags.DEFINE_integer, 'num_clones', 1,
-          'Number of model clones to deploy. Note For historical reasons '
-          'loss from all clones averaged out and learning rate decay happen '
-          'per clone epochs', flag_values)
-  _define(flags.DEFINE_boolean, 'clone_on_cpu', False,
-          'Use CPUs to deploy clones.', flag_values)
-  _define(flags.DEFINE_integer, 'worker_replicas', 1,
-          'Number of worker replicas.', flag_values)
-  _define(flags.DEFINE_integer, 'num_ps_tasks', 0,
-          'The number of parameter servers. If the value is 0, then the '
-          'parameters are handled locally by the worker.', flag_values)
-  _define(flags.DEFINE_integer, 'task', 0,
-          'Task id of the replica running the training (0 is the chief).',
-          flag_values)
-  _define(flags.DEFINE_list, 'ps_hosts', None,
-          'Comma-separated host:port list of the parameter servers; with '
-          '--worker_hosts it defines the cluster (else TF_CONFIG does).',
-          flag_values)
-  _define(flags.DEFINE_list, 'worker_hosts', None,
-          'Comma-separated host:port list of the workers, the chief first.',
-          flag_values)
-  _define(flags.DEFINE_bool, 'sync_replicas', False,
-          'Whether or not to synchronize the replicas during training.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'replicas_to_aggregate', 1,
-          'The Number of gradients to collect before updating params.',
-          flag_values)
+  define(flags.DEFINE_integer, 'num_clones', 1,
+         'Copies of the model, each on its own GPU (or on the CPU with '
+         '--clone_on_cpu), whose losses are averaged. The learning-rate '
+         'schedule counts epochs of one clone\'s batches.', flag_values)
+  define(flags.DEFINE_boolean, 'clone_on_cpu', False,
+         'Place every clone on the CPU, e.g. to try --num_clones without '
+         'GPUs.', flag_values)
+  define(flags.DEFINE_integer, 'worker_replicas', 1,
+         'Workers training together; taken from the cluster when '
+         '--worker_hosts or TF_CONFIG define one.', flag_values)
+  define(flags.DEFINE_integer, 'num_ps_tasks', 0,
+         'Parameter-server tasks holding the variables; 0 keeps them in '
+         'this worker. Taken from the cluster when one is defined.',
+         flag_values)
+  define(flags.DEFINE_integer, 'task', 0,
+         'Index of this process in its job; worker 0 is the chief, which '
+         'initializes, saves and writes summaries.', flag_values)
+  define(flags.DEFINE_list, 'ps_hosts', None,
+         'Parameter servers as host:port,host:port. With --worker_hosts '
+         'this defines the cluster; without either, TF_CONFIG may.',
+         flag_values)
+  define(flags.DEFINE_list, 'worker_hosts', None,
+         'Workers as host:port,host:port, the chief first.', flag_values)
+  define(flags.DEFINE_enum, 'job_name', 'worker',
+         'This process\'s job in a --ps_hosts/--worker_hosts cluster: ps '
+         'serves variables until killed, worker trains. (TF_CONFIG\'s '
+         'task.type replaces it when TF_CONFIG defines the cluster.)',
+         flag_values, enum_values=list(cluster.JOBS))
+  define(flags.DEFINE_integer, 'ps_timeout_secs',
+         cluster.DEFAULT_PS_TIMEOUT_SECS,
+         'Seconds a worker waits for an unreachable parameter server (at '
+         'start or after it died) before it stops and says to restart the '
+         'cluster. 0 waits forever, as TensorFlow itself does.', flag_values)
+  define(flags.DEFINE_bool, 'sync_replicas', False,
+         'Apply one update per step from the gradients of '
+         '--replicas_to_aggregate workers (SyncReplicasOptimizer) instead '
+         'of each worker updating on its own.', flag_values)
+  define(flags.DEFINE_integer, 'replicas_to_aggregate', 1,
+         'With --sync_replicas: worker gradients averaged into each update.',
+         flag_values)
 
 
 def define_train_run_flags(flag_values=flags.FLAGS):
-  """Defines --train_dir, logging, summary and checkpoint cadence flags.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_string, 'train_dir', '/tmp/tfmodel/',
-          'Directory where checkpoints and event logs are written to.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'log_every_n_steps', 10,
-          'The frequency with which logs are print.', flag_values)
-  _define(flags.DEFINE_integer, 'save_summaries_secs', 600,
-          'The frequency with which summaries are saved, in seconds.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'save_interval_secs', 600,
-          'The frequency with which the model is saved, in seconds.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'max_number_of_steps', None,
-          'The maximum number of training steps.', flag_values)
+  """--train_dir and the logging, summary, checkpoint and stop cadence."""
+  define(flags.DEFINE_string, 'train_dir', '/tmp/tfmodel/',
+         'Folder for checkpoints and TensorBoard events; a run resumes from '
+         'the newest checkpoint already in it.', flag_values)
+  define(flags.DEFINE_integer, 'log_every_n_steps', 10,
+         'Steps between two progress lines (loss, learning rate, images/s, '
+         'ETA).', flag_values)
+  define(flags.DEFINE_integer, 'save_summaries_secs', 600,
+         'Seconds between TensorBoard summary writes; 0 writes none.',
+         flag_values)
+  define(flags.DEFINE_integer, 'save_interval_secs', 600,
+         'Seconds between checkpoints; 0 saves only at start and end.',
+         flag_values)
+  define(flags.DEFINE_integer, 'max_number_of_steps', None,
+         'Global step at which training ends; unset: train until stopped.',
+         flag_values)
 
 
 def define_optimizer_flags(flag_values=flags.FLAGS):
-  """Defines --optimizer, --weight_decay and every optimizer's hyper-params.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_float, 'weight_decay', 0.00004,
-          'The weight decay on the model weights.', flag_values)
-  _define(flags.DEFINE_float, 'batch_norm_decay', None,
-          'Decay of batch norm moving statistics; default the network\'s '
-          '(0.9997 V1, 0.997 V2). Short runs need e.g. 0.99, or evaluation '
-          'uses statistics still near their initial values.', flag_values)
-  _define(flags.DEFINE_enum, 'optimizer', 'rmsprop',
-          'The name of the optimizer.', flag_values,
-          enum_values=list(OPTIMIZERS))
-  _define(flags.DEFINE_float, 'adadelta_rho', 0.95,
-          'The decay rate for adadelta.', flag_values)
-  _define(flags.DEFINE_float, 'adagrad_initial_accumulator_value', 0.1,
-          'Starting value for the AdaGrad accumulators.', flag_values)
-  _define(flags.DEFINE_float, 'adam_beta1', 0.9,
-          'The exponential decay rate for the 1st moment estimates.',
-          flag_values)
-  _define(flags.DEFINE_float, 'adam_beta2', 0.999,
-          'The exponential decay rate for the 2nd moment estimates.',
-          flag_values)
-  _define(flags.DEFINE_float, 'opt_epsilon', 1.0,
-          'Epsilon term for the optimizer.', flag_values)
-  _define(flags.DEFINE_float, 'ftrl_learning_rate_power', -0.5,
-          'The learning rate power.', flag_values)
-  _define(flags.DEFINE_float, 'ftrl_initial_accumulator_value', 0.1,
-          'Starting value for the FTRL accumulators.', flag_values)
-  _define(flags.DEFINE_float, 'ftrl_l1', 0.0,
-          'The FTRL l1 regularization strength.', flag_values)
-  _define(flags.DEFINE_float, 'ftrl_l2', 0.0,
-          'The FTRL l2 regularization strength.', flag_values)
-  _define(flags.DEFINE_float, 'momentum', 0.9,
-          'The momentum for the MomentumOptimizer and RMSPropOptimizer.',
-          flag_values)
-  _define(flags.DEFINE_float, 'rmsprop_momentum', 0.9, 'Momentum.',
-          flag_values)
-  _define(flags.DEFINE_float, 'rmsprop_decay', 0.9,
-          'Decay term for RMSProp.', flag_values)
+  """--optimizer, --weight_decay, --batch_norm_decay and hyper-parameters."""
+  define(flags.DEFINE_float, 'weight_decay', 0.00004,
+         'L2 penalty factor on the convolution weights.', flag_values)
+  define(flags.DEFINE_float, 'batch_norm_decay', None,
+         'Decay of the batch-norm moving mean and variance; unset: the '
+         'network\'s (0.9997 for V1, 0.997 for V2). Short runs want e.g. '
+         '0.99, or evaluation sees statistics still near their start.',
+         flag_values)
+  define(flags.DEFINE_enum, 'optimizer', 'rmsprop',
+         'Update rule; its hyper-parameters are the flags named after it.',
+         flag_values, enum_values=list(optimizers.OPTIMIZERS))
+  define(flags.DEFINE_float, 'adadelta_rho', 0.95,
+         'adadelta: decay of the squared-gradient and update averages.',
+         flag_values)
+  define(flags.DEFINE_float, 'adagrad_initial_accumulator_value', 0.1,
+         'adagrad: value its squared-gradient sums start from.', flag_values)
+  define(flags.DEFINE_float, 'adam_beta1', 0.9,
+         'adam: decay of the mean-gradient estimate.', flag_values)
+  define(flags.DEFINE_float, 'adam_beta2', 0.999,
+         'adam: decay of the squared-gradient estimate.', flag_values)
+  define(flags.DEFINE_float, 'opt_epsilon', 1.0,
+         'adadelta, adam, rmsprop: added to the denominator for stability. '
+         '1.0 suits rmsprop; adam usually wants about 1e-8.', flag_values)
+  define(flags.DEFINE_float, 'ftrl_learning_rate_power', -0.5,
+         'ftrl: exponent of the per-coordinate step size (<= 0).',
+         flag_values)
+  define(flags.DEFINE_float, 'ftrl_initial_accumulator_value', 0.1,
+         'ftrl: value its accumulators start from.', flag_values)
+  define(flags.DEFINE_float, 'ftrl_l1', 0.0, 'ftrl: L1 penalty strength.',
+         flag_values)
+  define(flags.DEFINE_float, 'ftrl_l2', 0.0, 'ftrl: L2 penalty strength.',
+         flag_values)
+  define(flags.DEFINE_float, 'momentum', 0.9,
+         'momentum: fraction of the previous update carried into the next.',
+         flag_values)
+  define(flags.DEFINE_float, 'rmsprop_momentum', 0.9,
+         'rmsprop: momentum of its updates.', flag_values)
+  define(flags.DEFINE_float, 'rmsprop_decay', 0.9,
+         'rmsprop: decay of its squared-gradient average.', flag_values)
 
 
 def define_learning_rate_flags(flag_values=flags.FLAGS):
-  """Defines the learning-rate schedule and label-smoothing flags.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_enum, 'learning_rate_decay_type', 'exponential',
-          'Specifies how the learning rate is decayed.', flag_values,
-          enum_values=list(LEARNING_RATE_DECAY_TYPES))
-  _define(flags.DEFINE_float, 'learning_rate', 0.01,
-          'Initial learning rate.', flag_values)
-  _define(flags.DEFINE_float, 'end_learning_rate', 0.0001,
-          'The minimal end learning rate used by a polynomial decay '
-          'learning rate.', flag_values)
-  _define(flags.DEFINE_float, 'label_smoothing', 0.0,
-          'The amount of label smoothing.', flag_values)
-  _define(flags.DEFINE_float, 'learning_rate_decay_factor', 0.94,
-          'Learning rate decay factor.', flag_values)
-  _define(flags.DEFINE_float, 'num_epochs_per_decay', 2.0,
-          'Number of epochs after which learning rate decays. Note: this '
-          'flag counts epochs per clone but aggregates per sync replicas. '
-          'So 1.0 means that each clone will pass an epoch in that time.',
-          flag_values)
+  """The learning-rate schedule and --label_smoothing."""
+  define(flags.DEFINE_enum, 'learning_rate_decay_type', 'exponential',
+         'Schedule: fixed keeps --learning_rate; exponential multiplies it '
+         'by --learning_rate_decay_factor every --num_epochs_per_decay; '
+         'polynomial falls linearly to --end_learning_rate over that span.',
+         flag_values, enum_values=list(optimizers.LEARNING_RATE_DECAY_TYPES))
+  define(flags.DEFINE_float, 'learning_rate', 0.01,
+         'Learning rate at step 0.', flag_values)
+  define(flags.DEFINE_float, 'end_learning_rate', 0.0001,
+         'polynomial schedule: the rate it reaches and then keeps.',
+         flag_values)
+  define(flags.DEFINE_float, 'label_smoothing', 0.0,
+         'Share of each one-hot target spread over all classes, in [0, 1).',
+         flag_values)
+  define(flags.DEFINE_float, 'learning_rate_decay_factor', 0.94,
+         'exponential schedule: multiplier applied at each decay.',
+         flag_values)
+  define(flags.DEFINE_float, 'num_epochs_per_decay', 2.0,
+         'Epochs between decays, counted in one clone\'s batches; with '
+         '--sync_replicas a step aggregates --replicas_to_aggregate batches.',
+         flag_values)
 
 
 def define_fine_tune_flags(flag_values=flags.FLAGS):
-  """Defines --checkpoint_path (fine-tune source) and its scope flags.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
-  _define(flags.DEFINE_string, 'checkpoint_path', None,
-          'The path to a checkpoint (file prefix or directory: its latest) '
-          'from which to fine-tune.', flag_values)
-  _define(flags.DEFINE_string, 'checkpoint_exclude_scopes', None,
-          'Comma-separated list of scopes of variables to exclude when '
-          'restoring from a checkpoint.', flag_values)
-  _define(flags.DEFINE_string, 'trainable_scopes', None,
-          'Comma-separated list of scopes to filter the set of variables to '
-          'train. By default, None would train all the variables.',
-          flag_values)
-  _define(flags.DEFINE_boolean, 'ignore_missing_vars', False,
-          'When restoring a checkpoint would ignore missing variables.',
-          flag_values)
+  """--checkpoint_path (fine-tuning source) and its scope flags."""
+  define(flags.DEFINE_string, 'checkpoint_path', None,
+         'Checkpoint (prefix, or a folder meaning its newest) whose model '
+         'weights start a new run; ignored once --train_dir has its own.',
+         flag_values)
+  define(flags.DEFINE_string, 'checkpoint_exclude_scopes', None,
+         'Comma-separated variable scopes (e.g. MobilenetV1/Logits) left at '
+         'their initial values when loading --checkpoint_path.',
+         flag_values)
+  define(flags.DEFINE_string, 'trainable_scopes', None,
+         'Comma-separated variable scopes to update (their batch-norm '
+         'statistics too); unset: train every variable.', flag_values)
+  define(flags.DEFINE_boolean, 'ignore_missing_vars', False,
+         'Variables that --checkpoint_path lacks keep their initial values '
+         'instead of stopping the run.', flag_values)
 
 
 def define_train_flags(flag_values=flags.FLAGS):
-  """Defines every flag of train_image_classifier.py.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
+  """Every flag of train_image_classifier.py."""
   define_train_run_flags(flag_values)
   define_deployment_flags(flag_values)
   define_input_flags(flag_values)
@@ -351,28 +414,25 @@ def define_train_flags(flag_values=flags.FLAGS):
 
 
 def define_eval_flags(flag_values=flags.FLAGS):
-  """Defines every flag of eval_image_classifier.py.
-
-  Args:
-    flag_values: the `flags.FlagValues` to register with.
-  """
+  """Every flag of eval_image_classifier.py."""
   define_master_flag(flag_values)
-  _define(flags.DEFINE_string, 'checkpoint_path', '/tmp/tfmodel/',
-          'The checkpoint to evaluate: a file prefix, or a directory (its '
-          'latest checkpoint; in watch mode every new one).', flag_values)
-  _define(flags.DEFINE_string, 'eval_dir', '/tmp/tfmodel/',
-          'Directory where the results (summaries, metrics JSON) are saved.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'max_num_batches', None,
-          'Max number of batches to evaluate; by default use all.',
-          flag_values)
-  _define(flags.DEFINE_integer, 'eval_interval_secs', None,
-          'Watch mode: poll --checkpoint_path (a directory) every this many '
-          'seconds and evaluate each new checkpoint. Unset: evaluate once.',
-          flag_values)
-  _define(flags.DEFINE_float, 'timeout', None,
-          'Watch mode: stop after this many seconds without a new '
-          'checkpoint. Unset: wait forever.', flag_values)
+  define(flags.DEFINE_string, 'checkpoint_path', '/tmp/tfmodel/',
+         'Checkpoint to score: a prefix, or a folder meaning its newest '
+         '(with --eval_interval_secs, each new one as it appears).',
+         flag_values)
+  define(flags.DEFINE_string, 'eval_dir', '/tmp/tfmodel/',
+         'Folder for the TensorBoard events and the metrics JSON files.',
+         flag_values)
+  define(flags.DEFINE_integer, 'max_num_batches', None,
+         'Stop after this many batches; unset: score the whole split.',
+         flag_values)
+  define(flags.DEFINE_integer, 'eval_interval_secs', None,
+         'Watch mode: look in --checkpoint_path (a folder) this often, in '
+         'seconds, and score each new checkpoint. Unset: score once.',
+         flag_values)
+  define(flags.DEFINE_float, 'timeout', None,
+         'Watch mode: give up after this many seconds without a new '
+         'checkpoint. Unset: wait forever.', flag_values)
   define_input_flags(flag_values)
   define_moving_average_flag(flag_values)
   define_quantize_flag(flag_values)

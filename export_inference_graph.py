@@ -30,27 +30,35 @@ from export import export_flags
 from export import freeze
 from export import inference_graph
 
+PROGRAM = 'export_inference_graph'
 
 
 def define_flags(flag_values=flags.FLAGS):
   """Registers this script's flags with `flag_values`."""
   export_flags.define_model_input_flags(flag_values)
   common_flags.define_quantize_flag(flag_values)
-  export_flags.define(
+  common_flags.define(
       flags.DEFINE_bool, 'is_training', False,
       'Accepted for compatibility with slim; must stay false: an inference '
       'graph is always built in inference mode.', flag_values)
-  export_flags.define(flags.DEFINE_string, 'output_file', None,
+  common_flags.define(flags.DEFINE_string, 'output_file', None,
                       'Where to write the GraphDef.', flag_values)
-  export_flags.define(flags.DEFINE_bool, 'write_text_graphdef', False,
+  common_flags.define(flags.DEFINE_bool, 'write_text_graphdef', False,
                       'Write the GraphDef in text format instead of binary.',
                       flag_values)
 
 
+common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
 def run(flag_values):
+  """Runs the export with parsed flags; library errors become ScriptErrors."""
+  with script_utils.command_line_errors():
+    return _run(flag_values)
+
+
+def _run(flag_values):
   """Builds and writes the graph; returns the output node name."""
   if flag_values.is_training:
     raise script_utils.ScriptError(
@@ -79,9 +87,9 @@ def run(flag_values):
 
 
 def main(_):
-  script_utils.run_or_exit(lambda: run(FLAGS), 'export_inference_graph')
+  common_flags.use_script_defaults(PROGRAM)
+  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 
 
 if __name__ == '__main__':
-  define_flags()
   app.run(main)

@@ -22,11 +22,14 @@ from absl import flags
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
+import common_flags
 from deployment import script_utils
+from training import checkpoints
 from export import export_flags
 from export import labels
 from export import saved_model
 
+PROGRAM = 'export_saved_model'
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -34,16 +37,23 @@ def define_flags(flag_values=flags.FLAGS):
   export_flags.define_model_input_flags(flag_values)
   export_flags.define_checkpoint_flags(flag_values)
   export_flags.define_labels_flags(flag_values)
-  export_flags.define(
+  common_flags.define(
       flags.DEFINE_string, 'export_dir', None,
       'Directory to create for the SavedModel (must not exist; TF Serving '
       'expects <model_dir>/<version>).', flag_values)
 
 
+common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
 def run(flag_values):
+  """Runs the export with parsed flags; library errors become ScriptErrors."""
+  with script_utils.command_line_errors():
+    return _run(flag_values)
+
+
+def _run(flag_values):
   """Writes the SavedModel; returns its directory."""
   if not flag_values.checkpoint_path:
     raise script_utils.ScriptError(
@@ -57,7 +67,7 @@ def run(flag_values):
         '--quantize is not supported for SavedModels; serve the float model, '
         'or make a quantized TFLite model with freeze_graph.py --quantize '
         'and export_tflite.py --quantization=qat.')
-  checkpoint = script_utils.resolve_checkpoint(flag_values.checkpoint_path)
+  checkpoint = checkpoints.resolve_checkpoint(flag_values.checkpoint_path)
   labels_path = labels.find_labels_file(flag_values.labels_file,
                                         flag_values.dataset_dir)
   names = labels.read_labels(labels_path) if labels_path else None
@@ -79,9 +89,9 @@ def run(flag_values):
 
 
 def main(_):
-  script_utils.run_or_exit(lambda: run(FLAGS), 'export_saved_model')
+  common_flags.use_script_defaults(PROGRAM)
+  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 
 
 if __name__ == '__main__':
-  define_flags()
   app.run(main)

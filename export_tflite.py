@@ -35,14 +35,16 @@ from export import freeze
 from export import inference_graph
 from export import predictors
 from export import tflite
+from training import model_inputs
 
+PROGRAM = 'export_tflite'
 
 
 def define_flags(flag_values=flags.FLAGS):
   """Registers this script's flags with `flag_values`."""
   common_flags.define_dataset_flags('train', flag_values)
   common_flags.define_model_flags(flag_values)
-  define = export_flags.define
+  define = common_flags.define
   define(flags.DEFINE_string, 'input_graph', None,
          'The frozen GraphDef (.pb) written by freeze_graph.py.', flag_values)
   define(flags.DEFINE_string, 'output_file', None,
@@ -60,6 +62,7 @@ def define_flags(flag_values=flags.FLAGS):
          flag_values)
 
 
+common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
@@ -75,11 +78,19 @@ def _representative_data(flag_values, graph_def):
   preprocessing_fn = inference_graph.get_eval_preprocessing(
       name, use_grayscale=shape[3] == 1)
   return tflite.representative_images(
-      lambda: script_utils.get_dataset(flag_values), shape[1],
+      lambda: model_inputs.get_dataset(
+          flag_values.dataset_name, flag_values.dataset_split_name,
+          flag_values.dataset_dir), shape[1],
       preprocessing_fn, flag_values.num_calibration_images)
 
 
 def run(flag_values):
+  """Runs the export with parsed flags; library errors become ScriptErrors."""
+  with script_utils.command_line_errors():
+    return _run(flag_values)
+
+
+def _run(flag_values):
   """Converts and writes the model; returns its size in bytes."""
   if not flag_values.input_graph:
     raise script_utils.ScriptError(
@@ -106,9 +117,9 @@ def run(flag_values):
 
 
 def main(_):
-  script_utils.run_or_exit(lambda: run(FLAGS), 'export_tflite')
+  common_flags.use_script_defaults(PROGRAM)
+  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 
 
 if __name__ == '__main__':
-  define_flags()
   app.run(main)

@@ -25,36 +25,46 @@ from absl import flags
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
+import common_flags
 from deployment import script_utils
+from training import checkpoints
 from export import export_flags
 from export import freeze
 
+PROGRAM = 'freeze_graph'
 
 
 def define_flags(flag_values=flags.FLAGS):
   """Registers this script's flags with `flag_values`."""
   export_flags.define_model_input_flags(flag_values)
   export_flags.define_checkpoint_flags(flag_values)
-  export_flags.define(flags.DEFINE_string, 'output_file', None,
+  common_flags.define(flags.DEFINE_string, 'output_file', None,
                       'Where to write the frozen GraphDef.', flag_values)
-  export_flags.define(flags.DEFINE_bool, 'write_text_graphdef', False,
+  common_flags.define(flags.DEFINE_bool, 'write_text_graphdef', False,
                       'Write the GraphDef in text format instead of binary.',
                       flag_values)
-  export_flags.define(flags.DEFINE_bool, 'fold_batch_norms', True,
+  common_flags.define(flags.DEFINE_bool, 'fold_batch_norms', True,
                       'Fold each batch norm into the convolution before it '
                       '(same outputs up to float rounding; faster). '
                       '--nofold_batch_norms keeps them as separate ops.',
                       flag_values)
   # The names of TensorFlow's freeze_graph tool, for existing scripts.
-  export_flags.define_alias('input_checkpoint', 'checkpoint_path',
+  common_flags.define_alias('input_checkpoint', 'checkpoint_path',
                             flag_values)
-  export_flags.define_alias('output_graph', 'output_file', flag_values)
+  common_flags.define_alias('output_graph', 'output_file', flag_values)
 
 
+common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
 def run(flag_values):
+  """Runs the export with parsed flags; library errors become ScriptErrors."""
+  with script_utils.command_line_errors():
+    return _run(flag_values)
+
+
+def _run(flag_values):
   """Freezes and writes the graph; returns the `FrozenGraph`."""
   if not flag_values.checkpoint_path:
     raise script_utils.ScriptError(
@@ -63,7 +73,7 @@ def run(flag_values):
   if not flag_values.output_file:
     raise script_utils.ScriptError('--output_file is required: where to '
                                    'write the frozen graph (e.g. frozen.pb).')
-  checkpoint = script_utils.resolve_checkpoint(flag_values.checkpoint_path)
+  checkpoint = checkpoints.resolve_checkpoint(flag_values.checkpoint_path)
   frozen = freeze.freeze(
       flag_values.model_name, checkpoint,
       export_flags.num_classes(flag_values, checkpoint),
@@ -84,9 +94,9 @@ def run(flag_values):
 
 
 def main(_):
-  script_utils.run_or_exit(lambda: run(FLAGS), 'freeze_graph')
+  common_flags.use_script_defaults(PROGRAM)
+  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 
 
 if __name__ == '__main__':
-  define_flags()
   app.run(main)

@@ -117,3 +117,15 @@ def num_classes(name, dataset_dir=None):
   if spec.num_classes is not None:
     return spec.num_classes
   return dataset_spec.num_classes_on_disk(spec, dataset_dir)
+
+
+def fixed_num_classes(name):
+  """The class count of `name` if it is fixed by the dataset, else None.
+
+  None means the classes are chosen at conversion (image_folder), so only
+  the converted files can tell.
+
+  Raises:
+    ValueError: unknown name.
+  """
+  return _module(name).SPEC.num_classes

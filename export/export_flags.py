@@ -1,9 +1,10 @@
 """absl flags shared by the export scripts and classify_image.py.
 
 The dataset and model flags come from `common_flags` (as in training and
-evaluation); this module adds the export-only ones. Like those of
-`common_flags`, every function takes the `flags.FlagValues` to register
-with (tests pass a fresh one) and leaves existing flags alone.
+evaluation); this module adds the export-only ones, through the same
+`common_flags.define` (a conflicting second definition raises). Every
+function takes the `flags.FlagValues` to register with (tests pass a fresh
+one). Like `common_flags`, only entry scripts import it.
 """
 
 from __future__ import absolute_import
@@ -16,26 +17,9 @@ import common_flags
 from export import inference_graph
 
 
-def define(define_fn, name, default, help_text, flag_values, **kwargs):
-  """Defines one flag unless `flag_values` already has it.
-
-  Args:
-    define_fn: an absl `flags.DEFINE_*` function.
-    name: flag name.
-    default: default value.
-    help_text: help string.
-    flag_values: the `flags.FlagValues` to register with.
-    **kwargs: extra arguments of `define_fn` (e.g. `enum_values`).
-  """
-  if name not in flag_values:
-    define_fn(name=name, default=default, help=help_text,
-              flag_values=flag_values, **kwargs)
-
-
-def define_alias(name, original, flag_values):
-  """Defines `--name` as another name of `--original`, once."""
-  if name not in flag_values:
-    flags.DEFINE_alias(name, original, flag_values=flag_values)
+# The one flag-definition helper (it raises on conflicting definitions).
+define = common_flags.define
+define_alias = common_flags.define_alias
 
 
 def define_model_input_flags(flag_values):

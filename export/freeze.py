@@ -9,13 +9,13 @@ import os
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
+from google.protobuf import text_format
 
 from datasets import dataset_utils
-from deployment import script_utils
 from export import graph_rewrites
 from export import inference_graph
 
-ScriptError = script_utils.ScriptError
+ExportError = inference_graph.ExportError
 
 FrozenGraph = collections.namedtuple(
     'FrozenGraph', ['graph_def', 'checkpoint', 'weights', 'input_node_name',
@@ -46,7 +46,7 @@ def freeze(model_name, checkpoint_path, num_classes, image_size=None,
     A `FrozenGraph`; `weights` says which weights were used.
 
   Raises:
-    ScriptError: bad model, image size or checkpoint.
+    ExportError: bad model, image size or checkpoint.
   """
   with tf.Graph().as_default() as graph:
     net = inference_graph.build_inference_graph(
@@ -77,7 +77,7 @@ def write_graph_def(graph_def, output_file, as_text=False):
     as_text: write the text format instead of the binary one.
 
   Raises:
-    ScriptError: if the file cannot be written.
+    ExportError: if the file cannot be written.
   """
   data = (str(graph_def).encode('utf-8') if as_text
           else graph_def.SerializeToString())
@@ -93,10 +93,10 @@ def write_bytes(data, output_file, flag_name='--output_file'):
     flag_name: the flag that named the path (for the message).
 
   Raises:
-    ScriptError: if the file cannot be written.
+    ExportError: if the file cannot be written.
   """
   if not output_file:
-    raise ScriptError('%s is required: the file to write.' % flag_name)
+    raise ExportError('%s is required: the file to write.' % flag_name)
   try:
     directory = os.path.dirname(os.path.abspath(output_file))
     if not os.path.isdir(directory):
@@ -104,7 +104,7 @@ def write_bytes(data, output_file, flag_name='--output_file'):
     with dataset_utils.atomic_write(output_file) as f:
       f.write(data)
   except (IOError, OSError) as e:
-    raise ScriptError('Cannot write %s=%s: %s. Choose a writable path.' %
+    raise ExportError('Cannot write %s=%s: %s. Choose a writable path.' %
                       (flag_name, output_file, e))
 
 
@@ -119,11 +119,10 @@ def load_graph_def(path, flag_name='--input_graph'):
     The `tf.GraphDef`.
 
   Raises:
-    ScriptError: missing file, or not a GraphDef.
+    ExportError: missing file, or not a GraphDef.
   """
-  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
   if not os.path.isfile(path):
-    raise ScriptError('%s=%s: no such file.' % (flag_name, path))
+    raise ExportError('%s=%s: no such file.' % (flag_name, path))
   with open(path, 'rb') as f:
     data = f.read()
   graph_def = tf.GraphDef()
@@ -133,11 +132,11 @@ def load_graph_def(path, flag_name='--input_graph'):
     else:
       graph_def.ParseFromString(data)
   except Exception as e:  # pylint: disable=broad-except  (protobuf errors)
-    raise ScriptError('%s=%s is not a GraphDef (%s). Pass a .pb written by '
+    raise ExportError('%s=%s is not a GraphDef (%s). Pass a .pb written by '
                       'freeze_graph.py or export_inference_graph.py.' %
                       (flag_name, path, str(e).split('\n')[0]))
   if not graph_def.node:
-    raise ScriptError('%s=%s is not a GraphDef: it parses as an empty graph. '
+    raise ExportError('%s=%s is not a GraphDef: it parses as an empty graph. '
                       'Pass a .pb written by freeze_graph.py or '
                       'export_inference_graph.py.' % (flag_name, path))
   return graph_def

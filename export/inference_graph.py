@@ -18,33 +18,19 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from datasets import dataset_factory
-from datasets import generate_shapes
-from deployment import script_utils
-
-ScriptError = script_utils.ScriptError
+from deployment import errors
+from training import checkpoints
+from training import model_inputs
 
 INPUT_NODE_NAME = 'input'
-
-# Head size of the published datasets, so that exporting for them needs no
-# data on disk. The class count of image_folder is set at conversion and
-# read from --dataset_dir.
-KNOWN_NUM_CLASSES = {
-    'imagenet': 1001,  # 0 is "background".
-    'cifar10': 10,
-    'flowers': 5,
-    'mnist': 10,
-    'shapes': len(generate_shapes.CLASS_NAMES),
-}
 
 # Checkpoint variable that gives the head size of a checkpoint
 # (`<scope>/Logits/Conv2d_1c_1x1/biases`).
 _LOGITS_BIASES_SUFFIX = '/Logits/Conv2d_1c_1x1/biases'
 
-# What script_utils.get_network_fn / get_preprocessing_fn read from flags.
-_ModelOpts = collections.namedtuple('_ModelOpts', ['model_name'])
-_PreprocessingOpts = collections.namedtuple(
-    '_PreprocessingOpts', ['preprocessing_name', 'model_name',
-                           'use_grayscale'])
+class ExportError(errors.InputError):
+  """Export settings or a checkpoint that cannot give an inference graph."""
+
 
 InferenceGraph = collections.namedtuple(
     'InferenceGraph',
@@ -58,7 +44,7 @@ def num_classes_from_checkpoint(checkpoint):
   Args:
     checkpoint: a checkpoint prefix.
   """
-  for name, shape in script_utils.checkpoint_shapes(checkpoint).items():
+  for name, shape in checkpoints.checkpoint_shapes(checkpoint).items():
     if name.endswith(_LOGITS_BIASES_SUFFIX) and len(shape) == 1:
       return shape[0]
   return None
@@ -73,7 +59,7 @@ def _dataset_num_classes(dataset_name, dataset_dir=None):
   try:
     return dataset_factory.num_classes(dataset_name, dataset_dir)
   except (ValueError, IOError, OSError, tf.errors.OpError) as e:
-    raise ScriptError(
+    raise ExportError(
         'Cannot tell the number of classes of --dataset_name=%s: %s Pass '
         'the --dataset_dir made by download_and_convert_data.py, or '
         '--num_classes.' % (dataset_name, e))
@@ -99,25 +85,29 @@ def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
     The head size, an int >= 1.
 
   Raises:
-    ScriptError: if no source gives a class count, or the offset leaves no
+    ExportError: if no source gives a class count, or the offset leaves no
       classes.
   """
   if num_classes:
     if num_classes < 1:
-      raise ScriptError('--num_classes=%d must be positive.' % num_classes)
+      raise ExportError('--num_classes=%d must be positive.' % num_classes)
     return num_classes
   if labels_offset < 0:
-    raise ScriptError('--labels_offset=%d must be >= 0 (1 for a head without '
+    raise ExportError('--labels_offset=%d must be >= 0 (1 for a head without '
                       'the background class of a 1001-class dataset).' %
                       labels_offset)
   dataset_classes = None
   if dataset_name and dataset_dir:
     dataset_classes = _dataset_num_classes(dataset_name, dataset_dir)
-  elif dataset_name in KNOWN_NUM_CLASSES:
-    dataset_classes = KNOWN_NUM_CLASSES[dataset_name]
+  elif dataset_name:
+    # Published datasets have a fixed head size: no files needed.
+    try:
+      dataset_classes = dataset_factory.fixed_num_classes(dataset_name)
+    except ValueError as e:
+      raise ExportError(str(e))
   if dataset_classes is not None:
     if labels_offset >= dataset_classes:
-      raise ScriptError(
+      raise ExportError(
           '--labels_offset=%d leaves no classes of --dataset_name=%s, which '
           'has %d. Use --labels_offset=0, or 1 to drop the background class '
           'of a 1001-class dataset.' %
@@ -127,12 +117,12 @@ def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
     from_checkpoint = num_classes_from_checkpoint(checkpoint)
     if from_checkpoint:
       return from_checkpoint
-  raise ScriptError(
+  raise ExportError(
       'Cannot tell the number of classes: --dataset_name=%s has no fixed '
-      'class count (known: %s) and no --dataset_dir was given%s. Pass '
+      'class count and no --dataset_dir was given%s. Pass '
       '--dataset_dir (the converted dataset, with labels.txt) or '
       '--num_classes.' %
-      (dataset_name, ', '.join(sorted(KNOWN_NUM_CLASSES)),
+      (dataset_name,
        ' nor a checkpoint with a classification head' if checkpoint else ''))
 
 
@@ -140,20 +130,20 @@ def get_network_fn(model_name, num_classes):
   """Returns the factory's network function in inference mode.
 
   Raises:
-    ScriptError: if `model_name` is unknown (the message lists valid ones).
+    ExportError: if `model_name` is unknown (the message lists valid ones).
   """
-  return script_utils.get_network_fn(
-      _ModelOpts(model_name), num_classes=num_classes, is_training=False)
+  return model_inputs.get_network_fn(model_name, num_classes,
+                                     is_training=False)
 
 
 def get_eval_preprocessing(name, use_grayscale=False):
   """Returns the evaluation preprocessing of a model or preprocessing name.
 
   Raises:
-    ScriptError: if the name is unknown (the message lists valid ones).
+    ExportError: if the name is unknown (the message lists valid ones).
   """
-  return script_utils.get_preprocessing_fn(
-      _PreprocessingOpts(name, name, use_grayscale), is_training=False)
+  return model_inputs.get_preprocessing_fn(name, is_training=False,
+                                           use_grayscale=use_grayscale)
 
 
 def default_image_size(model_name):
@@ -165,10 +155,10 @@ def _quantize_eval_graph():
   """Rewrites the default graph with fake-quant ops (TF 1.15 only).
 
   Raises:
-    ScriptError: on TensorFlow 2, which has no `tf.contrib.quantize`.
+    ExportError: on TensorFlow 2, which has no `tf.contrib.quantize`.
   """
   if tf_compat.IS_TF2:
-    raise ScriptError(
+    raise ExportError(
         '--quantize rewrites the graph for a quantization-aware-trained '
         'checkpoint with tf.contrib.quantize, which exists only on TensorFlow '
         '1.15 (this is %s). On TensorFlow 2 export the float model and '
@@ -201,11 +191,11 @@ def build_inference_graph(model_name, num_classes, image_size=None,
     output_node_name).
 
   Raises:
-    ScriptError: unknown model name, bad image size, or `quantize` on TF 2.
+    ExportError: unknown model name, bad image size, or `quantize` on TF 2.
   """
   network_fn = get_network_fn(model_name, num_classes)
   image_size = image_size or network_fn.default_image_size
-  script_utils.check_image_size(image_size, '--image_size')
+  model_inputs.check_image_size(image_size, '--image_size')
   if images is None:
     channels = 1 if use_grayscale else 3
     images = tf.placeholder(tf.float32,
@@ -241,7 +231,7 @@ def weights_to_restore(checkpoint, model_name, moving_average_decay=None,
     saying which weights are used.
 
   Raises:
-    ScriptError: if the checkpoint does not fit the graph, or has no moving
+    ExportError: if the checkpoint does not fit the graph, or has no moving
       averages although `moving_average_decay` was given.
   """
   if variables is None:
@@ -252,26 +242,11 @@ def weights_to_restore(checkpoint, model_name, moving_average_decay=None,
                    '%d variables' % len(var_map))
   else:
     if not 0.0 < moving_average_decay < 1.0:
-      raise ScriptError('--moving_average_decay=%r must be in (0, 1), e.g. '
+      raise ExportError('--moving_average_decay=%r must be in (0, 1), e.g. '
                         '0.9999 as in training.' % moving_average_decay)
-    names = script_utils.checkpoint_shapes(checkpoint)
-    ema = tf.train.ExponentialMovingAverage(moving_average_decay)
-    var_map = {}
-    averaged = []
-    for var in variables:
-      shadow = ema.average_name(var)
-      if shadow in names:
-        var_map[shadow] = var
-        averaged.append(var)
-      else:
-        var_map[var.op.name] = var
-    if not averaged:
-      raise ScriptError(
-          '--moving_average_decay=%r was given but checkpoint %s holds no '
-          'moving averages (no variables named ...%s). Drop '
-          '--moving_average_decay to use its trained weights, or pass a '
-          'checkpoint trained with --moving_average_decay.' %
-          (moving_average_decay, checkpoint, script_utils.EMA_SUFFIX))
+    names = checkpoints.checkpoint_shapes(checkpoint)
+    checkpoints.require_moving_averages(checkpoint, names)
+    var_map, averaged = checkpoints.moving_average_map(variables, names)
     description = ('the moving-average (ExponentialMovingAverage) weights '
                    'of %s variables' % len(averaged))
     if len(averaged) < len(var_map):
@@ -280,7 +255,7 @@ def weights_to_restore(checkpoint, model_name, moving_average_decay=None,
                       (len(var_map) - len(averaged),
                        sorted(v.op.name for v in variables
                               if v not in averaged)[0]))
-  var_map = script_utils.check_checkpoint_fits(
+  var_map = checkpoints.check_checkpoint_fits(
       var_map, checkpoint, '--checkpoint_path', model_name)
   return var_map, description
 
@@ -299,9 +274,9 @@ def restore_weights(sess, checkpoint_path, model_name,
     `(checkpoint, description)`: the prefix restored and which weights.
 
   Raises:
-    ScriptError: no checkpoint, or one that does not fit the graph.
+    ExportError: no checkpoint, or one that does not fit the graph.
   """
-  checkpoint = script_utils.resolve_checkpoint(checkpoint_path)
+  checkpoint = checkpoints.resolve_checkpoint(checkpoint_path)
   var_map, description = weights_to_restore(checkpoint, model_name,
                                             moving_average_decay)
   tf.train.Saver(var_map).restore(sess, checkpoint)

@@ -25,10 +25,9 @@ import uuid
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import script_utils
 from export import inference_graph
 
-ScriptError = script_utils.ScriptError
+ExportError = inference_graph.ExportError
 
 SERVING_SIGNATURE = 'serving_default'
 IMAGES_SIGNATURE = 'predict_images'
@@ -81,15 +80,15 @@ def export_saved_model(export_dir, model_name, checkpoint_path, num_classes,
     `(checkpoint, weights)`: the checkpoint used and which weights.
 
   Raises:
-    ScriptError: existing export_dir, bad model, flags or checkpoint.
+    ExportError: existing export_dir, bad model, flags or checkpoint.
   """
   if os.path.exists(export_dir):
-    raise ScriptError('--export_dir=%s already exists. SavedModels are not '
+    raise ExportError('--export_dir=%s already exists. SavedModels are not '
                       'overwritten: pass a new directory (e.g. with a version '
                       'number, as TF Serving expects) or delete the old one.' %
                       export_dir)
   if top_k < 1:
-    raise ScriptError('--top_k=%d must be at least 1.' % top_k)
+    raise ExportError('--top_k=%d must be at least 1.' % top_k)
   preprocessing_fn = inference_graph.get_eval_preprocessing(
       preprocessing_name or model_name, use_grayscale)
   with tf.Graph().as_default():

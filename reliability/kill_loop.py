@@ -84,8 +84,8 @@ def make_dataset(data_dir):
 def train_command(data_dir, train_dir, max_steps, python=sys.executable):
   """The command line of one training launch."""
   return [python, os.path.join(REPO_ROOT, 'train_image_classifier.py'),
-          '--train_dir=%s' % train_dir, '--dataset_dir=%s' % data_dir,
-          '--model_name=mobilenet_v1_025',
+          '--train_dir=%s' % train_dir, '--dataset_name=shapes',
+          '--dataset_dir=%s' % data_dir, '--model_name=mobilenet_v1_025',
           '--train_image_size=%d' % IMAGE_SIZE, '--batch_size=4',
           '--save_interval_secs=1', '--save_summaries_secs=0',
           '--max_number_of_steps=%d' % max_steps, '--log_every_n_steps=1',
@@ -99,8 +99,8 @@ def eval_command(data_dir, train_dir, eval_dir, timeout_secs,
   """The command line of the evaluator watching train_dir."""
   return [python, os.path.join(REPO_ROOT, 'eval_image_classifier.py'),
           '--checkpoint_path=%s' % train_dir, '--eval_dir=%s' % eval_dir,
-          '--dataset_dir=%s' % data_dir, '--model_name=mobilenet_v1_025',
-          '--eval_image_size=%d' % IMAGE_SIZE, '--batch_size=6',
+          '--dataset_name=shapes', '--dataset_dir=%s' % data_dir,
+          '--model_name=mobilenet_v1_025', '--eval_image_size=%d' % IMAGE_SIZE, '--batch_size=6',
           '--num_readers=1', '--num_preprocessing_threads=1',
           '--eval_interval_secs=0', '--timeout=%d' % timeout_secs]
 

@@ -69,6 +69,7 @@ def checkpoints(tmp_path_factory):
 def _evaluate_expecting_error(dataset_dir, eval_dir, checkpoint, *flags):
   """Runs evaluation; returns the ScriptError's message."""
   opts = eic.parse_flags([
+      '--dataset_name=shapes',
       '--dataset_dir=%s' % dataset_dir, '--eval_dir=%s' % eval_dir,
       '--checkpoint_path=%s' % checkpoint, '--model_name=%s' % MODEL_NAME,
       '--eval_image_size=%d' % IMAGE_SIZE, '--num_preprocessing_threads=1',

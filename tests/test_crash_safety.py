@@ -24,10 +24,13 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 import train_image_classifier as tic
+from deployment import script_utils
 from reliability import kill_loop
+from training import hooks
 
 IMAGE_SIZE = 32
 BASE_FLAGS = [
+    '--dataset_name=shapes',
     '--train_image_size=%d' % IMAGE_SIZE,
     '--batch_size=4',
     '--save_summaries_secs=0',
@@ -185,7 +188,7 @@ def test_nan_at_a_step_due_for_a_save_is_not_saved(shapes_dir, tmp_path,
     return real_hook(checkpoint_dir, save_steps=1, **kwargs)
 
   monkeypatch.setattr(tf.train, 'CheckpointSaverHook', save_every_step)
-  with pytest.raises(tic.NonFiniteLossError) as error:
+  with pytest.raises(script_utils.ScriptError) as error:
     # Weights grow past float32 within a few steps.
     _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',
            '--max_number_of_steps=1000', '--optimizer=sgd',
@@ -193,6 +196,7 @@ def test_nan_at_a_step_due_for_a_save_is_not_saved(shapes_dir, tmp_path,
   match = re.search(r'became (NaN|Inf) at global step (\d+)',
                     str(error.value))
   assert match, str(error.value)
+  assert isinstance(error.value.__cause__, hooks.NonFiniteLossError)
   bad_step = int(match.group(2))
   assert bad_step > 2
   latest = tf.train.latest_checkpoint(train_dir)

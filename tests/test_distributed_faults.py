@@ -164,6 +164,7 @@ def scenario(tmp_path_factory):
              os.environ.get('PYTHONPATH', ''))
   cluster = _LocalCluster(repo_root, env, log_dir, [
       '--train_dir=' + train_dir, '--dataset_dir=' + dataset_dir,
+      '--dataset_name=shapes',
       '--model_name=mobilenet_v1_025', '--train_image_size=32',
       '--batch_size=4', '--save_summaries_secs=0', '--save_interval_secs=2',
       '--log_every_n_steps=5', '--num_readers=1',

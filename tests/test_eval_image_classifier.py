@@ -33,6 +33,7 @@ from deployment import script_utils
 from nets import mobilenet_v1
 from nets import nets_factory
 from preprocessing import preprocessing_factory
+from training import evaluator
 
 IMAGE_SIZE = 32
 MODEL_NAME = 'mobilenet_v1_025'
@@ -143,6 +144,7 @@ def _numpy_metrics(logits, labels):
 
 def _evaluate(shapes_dir, eval_dir, checkpoint_path, *flags):
   opts = eic.parse_flags([
+      '--dataset_name=shapes',
       '--dataset_dir=%s' % shapes_dir, '--eval_dir=%s' % eval_dir,
       '--checkpoint_path=%s' % checkpoint_path, '--model_name=%s' % MODEL_NAME,
       '--eval_image_size=%d' % IMAGE_SIZE, '--num_preprocessing_threads=1',
@@ -153,7 +155,7 @@ def _evaluate(shapes_dir, eval_dir, checkpoint_path, *flags):
 def test_eval_flags_have_the_slim_names_and_defaults():
   opts = eic.parse_flags([])
   assert opts.batch_size == 100
-  assert opts.dataset_name == 'shapes'
+  assert opts.dataset_name == 'imagenet'
   assert opts.dataset_split_name == 'validation'
   assert opts.model_name == 'mobilenet_v1'
   for name in ('checkpoint_path', 'eval_dir', 'max_num_batches',
@@ -214,11 +216,12 @@ def test_moving_average_shadows_are_restored(shapes_dir, checkpoint,
 
 def test_restore_saver_maps_model_variables_to_their_shadows(
     shapes_dir, checkpoint):
-  opts = eic.parse_flags([
+  config = eic.config_from_flags(eic.parse_flags([
+      '--dataset_name=shapes',
       '--dataset_dir=%s' % shapes_dir, '--model_name=%s' % MODEL_NAME,
-      '--eval_image_size=%d' % IMAGE_SIZE, '--moving_average_decay=0.99'])
-  model = eic.build_eval_graph(opts)
-  saver, restores_step = eic.restore_saver(opts, model, checkpoint)
+      '--eval_image_size=%d' % IMAGE_SIZE, '--moving_average_decay=0.99']))
+  graph = evaluator.build_eval_graph(config)
+  saver, restores_step = evaluator.restore_saver(config, graph, checkpoint)
   assert restores_step
   reader = tf.train.load_checkpoint(checkpoint)
   variables = slim.get_model_variables()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from absl import flags
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -25,13 +26,14 @@ import export_inference_graph
 import export_saved_model
 import export_tflite
 import freeze_graph
-from deployment import script_utils
+from deployment import errors
 from export import freeze
 from export import inference_graph
 from export import tflite
 from tests import test_export_lib as lib
 
-ScriptError = script_utils.ScriptError
+# What scripts (ScriptError) and the export library raise for bad input.
+ScriptError = errors.InputError
 V1_OUTPUT = 'MobilenetV1/Predictions/Reshape_1'
 V2_OUTPUT = 'MobilenetV2/Predictions/Reshape_1'
 SMALL = ['--model_name=%s' % lib.MODEL_NAME, '--image_size=%d' % lib.IMAGE_SIZE]
@@ -111,6 +113,33 @@ def test_export_inference_graph_full_size(tmp_path, model_name, output):
   # The head has dataset imagenet's 1001 classes.
   biases = nodes[output.split('/')[0] + '/Logits/Conv2d_1c_1x1/biases']
   assert [d.size for d in biases.attr['shape'].shape.dim] == [1001]
+
+
+def _head_size(graph_def):
+  nodes = {n.name: n for n in graph_def.node}
+  biases = nodes['MobilenetV1/Logits/Conv2d_1c_1x1/biases']
+  return [d.size for d in biases.attr['shape'].shape.dim][0]
+
+
+@pytest.mark.parametrize('dataset_name, num_classes', [
+    (None, 1001), ('imagenet', 1001), ('flowers', 5), ('cifar10', 10),
+    ('mnist', 10), ('shapes', 6)])
+def test_export_inference_graph_as_a_module_with_the_global_flags(
+    tmp_path, dataset_name, num_classes):
+  # As slim's code and tests use it: set FLAGS, call main (no --dataset_dir).
+  path = str(tmp_path / 'graph.pb')
+  global_flags = flags.FLAGS
+  global_flags.mark_as_parsed()
+  try:
+    global_flags.output_file = path
+    global_flags.model_name = lib.MODEL_NAME
+    global_flags.image_size = lib.IMAGE_SIZE
+    if dataset_name:
+      global_flags.dataset_name = dataset_name
+    export_inference_graph.main(None)
+  finally:
+    global_flags.unparse_flags()
+  assert _head_size(freeze.load_graph_def(path)) == num_classes
 
 
 def test_export_inference_graph_text_grayscale_fixed_batch(tmp_path):

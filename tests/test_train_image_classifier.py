@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 
+from absl import flags
 import numpy as np
 import pytest
 
@@ -25,13 +26,18 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 import common_flags
+import eval_image_classifier as eic
 import train_image_classifier as tic
 from datasets import generate_shapes
+from deployment import cluster
 from deployment import script_utils
 from nets import nets_factory
+from training import hooks
+from training import optimizers
 
 IMAGE_SIZE = 32
 BASE_FLAGS = [
+    '--dataset_name=shapes',
     '--model_name=mobilenet_v1_025',
     '--train_image_size=%d' % IMAGE_SIZE,
     '--batch_size=8',
@@ -130,7 +136,7 @@ def _step_of(checkpoint):
 
 def test_flags_have_the_slim_names_and_defaults():
   opts = tic.parse_flags([])
-  assert opts.dataset_name == 'shapes'
+  assert opts.dataset_name == 'imagenet'
   assert opts.model_name == 'mobilenet_v1'
   assert opts.optimizer == 'rmsprop'
   assert opts.learning_rate_decay_type == 'exponential'
@@ -156,17 +162,60 @@ def test_flags_have_the_slim_names_and_defaults():
     assert name in opts, name
 
 
-def test_common_flags_can_be_defined_twice_and_first_definition_wins():
-  from absl import flags
+def test_a_conflicting_flag_definition_raises_and_a_same_one_is_allowed():
   flag_values = flags.FlagValues()
   common_flags.define_eval_flags(flag_values)
-  common_flags.define_train_flags(flag_values)
-  flag_values(['prog'])
-  assert flag_values.batch_size == 100  # the eval default, defined first
-  assert flag_values.dataset_split_name == 'validation'
+  common_flags.define_model_flags(flag_values)  # the same flags again
+  with pytest.raises(common_flags.FlagConflictError, match='--batch_size'):
+    common_flags.define_batch_size_flag(32, flag_values)  # eval's is 100
+  with pytest.raises(common_flags.FlagConflictError, match='--labels_offset'):
+    common_flags.define(flags.DEFINE_string, 'labels_offset', '0', 'help',
+                        flag_values)
+
+
+def test_train_and_eval_imported_together_keep_their_own_defaults():
+  # Both scripts are imported into this process (at the top of this file).
+  assert eic.parse_flags([]).batch_size == 100
+  assert tic.parse_flags([]).batch_size == 32
+  global_flags = flags.FLAGS
+
+  def value(name):
+    return global_flags[name].value
+
+  try:
+    common_flags.use_script_defaults(eic.PROGRAM)
+    assert value('batch_size') == 100
+    assert value('dataset_split_name') == 'validation'
+    assert value('checkpoint_path') == '/tmp/tfmodel/'
+    common_flags.use_script_defaults(tic.PROGRAM)
+    assert value('batch_size') == 32
+    assert value('dataset_split_name') == 'train'
+    assert value('checkpoint_path') is None
+    # A value set explicitly is not replaced by a default.
+    global_flags.batch_size = 7
+    common_flags.use_script_defaults(eic.PROGRAM)
+    assert value('batch_size') == 7
+  finally:
+    global_flags.unparse_flags()
+    common_flags.use_script_defaults(tic.PROGRAM)
 
 
 # ------------------------------------------------- optimizers and rates ---
+
+def _optimizer(opts, learning_rate):
+  return optimizers.optimizer(tic.config_from_flags(opts).optimizer,
+                              learning_rate)
+
+
+def _learning_rate(opts, num_samples, global_step):
+  config = tic.config_from_flags(opts)
+  steps = optimizers.decay_steps(
+      num_samples, config.schedule.num_epochs_per_decay,
+      config.inputs.batch_size,
+      config.deploy.replicas_to_aggregate if config.deploy.sync_replicas
+      else 1)
+  return optimizers.learning_rate(config.schedule, global_step, steps)
+
 
 # Optimizer name -> (class, slot names).
 _OPTIMIZER_SLOTS = {
@@ -183,11 +232,11 @@ _OPTIMIZER_SLOTS = {
 @pytest.mark.parametrize('name', sorted(_OPTIMIZER_SLOTS))
 def test_each_optimizer_is_built_from_its_flags_and_minimizes(name):
   opts = tic.parse_flags(['--optimizer=%s' % name, '--learning_rate=0.1'])
-  assert name in common_flags.OPTIMIZERS
+  assert name in optimizers.OPTIMIZERS
   target = tf.constant([1.0, -2.0])
   weights = tf.Variable([0.0, 0.0])
   loss = tf.reduce_sum(tf.square(weights - target))
-  optimizer = tic._configure_optimizer(opts, tf.constant(0.1))
+  optimizer = _optimizer(opts, tf.constant(0.1))
   cls, slots = _OPTIMIZER_SLOTS[name]
   assert isinstance(optimizer, cls)
   train_op = optimizer.minimize(loss)
@@ -205,13 +254,13 @@ def test_optimizer_hyper_parameter_flags_reach_the_optimizer():
   opts = tic.parse_flags(['--optimizer=adagrad',
                           '--adagrad_initial_accumulator_value=0.3'])
   weights = tf.Variable([0.0, 0.0])
-  optimizer = tic._configure_optimizer(opts, tf.constant(0.1))
+  optimizer = _optimizer(opts, tf.constant(0.1))
   optimizer.minimize(tf.reduce_sum(weights))
   accumulator = optimizer.get_slot(weights, 'accumulator')
   # Momentum: two steps on a constant gradient g move by lr * g * (2 + m).
   opts = tic.parse_flags(['--optimizer=momentum', '--momentum=0.5'])
   other = tf.Variable([0.0])
-  step = tic._configure_optimizer(opts, tf.constant(0.1)).minimize(
+  step = _optimizer(opts, tf.constant(0.1)).minimize(
       tf.reduce_sum(3.0 * other))
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
@@ -239,7 +288,7 @@ def test_each_learning_rate_decay_type(decay_type, expected):
   opts = tic.parse_flags(_DECAY_FLAGS + [
       '--learning_rate_decay_type=%s' % decay_type])
   global_step = tf.train.get_or_create_global_step()
-  learning_rate = tic._configure_learning_rate(opts, 100, global_step)
+  learning_rate = _learning_rate(opts, 100, global_step)
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
     rates = []
@@ -253,7 +302,7 @@ def test_sync_replicas_decay_counts_aggregated_steps():
   opts = tic.parse_flags(_DECAY_FLAGS + [
       '--sync_replicas', '--replicas_to_aggregate=2'])
   global_step = tf.train.get_or_create_global_step()
-  learning_rate = tic._configure_learning_rate(opts, 100, global_step)
+  learning_rate = _learning_rate(opts, 100, global_step)
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
     global_step.load(10, sess)
@@ -313,7 +362,7 @@ def test_resume_continues_the_global_step(trained, shapes_dir, tmp_path):
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
     trained, shapes_dir, tmp_path):
   train_dir = _copy(trained['dir'], tmp_path)
-  with pytest.raises(tic.NonFiniteLossError) as error:
+  with pytest.raises(script_utils.ScriptError) as error:
     # Weights grow past float32 within a few steps.
     _train(shapes_dir, train_dir, '--max_number_of_steps=1000',
            '--optimizer=sgd', '--learning_rate=1e38',
@@ -321,6 +370,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
   match = re.search(r'became (NaN|Inf) at global step (\d+)',
                     str(error.value))
   assert match, str(error.value)
+  assert isinstance(error.value.__cause__, hooks.NonFiniteLossError)
   assert int(match.group(2)) > TRAINED_STEPS
   latest = tf.train.latest_checkpoint(train_dir)
   assert _step_of(latest) == TRAINED_STEPS
@@ -466,10 +516,9 @@ def test_quantize_delay_inserts_fake_quantization(shapes_dir, tmp_path):
   assert any('act_quant' in n for n in names)
   assert any('weights_quant' in n for n in names)
   # The quantized eval graph restores those ranges.
-  import eval_image_classifier as eic  # pylint: disable=g-import-not-at-top
   with tf.Graph().as_default():
     [metrics] = eic.evaluate(eic.parse_flags([
-        '--dataset_dir=%s' % shapes_dir, '--checkpoint_path=%s' % train_dir,
+        '--dataset_name=shapes', '--dataset_dir=%s' % shapes_dir, '--checkpoint_path=%s' % train_dir,
         '--eval_dir=%s' % (tmp_path / 'eval'), '--quantize',
         '--model_name=mobilenet_v1_025', '--eval_image_size=32']))
   assert metrics['num_examples'] == 18
@@ -543,25 +592,25 @@ def test_unwritable_train_dir_is_reported(shapes_dir, tmp_path):
 ])
 def test_bad_tf_config_is_reported(monkeypatch, tf_config, expected):
   monkeypatch.setenv('TF_CONFIG', tf_config)
-  with pytest.raises(script_utils.ScriptError, match=expected):
-    tic._resolve_cluster(tic.parse_flags([]))
+  with pytest.raises(cluster.ClusterError, match=expected):
+    cluster.resolve_cluster()
 
 
 def test_cluster_from_tf_config_and_from_flags(monkeypatch):
   monkeypatch.setenv(
       'TF_CONFIG', '{"cluster": {"ps": ["h0:1"], "worker": ["h1:1", '
       '"h2:1"]}, "task": {"type": "worker", "index": 1}}')
-  cluster, job, task = tic._resolve_cluster(tic.parse_flags([]))
-  assert cluster == {'ps': ['h0:1'], 'worker': ['h1:1', 'h2:1']}
+  spec, job, task = cluster.resolve_cluster()
+  assert spec == {'ps': ['h0:1'], 'worker': ['h1:1', 'h2:1']}
   assert (job, task) == ('worker', 1)
-  # Host flags take precedence over TF_CONFIG.
-  cluster, job, task = tic._resolve_cluster(tic.parse_flags([
-      '--ps_hosts=a:1', '--worker_hosts=b:1', '--job_name=ps', '--task=0']))
-  assert cluster == {'ps': ['a:1'], 'worker': ['b:1']}
+  # Host lists take precedence over TF_CONFIG.
+  spec, job, task = cluster.resolve_cluster(
+      ps_hosts=['a:1'], worker_hosts=['b:1'], job_name='ps', task=0)
+  assert spec == {'ps': ['a:1'], 'worker': ['b:1']}
   assert (job, task) == ('ps', 0)
-  with pytest.raises(script_utils.ScriptError, match='--num_ps_tasks=3'):
-    tic._resolve_cluster(tic.parse_flags([
-        '--ps_hosts=a:1', '--worker_hosts=b:1', '--num_ps_tasks=3']))
+  with pytest.raises(cluster.ClusterError, match='--num_ps_tasks=3'):
+    cluster.resolve_cluster(ps_hosts=['a:1'], worker_hosts=['b:1'],
+                            num_ps_tasks=3)
 
 
 @pytest.mark.slow
@@ -574,7 +623,7 @@ def test_cli_reports_bad_input_without_a_traceback(
     repo_root, script_env, shapes_dir, tmp_path, flags, expected):
   process = subprocess.run(
       [sys.executable, 'train_image_classifier.py',
-       '--dataset_dir=%s' % shapes_dir,
+       '--dataset_name=shapes', '--dataset_dir=%s' % shapes_dir,
        '--train_dir=%s' % (tmp_path / 'cli')] + flags,
       cwd=repo_root, env=script_env, stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, universal_newlines=True, timeout=120)

@@ -1,0 +1,389 @@
+"""Runs training: checks a `TrainConfig`, builds its graph, runs its steps.
+
+`train(config)` is the whole job of one task: it joins the cluster when
+there is one (a ps task serves until killed), resumes from the training
+directory or initializes from a fine-tuning checkpoint, and runs steps in
+a `tf.train.MonitoredSession` until the step limit, saving checkpoints and
+summaries on the chief.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+
+from absl import logging
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+
+from deployment import cluster
+from deployment import errors
+from deployment import model_deploy
+from training import checkpoints
+from training import hooks as training_hooks
+from training import model_inputs
+from training import train_graph
+
+# Where and how this task runs. ps_hosts/worker_hosts/job_name describe a
+# cluster (else TF_CONFIG may); task, num_ps_tasks and worker_replicas are
+# taken from the cluster when there is one.
+DeployConfig = collections.namedtuple('DeployConfig', [
+    'master', 'task', 'num_clones', 'clone_on_cpu', 'worker_replicas',
+    'num_ps_tasks', 'ps_hosts', 'worker_hosts', 'job_name', 'sync_replicas',
+    'replicas_to_aggregate', 'ps_timeout_secs'])
+
+# Everything a training run needs. inputs: `model_inputs.InputConfig`;
+# deploy: `DeployConfig`; optimizer: `optimizers.OptimizerConfig`;
+# schedule: `optimizers.LearningRateConfig`. The scope fields are lists.
+TrainConfig = collections.namedtuple('TrainConfig', [
+    'inputs', 'deploy', 'optimizer', 'schedule', 'train_dir',
+    'log_every_n_steps', 'save_summaries_secs', 'save_interval_secs',
+    'max_number_of_steps', 'weight_decay', 'batch_norm_decay',
+    'label_smoothing', 'moving_average_decay', 'quantize_delay',
+    'checkpoint_path', 'checkpoint_exclude_scopes', 'trainable_scopes',
+    'ignore_missing_vars'])
+
+# Checkpoints kept in the training directory.
+_CHECKPOINTS_KEPT = 5
+
+
+class TrainingError(errors.InputError):
+  """A training run that cannot start or had to stop."""
+
+
+def check_config(config):
+  """Checks the values of a `TrainConfig` that need no graph.
+
+  Raises:
+    TrainingError: naming the bad value.
+  """
+  positive = dict(batch_size=config.inputs.batch_size,
+                  num_clones=config.deploy.num_clones,
+                  num_readers=config.inputs.num_readers,
+                  num_preprocessing_threads=(
+                      config.inputs.num_preprocessing_threads),
+                  log_every_n_steps=config.log_every_n_steps,
+                  replicas_to_aggregate=config.deploy.replicas_to_aggregate,
+                  worker_replicas=config.deploy.worker_replicas)
+  for name, value in positive.items():
+    if value < 1:
+      raise TrainingError('--%s must be >= 1, got %d.' % (name, value))
+  if config.max_number_of_steps is not None and config.max_number_of_steps < 0:
+    raise TrainingError('--max_number_of_steps must be >= 0.')
+  if config.schedule.learning_rate <= 0:
+    raise TrainingError('--learning_rate must be > 0.')
+  if not 0.0 <= config.label_smoothing < 1.0:
+    raise TrainingError('--label_smoothing must be in [0, 1).')
+  decay = config.moving_average_decay
+  if decay is not None and not 0.0 < decay < 1.0:
+    raise TrainingError('--moving_average_decay must be in (0, 1), e.g. '
+                        '0.9999.')
+  _check_environment(config)
+
+
+def _check_environment(config):
+  """Checks what the TensorFlow build and the machine must provide."""
+  if config.quantize_delay >= 0 and tf_compat.IS_TF2:
+    raise TrainingError(
+        '--quantize_delay (quantization-aware training) needs '
+        'tf.contrib.quantize, which exists only on TensorFlow 1.15; this is '
+        'TensorFlow %s. Train without --quantize_delay and quantize after '
+        'training, at export (post-training quantization with the TFLite '
+        'converter, see export_tflite.py), or train on the TF 1.15 stack.' %
+        tf.__version__)
+  deploy = config.deploy
+  if deploy.num_clones > 1 and not deploy.clone_on_cpu and not deploy.master:
+    gpus = tf.config.experimental.list_physical_devices('GPU')
+    if len(gpus) < deploy.num_clones:
+      raise TrainingError(
+          '--num_clones=%d puts one clone per GPU but %d GPU(s) are '
+          'visible. Add --clone_on_cpu, or lower --num_clones.' %
+          (deploy.num_clones, len(gpus)))
+
+
+def session_config(task, distributed):
+  """Soft placement (devices that do not exist fall back to the CPU), and on
+  a cluster device filters so a worker talks only to the ps and itself."""
+  config = tf.ConfigProto(allow_soft_placement=True)
+  if distributed:
+    config.device_filters.extend(['/job:ps', '/job:worker/task:%d' % task])
+  return config
+
+
+def make_hooks(config, graph, scaffold, is_chief):
+  """The session hooks, the NaN/Inf guard first.
+
+  Returns:
+    (hooks, the `ProgressHook` among them).
+  """
+  progress = training_hooks.ProgressHook(
+      graph.train_tensor, graph.learning_rate, graph.step,
+      config.log_every_n_steps,
+      config.inputs.batch_size * config.deploy.num_clones,
+      config.max_number_of_steps, config.deploy.task)
+  # First, so that no later hook saves a non-finite model.
+  guard = training_hooks.NonFiniteLossHook(graph.train_tensor, graph.step,
+                                           config.train_dir)
+  hooks = [guard, progress]
+  if config.max_number_of_steps is not None:
+    hooks.append(tf.train.StopAtStepHook(last_step=config.max_number_of_steps))
+  if config.deploy.sync_replicas:
+    hooks.append(graph.optimizer.make_session_run_hook(is_chief))
+  if is_chief:
+    if config.save_summaries_secs > 0:
+      hooks.append(tf.train.SummarySaverHook(
+          save_secs=config.save_summaries_secs, output_dir=config.train_dir,
+          summary_op=graph.summary_op))
+    # An interval <= 0 saves only at the start and at the end.
+    interval = config.save_interval_secs
+    hooks.append(tf.train.CheckpointSaverHook(
+        config.train_dir, scaffold=scaffold,
+        save_secs=interval if interval > 0 else 10 ** 9,
+        listeners=[guard.saver_listener()]))
+  return hooks, progress
+
+
+def _stopped_error(error, config, ps_hosts):
+  """The `TrainingError` that explains an OpError ending the run, or None."""
+  full = [m for m in ('No space left on device', 'File too large')
+          if m in error.message]
+  if full:  # ENOSPC, or EFBIG from a file-size limit or quota.
+    return TrainingError(
+        'Writing to --train_dir=%s failed: %s (no space left for the '
+        'checkpoint). The last complete checkpoint, %s, is intact (the '
+        'checkpoint file lists only complete ones); free some space (or '
+        'raise the file-size limit) and rerun to resume from it.' %
+        (config.train_dir, full[0].lower(),
+         tf.train.latest_checkpoint(config.train_dir)))
+  if ps_hosts and isinstance(error, cluster.PS_LOST_ERRORS):
+    # The monitored session retries these with a new session, whose
+    # creator stops on a dead ps; one that escapes anyway means the same.
+    return cluster.ParameterServerUnreachableError(
+        cluster.ps_unreachable_message(
+            ps_hosts, config.deploy.ps_timeout_secs, config.train_dir,
+            detail='%s: %s' % (type(error).__name__,
+                               error.message.split('\n')[0])))
+  if (isinstance(error, tf.errors.InvalidArgumentError) and
+      'labels_offset' in error.message):
+    return TrainingError(
+        'Labels fell outside the model\'s classes: --labels_offset=%d does '
+        'not fit the labels of --dataset_name=%s. Use the offset the '
+        'dataset was made for (0 unless label 0 is a background class). %s' %
+        (config.inputs.labels_offset, config.inputs.dataset_name,
+         error.message.split('\n')[0]))
+  return None
+
+
+def run_steps(config, graph, session_creator, hooks, ps_hosts=()):
+  """Runs training steps until a hook stops them.
+
+  Raises:
+    InputError: damaged data, labels outside the head, a full disk, a
+      NaN/Inf loss, or a parameter server that is gone.
+  """
+  try:
+    with model_inputs.explain_input_errors(graph.dataset,
+                                           config.inputs.dataset_name,
+                                           config.inputs.dataset_dir):
+      # --sync_replicas queue runners can block on gradients of workers
+      # that already stopped; the final save comes before they are joined,
+      # so a short grace period is enough.
+      with tf.train.MonitoredSession(session_creator=session_creator,
+                                     hooks=hooks,
+                                     stop_grace_period_secs=2) as session:
+        while not session.should_stop():
+          session.run(graph.train_tensor)
+  except tf.errors.OpError as e:
+    explained = _stopped_error(e, config, ps_hosts)
+    if explained is None:
+      raise
+    raise explained
+
+
+def _already_done(config, checkpoint):
+  """The result of a run whose checkpoint is past the step limit, or None."""
+  step = checkpoints.checkpoint_step(checkpoint)
+  limit = config.max_number_of_steps
+  if limit is not None and step is not None and step >= limit:
+    logging.info('%s is already at global step %d >= --max_number_of_steps=%d;'
+                 ' nothing to do.', checkpoint, step, limit)
+    return {'global_step': step, 'local_steps': 0, 'history': [],
+            'checkpoint': checkpoint, 'task': config.deploy.task}
+  logging.info('Resuming from %s (--train_dir already holds a checkpoint, '
+               'at global step %s).', checkpoint, step)
+  return None
+
+
+def join_cluster(config):
+  """Resolves the cluster and starts this task's server.
+
+  Returns:
+    (config with the cluster's task and counts, server or None, session
+    target, `cluster.ClusterTask` or None). A ps task never returns.
+  """
+  deploy = config.deploy
+  place = cluster.resolve_cluster(
+      deploy.ps_hosts, deploy.worker_hosts, deploy.job_name, deploy.task,
+      deploy.num_ps_tasks, deploy.worker_replicas)
+  if place is None:
+    return config, None, deploy.master, None
+  deploy = deploy._replace(task=place.task,
+                           num_ps_tasks=len(place.cluster.get('ps', [])),
+                           worker_replicas=len(place.cluster['worker']))
+  server = cluster.start_server(place)
+  return (config._replace(deploy=deploy), server,
+          deploy.master or server.target, place)
+
+
+def _scaffold(graph, init_saver, init_checkpoint):
+  """The scaffold: fine-tune initialization, input initialization, saver."""
+
+  def init_fn(unused_scaffold, session):
+    if init_saver is not None:
+      init_saver.restore(session, init_checkpoint)
+
+  return tf.train.Scaffold(
+      init_fn=init_fn,
+      local_init_op=tf.group(tf.train.Scaffold.default_local_init_op(),
+                             graph.iterator.initializer),
+      summary_op=graph.summary_op,
+      # Unsharded: merging shards rewrote <prefix>.index in place, and the
+      # saver hook re-saves the restored step under the same prefix on each
+      # resume, so a kill then truncated the newest listed index. Unsharded
+      # saves write each file under a temporary name and rename it.
+      saver=tf.train.Saver(max_to_keep=_CHECKPOINTS_KEPT))
+
+
+def build(config, is_chief, resume_checkpoint):
+  """Builds the graph and scaffold, checking checkpoints as early as can be.
+
+  Returns:
+    (`train_graph.TrainGraph`, scaffold).
+  """
+  deploy = config.deploy
+  deploy_config = model_deploy.DeploymentConfig(
+      num_clones=deploy.num_clones, clone_on_cpu=deploy.clone_on_cpu,
+      replica_id=deploy.task, num_replicas=deploy.worker_replicas,
+      num_ps_tasks=deploy.num_ps_tasks)
+  init = {'saver': None, 'checkpoint': None}
+
+  def check_model_checkpoints():
+    # Only the chief restores (and may see the checkpoints).
+    if not is_chief:
+      return
+    if config.checkpoint_path and resume_checkpoint:
+      logging.info('Ignoring --checkpoint_path=%s because --train_dir already '
+                   'holds checkpoint %s; resuming from it.',
+                   config.checkpoint_path, resume_checkpoint)
+    elif config.checkpoint_path:
+      init['saver'], init['checkpoint'] = checkpoints.fine_tune_saver(
+          config.checkpoint_path, config.inputs.model_name,
+          config.checkpoint_exclude_scopes, config.ignore_missing_vars)
+    if resume_checkpoint:
+      _check_resumable(slim.get_model_variables(), resume_checkpoint, config)
+
+  graph = train_graph.build(config, deploy_config, check_model_checkpoints)
+  if is_chief and resume_checkpoint:
+    # The optimizer's slots and the moving averages must be there too.
+    _check_resumable(tf.global_variables(), resume_checkpoint, config)
+  return graph, _scaffold(graph, init['saver'], init['checkpoint'])
+
+
+def _check_resumable(variables, checkpoint, config):
+  checkpoints.check_checkpoint_fits(
+      {v.op.name: v for v in variables}, checkpoint, '--train_dir',
+      config.inputs.model_name, resuming=True)
+
+
+def _session_creator(config, graph, scaffold, target, place, is_chief):
+  """The chief's or a worker's session creator, watching the ps if any."""
+  session = session_config(config.deploy.task,
+                           bool(config.deploy.num_ps_tasks > 0 or place))
+  if is_chief:
+    creator = tf.train.ChiefSessionCreator(
+        scaffold=scaffold, master=target, config=session,
+        checkpoint_dir=config.train_dir)
+  else:
+    creator = cluster.WorkerSessionCreator(scaffold, target, session)
+  ps_hosts = place.cluster.get('ps', []) if place else []
+  if ps_hosts and config.deploy.ps_timeout_secs > 0:
+    creator = cluster.PsWatchingSessionCreator(
+        creator, ps_hosts, config.deploy.ps_timeout_secs, config.train_dir)
+  return creator, ps_hosts
+
+
+def train(config, report_ps_loss=None):
+  """Trains as `config` says.
+
+  Args:
+    config: a `TrainConfig`.
+    report_ps_loss: `fn(message)` that shows the error before the process
+      exits because a parameter server stayed down; None: plain stderr.
+
+  Returns:
+    A dict: `global_step` (the last one this process saw), `local_steps`
+    (steps it ran), `history` (its last (step, loss) pairs), `checkpoint`
+    (the newest in the training directory; chief only) and `task`.
+    A ps task serves until killed and never returns.
+
+  Raises:
+    InputError: bad settings, data or checkpoints, or a NaN/Inf loss.
+  """
+  check_config(config)
+  config, server, target, place = join_cluster(config)
+  is_chief = config.deploy.task == 0
+  resume_checkpoint = None
+  if is_chief:
+    model_inputs.check_writable_dir(config.train_dir, '--train_dir')
+    resume_checkpoint = tf.train.latest_checkpoint(config.train_dir)
+  if resume_checkpoint:
+    done = _already_done(config, resume_checkpoint)
+    if done:
+      return done
+  with tf.Graph().as_default():
+    graph, scaffold = build(config, is_chief, resume_checkpoint)
+    hooks, progress = make_hooks(config, graph, scaffold, is_chief)
+    creator, ps_hosts = _session_creator(config, graph, scaffold, target,
+                                         place, is_chief)
+    _log_start(config, graph.deploy_config)
+    watchdog = None
+    if ps_hosts and config.deploy.ps_timeout_secs > 0:
+      kwargs = {'report': report_ps_loss} if report_ps_loss else {}
+      watchdog = cluster.PsWatchdog(ps_hosts, config.deploy.ps_timeout_secs,
+                                    config.train_dir, **kwargs).start()
+    try:
+      run_steps(config, graph, creator, hooks, ps_hosts=ps_hosts)
+    finally:
+      if watchdog:
+        watchdog.stop()
+  return _finish(config, progress, is_chief, server)
+
+
+def _log_start(config, deploy_config):
+  logging.info('Training %s on %s/%s: %d clone(s), task %d of %d, %d ps '
+               'task(s), batch %d, %s steps.', config.inputs.model_name,
+               config.inputs.dataset_name, config.inputs.dataset_split_name,
+               deploy_config.num_clones, config.deploy.task,
+               deploy_config.num_replicas, deploy_config.num_ps_tasks,
+               config.inputs.batch_size,
+               config.max_number_of_steps or 'unlimited')
+
+
+def _finish(config, progress, is_chief, unused_server):
+  """Logs the end of training and returns `train`'s result.
+
+  `unused_server` is taken so that the server lives until training ends.
+  """
+  newest = tf.train.latest_checkpoint(config.train_dir) if is_chief else None
+  logging.info('Finished training on task %d: %d local steps, global step '
+               '%s%s.', config.deploy.task, progress.local_steps,
+               progress.last_step,
+               ', last checkpoint %s' % newest if newest else '')
+  return {'global_step': progress.last_step,
+          'local_steps': progress.local_steps,
+          'history': list(progress.history),
+          'checkpoint': newest,
+          'task': config.deploy.task}
