@@ -30,7 +30,9 @@ def test_launcher_is_valid_bash_with_paths_as_variables(repo_root, name):
     text = f.read()
   assert 'set -euo pipefail' in text
   # Every path is a variable with a default that the environment overrides.
-  assert re.search(r'^PYTHON=\$\{PYTHON:-python\}$', text, re.M)
+  # PYTHON defaults to the project's environment (python_env.sh decides).
+  assert re.search(r'^source "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)/'
+                   r'python_env\.sh"$', text, re.M)
   assert re.search(r'^REPO_DIR=\$\{REPO_DIR:-', text, re.M)
   for line in text.splitlines():
     if line.startswith(('"${PYTHON}"', 'cd ')):
