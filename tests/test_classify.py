@@ -21,12 +21,14 @@ import export_saved_model
 import export_tflite
 import freeze_graph
 from deployment import run_record
+from deployment import errors
 from deployment import script_utils
 from export import labels
 from export import predictors
 from tests import test_export_lib as lib
 
-ScriptError = script_utils.ScriptError
+# The script's own errors and the export library's share this base.
+ScriptError = errors.InputError
 NAMES = [name for name, _ in lib.CLASS_COLOURS]
 
 _EXPORTS = {}
@@ -89,6 +91,7 @@ def _classify(model, model_path, images, *extra):
       classify_image, ['--model_path=' + model_path,
                        '--model_name=' + lib.MODEL_NAME,
                        '--image_size=%d' % lib.IMAGE_SIZE,
+                       '--dataset_name=image_folder',
                        '--dataset_dir=' + model.dataset_dir,
                        '--top_k=%d' % lib.NUM_CLASSES] + list(extra),
       images, out)
