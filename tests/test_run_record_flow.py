@@ -218,7 +218,7 @@ def test_eval_without_record_uses_the_flags(trained, shapes_dir, tmp_path,
                    '--eval_dir=%s' % (tmp_path / 'eval'),
                    '--dataset_dir=%s' % shapes_dir,
                    '--dataset_split_name=validation',
-                   '--model_name=mobilenet_v1_025',
+                   '--dataset_name=shapes', '--model_name=mobilenet_v1_025',
                    '--eval_image_size=%d' % IMAGE_SIZE])
   assert results[-1]['image_size'] == IMAGE_SIZE
   assert 'from ' not in capsys.readouterr().out
