@@ -139,7 +139,9 @@ def record_training(config):
     held back.
   """
   inputs = config.inputs
+  model_inputs.check_writable_dir(config.train_dir, '--train_dir')
   num_classes, image_size = run_checks.trained_shape(inputs)
+  existing = None
   try:
     record = run_record.make_record(
         inputs.model_name, image_size,
@@ -159,7 +161,7 @@ def record_training(config):
       run_record.write_record(config.train_dir, record)
   except run_record.RecordError as e:
     raise script_utils.ScriptError(
-        '%s. Delete it to start a new record.' % e)
+        '%s.%s' % (e, ' Delete it to start a new record.' if existing else ''))
   if conflicts:
     return lambda: run_record.write_record(config.train_dir, record)
   return lambda: None
@@ -174,6 +176,7 @@ def train(opts):
   """
   config = config_from_flags(opts, resolve_batch_norm_decay(opts))
   with script_utils.command_line_errors():
+    trainer.check_config(config)  # Bad values fail before the record.
     finish_record = lambda: None
     if config.deploy.task == 0 and config.deploy.job_name != 'ps':
       warn_if_short(config)
