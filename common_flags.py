@@ -317,10 +317,12 @@ def define_optimizer_flags(flag_values=flags.FLAGS):
   """--optimizer, --weight_decay, --batch_norm_decay and hyper-parameters."""
   define(flags.DEFINE_float, 'weight_decay', 0.00004,
          'L2 penalty factor on the convolution weights.', flag_values)
-  define(flags.DEFINE_float, 'batch_norm_decay', None,
-         'Decay of the batch-norm moving mean and variance; unset: the '
-         'network\'s (0.9997 for V1, 0.997 for V2). Short runs want e.g. '
-         '0.99, or evaluation sees statistics still near their start.',
+  define(flags.DEFINE_string, 'batch_norm_decay', None,
+         'Decay of the batch-norm moving mean and variance: a number in '
+         '[0, 1), or auto to pick one from --max_number_of_steps (1 - 20 / '
+         'steps, at least 0.5, at most the network\'s own); unset: the '
+         'network\'s (0.9997 for V1, 0.997 for V2), which needs tens of '
+         'thousands of steps before evaluation sees trained statistics.',
          flag_values)
   define(flags.DEFINE_enum, 'optimizer', 'rmsprop',
          'Update rule; its hyper-parameters are the flags named after it.',

@@ -37,6 +37,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from deployment import logs  # first: sets TensorFlow's C++ log level
 from datasets import atomic_files
 from datasets import convert_image_folder
 from datasets import convert_imagenet
@@ -193,6 +194,7 @@ def _fail(message):
 def main(argv):
   if len(argv) > 1:
     _fail('unexpected arguments %s; all options are --flags.' % argv[1:])
+  logs.quiet_logging(FLAGS.verbosity)
   logging.set_verbosity(logging.INFO)
   if FLAGS.dataset_name not in CONVERTERS:
     _fail('--dataset_name=%s is not a dataset; use one of %s.' %

@@ -33,13 +33,17 @@ from __future__ import print_function
 
 from absl import app
 from absl import flags
+from absl import logging
 
+from deployment import logs  # first: sets TensorFlow's C++ log level
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import common_flags
+import record_flags
 from deployment import script_utils
 from training import evaluator
 from training import model_inputs
+from training import run_checks
 
 PROGRAM = 'eval_image_classifier.py'
 
@@ -62,16 +66,46 @@ def parse_flags(argv):
   return common_flags.parse_flags(define_flags, PROGRAM, argv)
 
 
+# Training record field -> this script's flag.
+RECORD_FLAGS = {
+    'model_name': 'model_name', 'image_size': 'eval_image_size',
+    'preprocessing_name': 'preprocessing_name',
+    'dataset_name': 'dataset_name', 'labels_offset': 'labels_offset',
+    'moving_average_decay': 'moving_average_decay'}
+
+
 def config_from_flags(opts):
-  """The `evaluator.EvalConfig` that parsed flags `opts` describe."""
+  """The `evaluator.EvalConfig` that parsed flags `opts` describe.
+
+  The image size is always set (the network's default when not given), so
+  the result line can name it.
+  """
+  image_size = (opts.eval_image_size or
+                run_checks.default_image_size(opts.model_name))
   return common_flags.pick(
       evaluator.EvalConfig, opts, program=PROGRAM,
       inputs=common_flags.pick(model_inputs.InputConfig, opts,
-                               image_size=opts.eval_image_size))
+                               image_size=image_size))
+
+
+def explain_low_accuracy(results, batch_norm_decay=None):
+  """Logs why the last evaluated checkpoint scores near chance, if its
+  batch-norm statistics are stale; returns the explanation or None."""
+  if not results:
+    return None
+  last = results[-1]
+  message = run_checks.stale_statistics_message(
+      last['checkpoint'], last.get('global_step'), batch_norm_decay)
+  if message:
+    logging.warning('%s', message)
+  return message
 
 
 def evaluate(opts):
   """Evaluates as the parsed flags `opts` say (see `evaluator.evaluate`).
+
+  Flags the user did not give come from the checkpoint's training record
+  when there is one.
 
   Returns:
     The list of metrics dicts, one per evaluated checkpoint.
@@ -80,14 +114,22 @@ def evaluate(opts):
     ScriptError: for bad flags, data or checkpoints; the library's error
       is its `__cause__`.
   """
+  merged, record_path = record_flags.merged_flags(
+      opts, opts.checkpoint_path, RECORD_FLAGS)
+  decay = None
+  if record_path:
+    decay = record_flags.read_field(record_path, 'batch_norm_decay')
   with script_utils.command_line_errors():
-    return evaluator.evaluate(config_from_flags(opts))
+    results = evaluator.evaluate(config_from_flags(merged))
+    explain_low_accuracy(results, decay)
+    return results
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s (flags need the --name='
                          'value form).' % ' '.join(argv[1:]))
+  logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
   script_utils.run_or_exit(lambda: evaluate(FLAGS), PROGRAM)
 

@@ -21,6 +21,7 @@ from __future__ import print_function
 from absl import app
 from absl import flags
 
+from deployment import logs  # first: sets TensorFlow's C++ log level
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
@@ -87,6 +88,7 @@ def _run(flag_values):
 
 
 def main(_):
+  logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
   script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 

@@ -20,9 +20,11 @@ from __future__ import print_function
 from absl import app
 from absl import flags
 
+from deployment import logs  # first: sets TensorFlow's C++ log level
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import common_flags
+import record_flags
 from deployment import script_utils
 from training import checkpoints
 from export import export_flags
@@ -47,6 +49,14 @@ common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
+# Training record field -> this script's flag.
+RECORD_FLAGS = {
+    'model_name': 'model_name', 'image_size': 'image_size',
+    'preprocessing_name': 'preprocessing_name',
+    'num_classes': 'num_classes', 'labels_offset': 'labels_offset',
+    'moving_average_decay': 'moving_average_decay'}
+
+
 def run(flag_values):
   """Runs the export with parsed flags; library errors become ScriptErrors."""
   with script_utils.command_line_errors():
@@ -67,7 +77,10 @@ def _run(flag_values):
         '--quantize is not supported for SavedModels; serve the float model, '
         'or make a quantized TFLite model with freeze_graph.py --quantize '
         'and export_tflite.py --quantization=qat.')
-  checkpoint = checkpoints.resolve_checkpoint(flag_values.checkpoint_path)
+  source = flag_values.checkpoint_path
+  checkpoint = checkpoints.resolve_checkpoint(source)
+  flag_values, _ = record_flags.merged_flags(flag_values, source,
+                                             RECORD_FLAGS)
   labels_path = labels.find_labels_file(flag_values.labels_file,
                                         flag_values.dataset_dir)
   names = labels.read_labels(labels_path) if labels_path else None
@@ -85,10 +98,14 @@ def _run(flag_values):
         (flag_values.export_dir, saved_model.SERVING_SIGNATURE,
          saved_model.IMAGES_SIGNATURE,
          '; class names from %s' % labels_path if labels_path else ''))
+  copy = record_flags.copy_record_beside(source, flag_values.export_dir)
+  if copy:
+    print('Copied the training record to %s.' % copy)
   return flag_values.export_dir
 
 
 def main(_):
+  logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
   script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 

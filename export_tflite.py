@@ -26,9 +26,11 @@ from __future__ import print_function
 from absl import app
 from absl import flags
 
+from deployment import logs  # first: sets TensorFlow's C++ log level
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import common_flags
+import record_flags
 from deployment import script_utils
 from export import export_flags
 from export import freeze
@@ -66,6 +68,12 @@ common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
+# Training record field -> this script's flag (for calibration).
+RECORD_FLAGS = {'preprocessing_name': 'preprocessing_name',
+                'labels_offset': 'labels_offset',
+                'dataset_name': 'dataset_name'}
+
+
 def _representative_data(flag_values, graph_def):
   """Preprocessed calibration images for --quantization=full_integer."""
   shape = tflite.input_shape(graph_def)
@@ -99,6 +107,9 @@ def _run(flag_values):
   if not flag_values.output_file:
     raise script_utils.ScriptError('--output_file is required: where to '
                                    'write the .tflite model.')
+  source = flag_values.input_graph
+  flag_values, _ = record_flags.merged_flags(flag_values, source,
+                                             RECORD_FLAGS)
   representative = None
   if flag_values.quantization == 'full_integer':
     graph_def = freeze.load_graph_def(flag_values.input_graph)
@@ -113,10 +124,14 @@ def _run(flag_values):
          ', calibrated on %d images of %s/%s' %
          (len(representative), flag_values.dataset_name,
           flag_values.dataset_split_name) if representative else ''))
+  copy = record_flags.copy_record_beside(source, flag_values.output_file)
+  if copy:
+    print('Copied the training record to %s.' % copy)
   return len(model)
 
 
 def main(_):
+  logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
   script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 

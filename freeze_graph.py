@@ -23,9 +23,11 @@ from __future__ import print_function
 from absl import app
 from absl import flags
 
+from deployment import logs  # first: sets TensorFlow's C++ log level
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import common_flags
+import record_flags
 from deployment import script_utils
 from training import checkpoints
 from export import export_flags
@@ -58,6 +60,14 @@ common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
+# Training record field -> this script's flag.
+RECORD_FLAGS = {
+    'model_name': 'model_name', 'image_size': 'image_size',
+    'preprocessing_name': 'preprocessing_name',
+    'num_classes': 'num_classes', 'labels_offset': 'labels_offset',
+    'moving_average_decay': 'moving_average_decay'}
+
+
 def run(flag_values):
   """Runs the export with parsed flags; library errors become ScriptErrors."""
   with script_utils.command_line_errors():
@@ -73,7 +83,10 @@ def _run(flag_values):
   if not flag_values.output_file:
     raise script_utils.ScriptError('--output_file is required: where to '
                                    'write the frozen graph (e.g. frozen.pb).')
-  checkpoint = checkpoints.resolve_checkpoint(flag_values.checkpoint_path)
+  source = flag_values.checkpoint_path
+  checkpoint = checkpoints.resolve_checkpoint(source)
+  flag_values, _ = record_flags.merged_flags(flag_values, source,
+                                             RECORD_FLAGS)
   frozen = freeze.freeze(
       flag_values.model_name, checkpoint,
       export_flags.num_classes(flag_values, checkpoint),
@@ -90,10 +103,14 @@ def _run(flag_values):
   print('Wrote %s: input %s (%dx%d), output %s.' %
         (flag_values.output_file, frozen.input_node_name, frozen.image_size,
          frozen.image_size, frozen.output_node_name))
+  copy = record_flags.copy_record_beside(source, flag_values.output_file)
+  if copy:
+    print('Copied the training record to %s.' % copy)
   return frozen
 
 
 def main(_):
+  logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
   script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
 

@@ -32,13 +32,18 @@ from __future__ import print_function
 
 from absl import app
 from absl import flags
+from absl import logging
 
+from deployment import logs  # first: sets TensorFlow's C++ log level
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import common_flags
+from deployment import batch_norm_check
+from deployment import run_record
 from deployment import script_utils
 from training import model_inputs
 from training import optimizers
+from training import run_checks
 from training import trainer
 
 PROGRAM = 'train_image_classifier.py'
@@ -64,8 +69,36 @@ def parse_flags(argv):
   return common_flags.parse_flags(define_flags, PROGRAM, argv)
 
 
-def config_from_flags(opts):
-  """The `trainer.TrainConfig` that parsed flags `opts` describe."""
+def resolve_batch_norm_decay(opts):
+  """The --batch_norm_decay value to build the network with (None: its own).
+
+  Raises:
+    ScriptError: a value that is neither a number in [0, 1) nor auto.
+  """
+  try:
+    own = batch_norm_check.network_decay(opts.model_name)
+  except ValueError:
+    own = None  # A network family without a known decay.
+  value = opts.batch_norm_decay
+  if own is None and str(value).strip().lower() == batch_norm_check.AUTO:
+    raise script_utils.ScriptError(
+        '--batch_norm_decay=auto needs the network\'s own decay, which is '
+        'not known for --model_name=%s; give a number such as 0.99.' %
+        opts.model_name)
+  try:
+    return batch_norm_check.resolve_decay(value, opts.max_number_of_steps,
+                                          own)
+  except ValueError as e:
+    raise script_utils.ScriptError(str(e))
+
+
+def config_from_flags(opts, batch_norm_decay=None):
+  """The `trainer.TrainConfig` that parsed flags `opts` describe.
+
+  Args:
+    opts: the parsed flags.
+    batch_norm_decay: the resolved decay (resolve_batch_norm_decay).
+  """
   pick = common_flags.pick
   return pick(
       trainer.TrainConfig, opts,
@@ -74,9 +107,64 @@ def config_from_flags(opts):
       deploy=pick(trainer.DeployConfig, opts),
       optimizer=pick(optimizers.OptimizerConfig, opts),
       schedule=pick(optimizers.LearningRateConfig, opts),
+      batch_norm_decay=batch_norm_decay,
       checkpoint_exclude_scopes=model_inputs.split_scopes(
           opts.checkpoint_exclude_scopes),
       trainable_scopes=model_inputs.split_scopes(opts.trainable_scopes))
+
+
+def warn_if_short(config):
+  """Logs the batch-norm convergence warning for a run from scratch."""
+  if config.checkpoint_path:
+    return None  # Fine-tuning: the moving statistics start trained.
+  try:
+    own = batch_norm_check.network_decay(config.inputs.model_name)
+  except ValueError:
+    return None
+  warning = batch_norm_check.check_convergence(
+      config.max_number_of_steps, config.batch_norm_decay, own).warning()
+  if warning:
+    logging.warning('%s', warning)
+  return warning
+
+
+def record_training(config):
+  """Writes the training record into --train_dir (chief only).
+
+  A record already there that disagrees (a resumed run with other flags)
+  is reported and kept until training succeeds with the new values.
+
+  Returns:
+    A function to call after training: it writes the record when it was
+    held back.
+  """
+  inputs = config.inputs
+  model_inputs.check_writable_dir(config.train_dir, '--train_dir')
+  num_classes, image_size = run_checks.trained_shape(inputs)
+  existing = None
+  try:
+    record = run_record.make_record(
+        inputs.model_name, image_size,
+        inputs.preprocessing_name or inputs.model_name, inputs.dataset_name,
+        num_classes, inputs.labels_offset, config.batch_norm_decay,
+        config.moving_average_decay or None)
+    existing = run_record.find_record(config.train_dir)
+    conflicts = []
+    if existing:
+      fields = {field: field for field in run_record.FIELDS}
+      conflicts = run_record.merge(run_record.read_record(existing),
+                                   existing, fields, record, {}).conflicts
+    for conflict in conflicts:
+      logging.warning('Resuming with other settings than recorded: %s',
+                      conflict)
+    if not conflicts:
+      run_record.write_record(config.train_dir, record)
+  except run_record.RecordError as e:
+    raise script_utils.ScriptError(
+        '%s.%s' % (e, ' Delete it to start a new record.' if existing else ''))
+  if conflicts:
+    return lambda: run_record.write_record(config.train_dir, record)
+  return lambda: None
 
 
 def train(opts):
@@ -86,17 +174,25 @@ def train(opts):
     ScriptError: for bad flags, data or checkpoints, or a NaN/Inf loss;
       the library's error is its `__cause__`.
   """
-  config = config_from_flags(opts)
+  config = config_from_flags(opts, resolve_batch_norm_decay(opts))
   with script_utils.command_line_errors():
-    return trainer.train(
+    trainer.check_config(config)  # Bad values fail before the record.
+    finish_record = lambda: None
+    if config.deploy.task == 0 and config.deploy.job_name != 'ps':
+      warn_if_short(config)
+      finish_record = record_training(config)
+    result = trainer.train(
         config,
         report_ps_loss=lambda text: script_utils.print_error(PROGRAM, text))
+    finish_record()
+    return result
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s (flags need the --name='
                          'value form).' % ' '.join(argv[1:]))
+  logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
   script_utils.run_or_exit(lambda: train(FLAGS), PROGRAM)
 

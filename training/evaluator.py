@@ -213,11 +213,12 @@ def _publish(config, metrics):
   _write_json(os.path.join(config.eval_dir, 'metrics-%d.json' % step),
               metrics)
   _write_json(os.path.join(config.eval_dir, 'metrics.json'), metrics)
+  size = metrics.get('image_size')
   print('%s: Accuracy = %.4f, Recall_5 = %.4f over %d examples '
-        '(global step %d, %s)' % (config.program, metrics['Accuracy'],
-                                  metrics['Recall_5'],
-                                  metrics['num_examples'], step,
-                                  metrics['checkpoint']), flush=True)
+        '(global step %d, %s%s)' % (
+            config.program, metrics['Accuracy'], metrics['Recall_5'],
+            metrics['num_examples'], step, metrics['checkpoint'],
+            ', %dx%d images' % (size, size) if size else ''), flush=True)
 
 
 def evaluate_checkpoint(config, graph, checkpoint, tf_graph):
@@ -243,6 +244,7 @@ def evaluate_checkpoint(config, graph, checkpoint, tf_graph):
       'dataset_name': config.inputs.dataset_name,
       'dataset_split_name': config.inputs.dataset_split_name,
       'model_name': config.inputs.model_name,
+      'image_size': config.inputs.image_size,
       'moving_average': bool(config.moving_average_decay),
   }
   for name, _ in METRICS:
