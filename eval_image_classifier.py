@@ -44,6 +44,7 @@ import tf_slim as slim
 
 import common_flags
 from deployment import script_utils
+from training import checkpoint_recovery  # (issue 17)
 
 PROGRAM = 'eval_image_classifier.py'
 
@@ -356,13 +357,14 @@ def evaluate(opts):
       timeout=opts.timeout):
     try:
       results.append(evaluate_checkpoint(opts, model, checkpoint, graph))
-    except (tf.errors.NotFoundError, script_utils.ScriptError) as e:
-      if tf.gfile.Exists(checkpoint + '.index'):
+    except (tf.errors.OpError, script_utils.ScriptError) as e:
+      # issue 17: training deleted it (max_to_keep) before we read it, or
+      # it cannot be read in full (damaged); go on with the next one.
+      problem = checkpoint_recovery.unreadable_reason(checkpoint)
+      if problem is None:
         raise
-      # Training deleted it (max_to_keep) before we read it; go on.
-      logging.warning('Checkpoint %s disappeared before it was evaluated; '
-                      'skipping it (%s).', checkpoint,
-                      str(e).split('\n')[0])
+      logging.warning('Skipping checkpoint %s: %s (%s).', checkpoint,
+                      problem, str(e).split('\n')[0])
   logging.info('No new checkpoint for %s s; stopping (--timeout).',
                opts.timeout)
   return results

@@ -85,14 +85,16 @@ def unreadable_reason(prefix):
     return '%s is missing' % os.path.basename(index)
   if tf.gfile.Stat(index).length == 0:
     return '%s is empty (0 bytes)' % os.path.basename(index)
+  # The reader raises OpErrors, but also IndexError ("Read less bytes than
+  # requested") and others for some damage, so any exception counts.
   try:
     reader = tf.train.NewCheckpointReader(prefix)
-  except (tf.errors.OpError, ValueError, IOError) as e:
+  except Exception as e:  # pylint: disable=broad-except
     return 'it cannot be opened: %s' % _first_line(e)
   for name in sorted(reader.get_variable_to_shape_map()):
     try:
       reader.get_tensor(name)
-    except (tf.errors.OpError, ValueError, IOError) as e:
+    except Exception as e:  # pylint: disable=broad-except
       return 'its tensor %s cannot be read: %s' % (name, _first_line(e))
   return None
 
