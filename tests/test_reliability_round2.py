@@ -35,6 +35,7 @@ import eval_image_classifier as eic
 import train_image_classifier as tic
 from reliability import kill_loop
 from training import checkpoint_recovery
+from training import ps_probe
 from training import train_dir_lock
 
 FLAGS = ['--model_name=mobilenet_v1_025', '--train_image_size=32',
@@ -254,6 +255,19 @@ def test_foreign_host_lock_with_a_stale_heartbeat_does_not_block(
                    r'stopped \d+ s ago', caplog.text)
 
 
+def test_only_the_chief_takes_the_lock(shapes_dir, tmp_path):
+  """Other workers of a cluster share the chief's train_dir unhindered."""
+  train_dir = str(tmp_path / 'train')
+  _foreign_lock(train_dir, age_secs=1)
+  opts = tic.parse_flags(FLAGS + ['--dataset_dir=' + shapes_dir,
+                                  '--train_dir=' + train_dir])
+  with tic._TrainDirGuard(opts, is_chief=False) as guard:
+    assert guard.checkpoint is None and guard.hooks == []
+  with pytest.raises(tic.script_utils.ScriptError, match='in use by'):
+    with tic._TrainDirGuard(opts, is_chief=True):
+      pass
+
+
 # ------------------------------------------- damaged newest checkpoint ---
 
 
@@ -331,16 +345,25 @@ def test_evaluator_skips_an_unreadable_checkpoint(two_checkpoints,
   train_dir = _copy(two_checkpoints, str(tmp_path / 'train'))
   newest = os.path.join(train_dir, 'model.ckpt-1')
   _truncate_data(newest)
+  # A trainer holds the directory: evaluators take no lock.
+  lock = train_dir_lock.TrainDirLock(train_dir).acquire()
   caplog.set_level(logging.INFO)
-  results = eic.evaluate(eic.parse_flags([
+  try:
+    results = _evaluate(train_dir, shapes_dir, tmp_path)
+  finally:
+    lock.release()
+  assert results == []
+  assert re.search(r'Skipping checkpoint %s: its tensor \S+ cannot be read' %
+                   re.escape(newest), caplog.text), caplog.text[-3000:]
+
+
+def _evaluate(train_dir, shapes_dir, tmp_path):
+  return eic.evaluate(eic.parse_flags([
       '--checkpoint_path=' + train_dir, '--eval_dir=' + str(tmp_path / 'ev'),
       '--dataset_dir=' + shapes_dir, '--model_name=mobilenet_v1_025',
       '--eval_image_size=32', '--batch_size=6', '--num_readers=1',
       '--num_preprocessing_threads=1', '--eval_interval_secs=0',
       '--timeout=1']))
-  assert results == []
-  assert re.search(r'Skipping checkpoint %s: its tensor \S+ cannot be read' %
-                   re.escape(newest), caplog.text), caplog.text[-3000:]
 
 
 @pytest.mark.slow
@@ -410,6 +433,16 @@ def test_a_ps_that_never_answers_stops_the_worker(shapes_dir, tmp_path):
         '--ps_timeout_secs=%d' % PS_TIMEOUT_SECS), timeout=240)
   finally:
     ps.close()
+  ended = time.time()
+  waiting = re.search(r'^W\d{4} (\d\d):(\d\d):(\d\d\.\d+) .*unreachable; '
+                      r'waiting', result.stdout, re.M)
+  if waiting:
+    hours, minutes, seconds = waiting.groups()
+    since = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    now = time.localtime(ended)
+    now = now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec + ended % 1
+    print('worker stopped %.1f s after it began waiting for the ps' %
+          ((now - since) % 86400))
   print('worker stopped after %.1f s (incl. start-up); %d probe '
         'connections accepted' % (secs, len(ps.connections)))
   assert result.returncode == 1, result.stdout[-3000:]
@@ -419,3 +452,23 @@ def test_a_ps_that_never_answers_stops_the_worker(shapes_dir, tmp_path):
           (ps.address, PS_TIMEOUT_SECS)) in message
   assert 'Restart the whole cluster' in message
   assert ps.connections  # It did accept: only the answer was missing.
+
+
+def test_the_ps_probe_tells_a_silent_server_from_a_live_one():
+  """The watchdog's check: connecting is not enough, the ps must answer."""
+  live = tf.train.Server.create_local_server()
+  live_address = live.target[len('grpc://'):]
+  silent = _SilentServer()
+  closed = socket.socket()
+  closed.bind(('127.0.0.1', 0))
+  closed_address = '127.0.0.1:%d' % closed.getsockname()[1]
+  closed.close()
+  try:
+    assert tic._unreachable_hosts([live_address]) == []
+    assert tic._unreachable_hosts([silent.address, closed_address,
+                                   live_address]) == [silent.address,
+                                                      closed_address]
+    assert 'no answer' in ps_probe.probe(silent.address, timeout_secs=0.5)
+    assert silent.connections
+  finally:
+    silent.close()
