@@ -430,7 +430,7 @@ def test_a_ps_that_never_answers_stops_the_worker(shapes_dir, tmp_path):
         shapes_dir, train_dir, '--max_number_of_steps=5',
         '--ps_hosts=' + ps.address, '--worker_hosts=' + worker_address,
         '--job_name=worker', '--task=0',
-        '--ps_timeout_secs=%d' % PS_TIMEOUT_SECS), timeout=240)
+        '--ps_timeout_secs=%d' % PS_TIMEOUT_SECS), timeout=420)
   finally:
     ps.close()
   ended = time.time()
