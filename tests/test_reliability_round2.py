@@ -40,7 +40,8 @@ from training import checkpoint_recovery
 from training import train_dir_guard
 from training import train_dir_lock
 
-FLAGS = ['--model_name=mobilenet_v1_025', '--train_image_size=32',
+FLAGS = ['--dataset_name=shapes', '--model_name=mobilenet_v1_025',
+         '--train_image_size=32',
          '--batch_size=4', '--save_summaries_secs=0', '--log_every_n_steps=1',
          '--num_readers=1', '--num_preprocessing_threads=1',
          '--learning_rate_decay_type=fixed']
@@ -360,7 +361,8 @@ def test_evaluator_skips_an_unreadable_checkpoint(two_checkpoints,
 def _evaluate(train_dir, shapes_dir, tmp_path):
   return eic.evaluate(eic.parse_flags([
       '--checkpoint_path=' + train_dir, '--eval_dir=' + str(tmp_path / 'ev'),
-      '--dataset_dir=' + shapes_dir, '--model_name=mobilenet_v1_025',
+      '--dataset_dir=' + shapes_dir, '--dataset_name=shapes',
+      '--model_name=mobilenet_v1_025',
       '--eval_image_size=32', '--batch_size=6', '--num_readers=1',
       '--num_preprocessing_threads=1', '--eval_interval_secs=0',
       '--timeout=1']))
