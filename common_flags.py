@@ -413,6 +413,21 @@ def define_train_flags(flag_values=flags.FLAGS):
   define_batch_size_flag(32, flag_values)
   define_image_size_flag('train_image_size', flag_values)
   define_fine_tune_flags(flag_values)
+  define_train_dir_safety_flags(flag_values)
+
+
+def define_train_dir_safety_flags(flag_values=flags.FLAGS):
+  """--lock_train_dir and --fsync_checkpoints (training/train_dir_guard.py)."""
+  define(flags.DEFINE_bool, 'lock_train_dir', True,
+         'The chief holds a lock file in --train_dir while it trains, so a '
+         'second trainer started on the same directory (on any host sharing '
+         'it) refuses to start. Turn off only on a filesystem without hard '
+         'links.', flag_values)
+  define(flags.DEFINE_bool, 'fsync_checkpoints', True,
+         'After each checkpoint save, flush its files, the checkpoint state '
+         'file and --train_dir itself to disk, so that a power loss cannot '
+         'take a listed checkpoint with it (costs ~0.1-0.2 s per save of a '
+         'MobileNet v1 checkpoint).', flag_values)
 
 
 def define_eval_flags(flag_values=flags.FLAGS):

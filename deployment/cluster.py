@@ -15,7 +15,6 @@ from __future__ import print_function
 import collections
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from deployment import errors
+from deployment import ps_probe
 
 # Jobs a task can run as.
 JOBS = ('worker', 'ps')
@@ -199,8 +199,8 @@ def ps_unreachable_message(ps_hosts, waited_secs, train_dir, detail=''):
     last = tf.train.latest_checkpoint(train_dir) if train_dir else None
   except tf.errors.OpError:
     last = None  # This worker may not see the chief's directory.
-  reason = detail or 'no connection within --ps_timeout_secs=%d' % (
-      waited_secs)
+  reason = detail or (
+      'no connection or no answer within --ps_timeout_secs=%d' % waited_secs)
   return (
       'The parameter server at %s (--ps_hosts) is unreachable (%s), so this '
       'worker stopped. The ps process died or its host is down; the '
@@ -213,16 +213,10 @@ def ps_unreachable_message(ps_hosts, waited_secs, train_dir, detail=''):
 
 
 def unreachable_hosts(hosts, connect_timeout_secs=1.0):
-  """The `host:port` entries of `hosts` that refuse a TCP connection."""
-  down = []
-  for address in hosts:
-    host, _, port = address.rpartition(':')
-    try:
-      socket.create_connection((host.strip('[]'), int(port)),
-                               timeout=connect_timeout_secs).close()
-    except (OSError, ValueError):
-      down.append(address)
-  return down
+  """The `host:port` entries of `hosts` that refuse or do not answer."""
+  # A ps that accepts connections but never answers (frozen process, hung
+  # host) counts as down too: the probe waits for its HTTP/2 answer.
+  return ps_probe.unanswering_hosts(hosts, connect_timeout_secs)
 
 
 def wait_for_parameter_servers(ps_hosts, timeout_secs, train_dir):

@@ -26,6 +26,7 @@ import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from deployment import errors
+from training import checkpoint_recovery
 from training import checkpoints
 from training import model_inputs
 
@@ -269,12 +270,14 @@ def _watch(config, graph, tf_graph):
     try:
       results.append(evaluate_checkpoint(config, graph, checkpoint,
                                          tf_graph))
-    except (tf.errors.NotFoundError, errors.InputError) as e:
-      if tf.gfile.Exists(checkpoint + '.index'):
+    except (tf.errors.OpError, errors.InputError) as e:
+      # Training deleted it (max_to_keep) before it was read, or it cannot
+      # be read in full (damaged): go on with the next one.
+      problem = checkpoint_recovery.unreadable_reason(checkpoint)
+      if problem is None:
         raise
-      # Training deleted it (max_to_keep) before it was read; go on.
-      logging.warning('Checkpoint %s disappeared before it was evaluated; '
-                      'skipping it (%s).', checkpoint, str(e).split('\n')[0])
+      logging.warning('Skipping checkpoint %s: %s (%s).', checkpoint,
+                      problem, str(e).split('\n')[0])
   logging.info('No new checkpoint for %s s; stopping (--timeout).',
                config.timeout)
   return results

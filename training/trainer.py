@@ -22,9 +22,11 @@ import tf_slim as slim
 from deployment import cluster
 from deployment import errors
 from deployment import model_deploy
+from training import checkpoint_recovery
 from training import checkpoints
 from training import hooks as training_hooks
 from training import model_inputs
+from training import train_dir_guard
 from training import train_graph
 
 # Where and how this task runs. ps_hosts/worker_hosts/job_name describe a
@@ -38,13 +40,16 @@ DeployConfig = collections.namedtuple('DeployConfig', [
 # Everything a training run needs. inputs: `model_inputs.InputConfig`;
 # deploy: `DeployConfig`; optimizer: `optimizers.OptimizerConfig`;
 # schedule: `optimizers.LearningRateConfig`. The scope fields are lists.
+# lock_train_dir: the chief locks train_dir while it trains;
+# fsync_checkpoints: each save is flushed to disk (train_dir_guard,
+# checkpoint_recovery).
 TrainConfig = collections.namedtuple('TrainConfig', [
     'inputs', 'deploy', 'optimizer', 'schedule', 'train_dir',
     'log_every_n_steps', 'save_summaries_secs', 'save_interval_secs',
     'max_number_of_steps', 'weight_decay', 'batch_norm_decay',
     'label_smoothing', 'moving_average_decay', 'quantize_delay',
     'checkpoint_path', 'checkpoint_exclude_scopes', 'trainable_scopes',
-    'ignore_missing_vars'])
+    'ignore_missing_vars', 'lock_train_dir', 'fsync_checkpoints'])
 
 # Checkpoints kept in the training directory.
 _CHECKPOINTS_KEPT = 5
@@ -139,10 +144,14 @@ def make_hooks(config, graph, scaffold, is_chief):
           summary_op=graph.summary_op))
     # An interval <= 0 saves only at the start and at the end.
     interval = config.save_interval_secs
+    # The weight check first: a save it stops must not be flushed.
+    listeners = [guard.saver_listener()]
+    if config.fsync_checkpoints:
+      listeners.append(checkpoint_recovery.FsyncListener(config.train_dir))
     hooks.append(tf.train.CheckpointSaverHook(
         config.train_dir, scaffold=scaffold,
         save_secs=interval if interval > 0 else 10 ** 9,
-        listeners=[guard.saver_listener()]))
+        listeners=listeners))
   return hooks, progress
 
 
@@ -298,14 +307,19 @@ def _check_resumable(variables, checkpoint, config):
       config.inputs.model_name, resuming=True)
 
 
-def _session_creator(config, graph, scaffold, target, place, is_chief):
-  """The chief's or a worker's session creator, watching the ps if any."""
+def _session_creator(config, scaffold, target, place, is_chief,
+                     resume_checkpoint):
+  """The chief's or a worker's session creator, watching the ps if any.
+
+  The chief restores `resume_checkpoint` (the one `TrainDirGuard` chose,
+  not necessarily the newest listed), if any.
+  """
   session = session_config(config.deploy.task,
                            bool(config.deploy.num_ps_tasks > 0 or place))
   if is_chief:
     creator = tf.train.ChiefSessionCreator(
         scaffold=scaffold, master=target, config=session,
-        checkpoint_dir=config.train_dir)
+        checkpoint_filename_with_path=resume_checkpoint)
   else:
     creator = cluster.WorkerSessionCreator(scaffold, target, session)
   ps_hosts = place.cluster.get('ps', []) if place else []
@@ -335,10 +349,17 @@ def train(config, report_ps_loss=None):
   check_config(config)
   config, server, target, place = join_cluster(config)
   is_chief = config.deploy.task == 0
-  resume_checkpoint = None
-  if is_chief:
-    model_inputs.check_writable_dir(config.train_dir, '--train_dir')
-    resume_checkpoint = tf.train.latest_checkpoint(config.train_dir)
+  # The chief locks train_dir, cleans it and picks the checkpoint to resume.
+  with train_dir_guard.TrainDirGuard(config.train_dir, is_chief,
+                                     lock=config.lock_train_dir) as guard:
+    return _train_in_guard(config, server, target, place, is_chief, guard,
+                           report_ps_loss)
+
+
+def _train_in_guard(config, server, target, place, is_chief, guard,
+                    report_ps_loss):
+  """The body of `train`, run while the chief holds the directory."""
+  resume_checkpoint = guard.checkpoint
   if resume_checkpoint:
     done = _already_done(config, resume_checkpoint)
     if done:
@@ -346,8 +367,9 @@ def train(config, report_ps_loss=None):
   with tf.Graph().as_default():
     graph, scaffold = build(config, is_chief, resume_checkpoint)
     hooks, progress = make_hooks(config, graph, scaffold, is_chief)
-    creator, ps_hosts = _session_creator(config, graph, scaffold, target,
-                                         place, is_chief)
+    hooks = guard.hooks + hooks  # A lost lock stops before any save.
+    creator, ps_hosts = _session_creator(config, scaffold, target, place,
+                                         is_chief, resume_checkpoint)
     _log_start(config, graph.deploy_config)
     watchdog = None
     if ps_hosts and config.deploy.ps_timeout_secs > 0:
