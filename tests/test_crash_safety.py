@@ -111,7 +111,10 @@ def test_sigkill_loop_resumes_from_the_newest_complete_checkpoint(
   lines = []
   summary = kill_loop.run_kill_loop(
       str(tmp_path), trials=3, seed=1, max_steps=150, with_eval=True,
-      modes=['step_save', 'random', 'first_save'], log=lines.append)
+      modes=['step_save', 'random', 'first_save'], log=lines.append,
+      # Generous: the suite runs on every core, so one launch (graph build,
+      # 150 steps) took up to 180 s under that load.
+      launch_timeout_secs=360)
   print('\n'.join(lines))
   assert summary['trials'] == 3
   assert summary['final_step'] == 150
