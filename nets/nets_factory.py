@@ -14,6 +14,7 @@ from __future__ import print_function
 
 import difflib
 import functools
+import re
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tf_slim as slim
@@ -66,6 +67,36 @@ _BATCH_NORM_DECAY_KWARG = {
 def model_names():
   """The valid network names, sorted."""
   return sorted(networks_map)
+
+
+def depth_multiplier_of(name):
+  """The depth multiplier that network `name` is built with (1.0 if unset)."""
+  check_model_name(name)
+  keywords = getattr(networks_map[name], 'keywords', None) or {}
+  return keywords.get('depth_multiplier', 1.0)
+
+
+def width_variants(name):
+  """{network name: depth multiplier} of `name` and its other widths.
+
+  Width variants share a name up to a three-digit width suffix
+  ('mobilenet_v1' and 'mobilenet_v1_025', 'mobilenet_v3_large_075').
+  """
+  family = re.sub(r'_\d{3}$', '', name)
+  return {other: depth_multiplier_of(other) for other in networks_map
+          if re.sub(r'_\d{3}$', '', other) == family}
+
+
+def closest_width_variant(name, channel_ratio):
+  """The width variant of `name` closest to `channel_ratio` times its width.
+
+  Args:
+    name: the network a checkpoint did not fit.
+    channel_ratio: saved channels / built channels of a mismatched layer.
+  """
+  wanted = depth_multiplier_of(name) * channel_ratio
+  variants = width_variants(name)
+  return min(sorted(variants), key=lambda other: abs(variants[other] - wanted))
 
 
 def check_model_name(name):

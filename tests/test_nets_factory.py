@@ -217,3 +217,26 @@ def test_batch_norm_decay_reaches_moving_statistics(name, decay):
 def test_batch_norm_decay_out_of_range_is_rejected():
   with pytest.raises(ValueError, match='batch_norm_decay'):
     nets_factory.get_network_fn('mobilenet_v1', 5, batch_norm_decay=1.5)
+
+
+def test_width_variants_share_the_family_name():
+  assert nets_factory.width_variants('mobilenet_v1_050') == {
+      'mobilenet_v1': 1.0, 'mobilenet_v1_075': 0.75, 'mobilenet_v1_050': 0.5,
+      'mobilenet_v1_025': 0.25}
+  assert set(nets_factory.width_variants('mobilenet_v3_large')) == {
+      'mobilenet_v3_large', 'mobilenet_v3_large_075'}
+  # The minimalistic net is another network, not a width of V3 Large.
+  assert 'mobilenet_v3_large_minimalistic' not in (
+      nets_factory.width_variants('mobilenet_v3_large'))
+
+
+@pytest.mark.parametrize('built, ratio, fitting', [
+    ('mobilenet_v1_050', 0.5, 'mobilenet_v1_025'),
+    ('mobilenet_v1', 0.75, 'mobilenet_v1_075'),
+    ('mobilenet_v2', 1.4, 'mobilenet_v2_140'),
+    ('mobilenet_v2_050', 16.0 / 24.0, 'mobilenet_v2_035'),  # rounded depths
+    ('mobilenet_edgetpu_075', 32.0 / 24.0, 'mobilenet_edgetpu'),
+])
+def test_closest_width_variant_names_the_entry_that_fits(built, ratio,
+                                                         fitting):
+  assert nets_factory.closest_width_variant(built, ratio) == fitting

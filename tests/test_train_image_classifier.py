@@ -451,8 +451,9 @@ def test_fine_tune_new_head_changes_only_the_head_and_restores_the_rest(
         '10] vs model [1, 1, 256, 6]',
         '--checkpoint_exclude_scopes=MobilenetV1/Logits']),
     # Another width.
+    # Another width: the message names the factory entry that fits.
     ('mobilenet_v1_050', ['MobilenetV1/Conv2d_0/', 'another width',
-                          '--model_name']),
+                          '(--model_name=mobilenet_v1_025)']),
     # Another network.
     ('mobilenet_v2_035', ['holds a MobilenetV1 model', '--model_name']),
 ])

@@ -16,6 +16,7 @@ import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from deployment import errors
+from nets import nets_factory
 
 # What tf.train.ExponentialMovingAverage appends to a variable's name to
 # name its shadow copy.
@@ -23,11 +24,6 @@ EMA_SUFFIX = '/ExponentialMovingAverage'
 
 # Classification head scopes: they change with the number of classes.
 _HEAD_SCOPES = ('Logits', 'AuxLogits')
-
-# Width variants, named when a checkpoint's channel counts differ.
-_WIDTH_VARIANTS = ('mobilenet_v1, mobilenet_v1_075, mobilenet_v1_050, '
-                   'mobilenet_v1_025, mobilenet_v2, mobilenet_v2_140, '
-                   'mobilenet_v2_050, mobilenet_v2_035')
 
 # Mismatch lines listed in a CheckpointMismatchError before "... and N more".
 _MAX_LISTED = 12
@@ -169,10 +165,16 @@ def _mismatch_advice(var_to_source, shapes, missing, wrong_shape,
     return advice + '.'
   if body_shapes:
     name, saved, built = body_shapes[0]
+    ratio = float(saved[-1]) / max(1, built[-1])
+    try:
+      fitting = nets_factory.closest_width_variant(model_name, ratio)
+    except ValueError:  # Not a factory name: no variant to suggest.
+      fitting = None
+    suggestion = (' (--model_name=%s)' % fitting
+                  if fitting and fitting != model_name else '')
     return ('The checkpoint was trained with another width (e.g. %s has '
             '%.2fx the channels): pass the --model_name with the '
-            'checkpoint\'s depth multiplier (%s).' %
-            (name, float(saved[-1]) / max(1, built[-1]), _WIDTH_VARIANTS))
+            'checkpoint\'s depth multiplier%s.' % (name, ratio, suggestion))
   advice = 'Pass the --model_name and flags the checkpoint was trained with'
   if any(name.endswith(EMA_SUFFIX) for name in missing):
     advice += ', or drop --moving_average_decay (it has no moving averages)'
