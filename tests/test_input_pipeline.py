@@ -81,17 +81,19 @@ def test_eval_with_num_epochs_repeats(shapes_dir):
 
 def test_training_batches_have_static_shape_and_range(shapes_dir):
   dataset = dataset_factory.get_dataset('shapes', 'train', shapes_dir)
+  # Finite epochs, read to the end: TF 1.15 can crash in Session.close()
+  # while a training pipeline's threads are still filling its buffers.
   images, labels = input_pipeline.make_batch(
-      dataset, _scale, 16, 8, is_training=True, num_readers=2)
+      dataset, _scale, 16, 8, is_training=True, num_readers=2, num_epochs=3)
   assert images.shape.as_list() == [8, 16, 16, 3]
   assert labels.shape.as_list() == [8] and labels.dtype == tf.int64
   assert images.dtype == tf.float32
+  batches = _run_all([images, labels])
+  assert len(batches) == 9  # 72 examples: more than one pass over 24.
   seen = []
-  with tf.Session() as sess:
-    for _ in range(7):  # 56 examples: more than one pass over 24.
-      image_values, label_values = sess.run([images, labels])
-      assert image_values.min() >= -1 and image_values.max() <= 1
-      seen.extend(label_values)
+  for image_values, label_values in batches:
+    assert image_values.min() >= -1 and image_values.max() <= 1
+    seen.extend(label_values)
   assert set(seen) <= set(range(_NUM_CLASSES)) and len(set(seen)) > 1
 
 
@@ -108,11 +110,11 @@ def test_training_is_shuffled_and_drops_partial_batches(shapes_dir):
 def _first_batches(directory, seed, count=3):
   with tf.Graph().as_default():
     dataset = dataset_factory.get_dataset('shapes', 'train', directory)
+    # Read to the end (see above); the first batches are what is compared.
     images, labels = input_pipeline.make_batch(
         dataset, _random_scale, _SIZE, 6, True, num_readers=3,
-        num_preprocessing_threads=3, seed=seed)
-    with tf.Session() as sess:
-      return [sess.run([images, labels]) for _ in range(count)]
+        num_preprocessing_threads=3, seed=seed, num_epochs=2)
+    return _run_all([images, labels])[:count]
 
 
 def test_seed_makes_training_deterministic(shapes_dir):
