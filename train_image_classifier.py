@@ -177,14 +177,18 @@ def train(opts):
   config = config_from_flags(opts, resolve_batch_norm_decay(opts))
   with script_utils.command_line_errors():
     trainer.check_config(config)  # Bad values fail before the record.
-    finish_record = lambda: None
+    finish_record = []  # Set once the chief holds --train_dir.
     if config.deploy.task == 0 and config.deploy.job_name != 'ps':
       warn_if_short(config)
-      finish_record = record_training(config)
     result = trainer.train(
         config,
-        report_ps_loss=lambda text: script_utils.print_error(PROGRAM, text))
-    finish_record()
+        report_ps_loss=lambda text: script_utils.print_error(PROGRAM, text),
+        # The record is written only under the train_dir lock, so a refused
+        # second trainer leaves the directory untouched.
+        on_train_dir_locked=lambda: finish_record.append(
+            record_training(config)))
+    for finish in finish_record:
+      finish()
     return result
 
 

@@ -124,7 +124,7 @@ def test_export_class_count_of_a_known_dataset_needs_no_dataset_dir(tmp_path):
   assert inference_graph._dataset_num_classes('imagenet', missing) == 1001
   assert inference_graph.resolve_num_classes('imagenet', missing) == 1001
   assert inference_graph.resolve_num_classes('flowers', missing) == 5
-  with pytest.raises(inference_graph.ScriptError, match='--num_classes'):
+  with pytest.raises(inference_graph.ExportError, match='--num_classes'):
     inference_graph._dataset_num_classes('image_folder', missing)
 
 

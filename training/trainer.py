@@ -329,13 +329,16 @@ def _session_creator(config, scaffold, target, place, is_chief,
   return creator, ps_hosts
 
 
-def train(config, report_ps_loss=None):
+def train(config, report_ps_loss=None, on_train_dir_locked=None):
   """Trains as `config` says.
 
   Args:
     config: a `TrainConfig`.
     report_ps_loss: `fn(message)` that shows the error before the process
       exits because a parameter server stayed down; None: plain stderr.
+    on_train_dir_locked: `fn()` the chief calls once it holds the training
+      directory and before it trains (e.g. to write files there); None: no
+      call.
 
   Returns:
     A dict: `global_step` (the last one this process saw), `local_steps`
@@ -352,6 +355,8 @@ def train(config, report_ps_loss=None):
   # The chief locks train_dir, cleans it and picks the checkpoint to resume.
   with train_dir_guard.TrainDirGuard(config.train_dir, is_chief,
                                      lock=config.lock_train_dir) as guard:
+    if is_chief and on_train_dir_locked is not None:
+      on_train_dir_locked()
     return _train_in_guard(config, server, target, place, is_chief, guard,
                            report_ps_loss)
 
