@@ -389,9 +389,13 @@ def test_every_launcher_sources_python_env():
 
 
 def _make(*args, **kwargs):
+  # Under `make test TF=2`, MAKEFLAGS would pass TF=2 on to this make too.
+  env = {name: value
+         for name, value in kwargs.pop('env', os.environ).items()
+         if name not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'TF', 'TF1_BUILD')}
   return subprocess.run(['make', '--no-print-directory'] + list(args),
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                        universal_newlines=True, **kwargs)
+                        universal_newlines=True, env=env, **kwargs)
 
 
 def _requirements_for(*args):

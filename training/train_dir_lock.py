@@ -201,7 +201,7 @@ class TrainDirLock(object):
         if reason is None:
           raise TrainDirLockedError(self.train_dir, holder, age,
                                     self._stale_secs)
-        self._break(holder, reason)
+        self._break(holder, reason, private)
       raise TrainDirLockedError(self.train_dir, holder or {}, 0.0,
                                 self._stale_secs)
     finally:
@@ -239,27 +239,34 @@ class TrainDirLock(object):
           heartbeat_age, self._stale_secs)
     return None
 
-  def _break(self, holder, reason):
-    """Moves a stale lock away; puts it back if it turned out to be live."""
-    aside = '%s.stale-%s' % (self.path, uuid.uuid4().hex[:8])
+  def _break(self, holder, reason, private):
+    """Removes a stale lock, one breaker at a time.
+
+    Breakers serialize on a second hard link, so none can remove a lock
+    that another racer has just taken.
+    """
+    breaker = self.path + '.break'
     try:
-      os.rename(self.path, aside)
+      os.link(private, breaker)
     except OSError as e:
-      if e.errno == errno.ENOENT:
-        return  # Another trainer moved it first.
-      raise
-    moved, _ = _read_json(aside)
-    if moved is not None and moved.get('token') != holder.get('token'):
-      # Between our read and the rename another trainer took the lock;
-      # give it back (fails only if yet another one took it since).
-      try:
-        os.link(aside, self.path)
-      except OSError:
-        pass
-    else:
-      logging.warning('Took over the lock %s of the trainer %s: %s.',
-                      self.path, describe_holder(holder), reason)
-    os.remove(aside)
+      if e.errno != errno.EEXIST:
+        raise
+      _, since = _read_json(breaker)
+      if since is not None and time.time() - since > self._stale_secs:
+        try:  # Left by a breaker that died.
+          os.remove(breaker)
+        except OSError:
+          pass
+      time.sleep(0.1)
+      return
+    try:
+      current, _ = _read_json(self.path)
+      if current is not None and current.get('token') == holder.get('token'):
+        os.remove(self.path)
+        logging.warning('Took over the lock %s of the trainer %s: %s.',
+                        self.path, describe_holder(holder), reason)
+    finally:
+      os.remove(breaker)
 
   def _start_heartbeat(self):
     self._stop.clear()
