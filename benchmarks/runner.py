@@ -34,7 +34,7 @@ import traceback
 
 START_METHODS = ('auto', 'fresh', 'forked')
 _CONTEXTS = {'fresh': 'spawn', 'forked': 'forkserver'}
-_PRELOAD = ['benchmarks.workloads']
+_PRELOAD = ['benchmarks.workloads', 'benchmarks.inference']
 _LOG_TAIL_CHARS = 3000
 
 
@@ -110,7 +110,7 @@ class Runner(object):
     """Runs `task` with `spec` in a new process.
 
     Args:
-      task: a task name of `benchmarks.workloads.TASKS`.
+      task: a task name `benchmarks.workloads.run_task` knows.
       spec: its parameters (picklable dict).
       fresh: start a new interpreter rather than fork one; ignored unless
         the start method is `auto`.

@@ -13,8 +13,8 @@ that of one configuration. The tasks:
 * `train`: images/s of training steps (RMSProp, softmax cross-entropy) on a
   synthetic in-memory batch or on TFRecords through `input_pipeline` with
   inception preprocessing.
-* `infer`: batch-1 latency and batch-N throughput of a checkpoint graph, a
-  frozen graph or a TFLite model.
+* `infer` (benchmarks/inference.py): batch-1 latency and batch-N throughput
+  of a checkpoint graph, a frozen graph or a TFLite model.
 
 "ours" is the slim network from `nets_factory`; "keras" is the matching
 `keras.applications` model (same width, input size, 1001 classes) built in
@@ -42,8 +42,6 @@ from benchmarks import models
 from datasets import dataset_factory
 from datasets import generate_shapes
 from datasets import input_pipeline
-from export import freeze
-from export import inference_graph
 from nets import model_analysis
 from nets import nets_factory
 from preprocessing import preprocessing_factory
@@ -65,13 +63,18 @@ FORMATS = ('checkpoint', 'frozen', 'tflite', 'tflite_int8')
 
 # The training script's default optimizer (train_image_classifier.py).
 _RMSPROP = dict(learning_rate=0.01, decay=0.9, momentum=0.9, epsilon=1.0)
-_INPUT_NAME = inference_graph.INPUT_NODE_NAME
 SEED = 0
 
 # Sessions of measurements stay open until the process exits: on TF 1.15,
 # closing a session while the training input pipeline (parallel TFRecord
 # reads with large read buffers) is still running can crash the process.
 _OPEN_SESSIONS = []
+
+
+def keep_open(sess):
+  """Holds `sess` open until the process exits (see _OPEN_SESSIONS)."""
+  _OPEN_SESSIONS.append(sess)
+  return sess
 
 
 # ---------------------------------------------------------------- utilities
@@ -357,7 +360,7 @@ def train(spec):
                 tf.local_variables_initializer()]
   graph.finalize()
   sess = tf.Session(graph=graph, config=session_config(spec['settings']))
-  _OPEN_SESSIONS.append(sess)
+  keep_open(sess)
   sess.run(init_ops)
   build_s = time.time() - start
   start = time.time()
@@ -384,78 +387,6 @@ def train(spec):
   return result
 
 
-class _GraphRunner(object):
-  """Runs a checkpoint graph or frozen graph on numpy batches."""
-
-  def __init__(self, spec, fmt):
-    self._graph = tf.Graph()
-    with self._graph.as_default():
-      if fmt == 'frozen':
-        tf.import_graph_def(freeze.load_graph_def(spec['frozen']), name='')
-        self._images = self._graph.get_tensor_by_name(_INPUT_NAME + ':0')
-        self._output = self._graph.get_tensor_by_name(
-            spec['output_name'] + ':0')
-      elif spec['impl'] == 'ours':
-        net = inference_graph.build_inference_graph(
-            spec['model_name'], NUM_CLASSES, image_size=spec['image_size'])
-        self._images, self._output = net.images, net.predictions
-      else:
-        self._images = tf.placeholder(
-            tf.float32, [None, spec['image_size'], spec['image_size'], 3],
-            name=_INPUT_NAME)
-        _, self._output, _ = build_network('keras', spec['model_name'],
-                                           self._images, False)
-      saver = tf.train.Saver() if fmt == 'checkpoint' else None
-    self._graph.finalize()
-    self._sess = tf.Session(graph=self._graph,
-                            config=session_config(spec['settings']))
-    _OPEN_SESSIONS.append(self._sess)
-    if saver is not None:
-      saver.restore(self._sess, spec['checkpoint'])
-
-  def prepare(self, batch):
-    return batch
-
-  def run(self, batch):
-    return self._sess.run(self._output, {self._images: batch})
-
-  def profile(self, batch, trace_path):
-    return traced_run(self._sess, self._output, {self._images: batch},
-                      trace_path)
-
-  def close(self):
-    pass  # See _OPEN_SESSIONS.
-
-
-class _TFLiteRunner(object):
-  """Runs a TFLite model (fixed batch) on numpy batches."""
-
-  def __init__(self, path, num_threads):
-    kwargs = {}
-    if tf_compat.IS_TF2:
-      # TF 1.15's interpreter has no thread setting (it runs on one thread).
-      kwargs['num_threads'] = num_threads
-    self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
-    self._interpreter.allocate_tensors()
-    details = self._interpreter.get_input_details()[0]
-    self._input = details['index']
-    self._input_dtype = details['dtype']
-    self._input_quantization = details['quantization']
-    self._output = self._interpreter.get_output_details()[0]['index']
-
-  def prepare(self, batch):
-    """`batch` in the model's input type (quantized for integer models)."""
-    return quantize_input(batch, self._input_dtype, self._input_quantization)
-
-  def run(self, batch):
-    self._interpreter.set_tensor(self._input, batch)
-    self._interpreter.invoke()
-    return self._interpreter.get_tensor(self._output)
-
-  def close(self):
-    self._interpreter = None
-
-
 def quantize_input(batch, dtype, quantization):
   """Float images as an integer TFLite input of (scale, zero point)."""
   if dtype == np.float32:
@@ -466,89 +397,11 @@ def quantize_input(batch, dtype, quantization):
                  info.max).astype(dtype)
 
 
-def _random_batch(batch_size, image_size):
-  rng = np.random.RandomState(SEED)
-  return rng.uniform(-1, 1, [batch_size, image_size, image_size, 3]).astype(
-      np.float32)
-
-
-def infer(spec):
-  """Batch-1 latency and batch-N throughput of one exported model.
-
-  Batch 1 runs first, so the peak memory read after it is batch 1's.
-
-  Args:
-    spec: dict with `impl`, `model_name`, `format` ('checkpoint', 'frozen'
-      or 'tflite'), `image_size`, `infer_batch_size`, `warmup_iters`,
-      `latency_iters`, `throughput_iters`, `settings`, and the paths from
-      `export`. 'tflite_int8' takes the float images quantized to its
-      uint8 input (before timing).
-
-  Returns:
-    dict with `latency_ms` (median), `latency_ms_p90`, `images_per_sec`
-    and `images_per_cpu_sec` (batch N), `peak_rss_b1_mib`, `load_s`, and
-    with `profile` in the spec (graph formats), the `profile` of one more
-    batch-N run (a Chrome trace goes to `trace_path` if given).
-  """
-  fmt = spec['format']
-  if fmt not in FORMATS:
-    raise ValueError('format must be one of %s, got %r.' %
-                     (', '.join(FORMATS), fmt))
-  image_size, batch_size = spec['image_size'], spec['infer_batch_size']
-  threads = spec['settings']['intra_op_threads']
-
-  start = time.time()
-  if fmt.startswith('tflite'):
-    runner = _TFLiteRunner(spec[fmt + '_b1'], threads)
-  else:
-    runner = _GraphRunner(spec, fmt)
-  load_s = time.time() - start
-
-  one = runner.prepare(_random_batch(1, image_size))
-  probabilities = runner.run(one)
-  if probabilities.shape != (1, NUM_CLASSES):
-    raise ValueError('%s %s output shape %s, expected (1, %d).' %
-                     (spec['impl'], fmt, probabilities.shape, NUM_CLASSES))
-  for _ in range(spec['warmup_iters']):
-    runner.run(one)
-  latencies = []
-  for _ in range(spec['latency_iters']):
-    start = time.perf_counter()
-    runner.run(one)
-    latencies.append(time.perf_counter() - start)
-  peak_b1 = memory_mib()['peak']
-
-  if fmt.startswith('tflite'):
-    runner.close()
-    runner = _TFLiteRunner(spec[fmt + '_bN'], threads)
-  batch = runner.prepare(_random_batch(batch_size, image_size))
-  runner.run(batch)  # Warm-up: kernels are set up per input shape.
-  cpu_start = cpu_seconds()
-  start = time.perf_counter()
-  for _ in range(spec['throughput_iters']):
-    runner.run(batch)
-  elapsed = time.perf_counter() - start
-  cpu_s = cpu_seconds() - cpu_start
-  images = batch_size * spec['throughput_iters']
-  latencies_ms = np.array(latencies) * 1000.0
-  result = {'latency_ms': float(np.median(latencies_ms)),
-            'latency_ms_p90': float(np.percentile(latencies_ms, 90)),
-            'images_per_sec': images / elapsed,
-            'images_per_cpu_sec': images / cpu_s, 'cpu_s': cpu_s,
-            'peak_rss_b1_mib': peak_b1, 'load_s': load_s,
-            'peak_rss_mib': memory_mib()['peak']}  # Before any tracing.
-  if spec.get('profile') and not fmt.startswith('tflite'):
-    result['profile'] = runner.profile(batch, spec.get('trace_path'))
-  runner.close()
-  return result
-
-
 TASKS = {
     'environment': environment,
     'analyze': analyze,
     'dataset': make_dataset,
     'train': train,
-    'infer': infer,
 }
 
 
@@ -556,7 +409,8 @@ def run_task(task, spec):
   """Runs one task in this (fresh) process and adds its memory figures.
 
   Args:
-    task: a key of `TASKS`.
+    task: a key of `TASKS`, 'infer' (benchmarks/inference.py), 'export'
+      (benchmarks/exports.py), or a key of `e2e.TASKS`.
     spec: the task's parameters (a dict).
 
   Returns:
@@ -568,6 +422,9 @@ def run_task(task, spec):
   if task in ('train_script', 'agreement'):
     from benchmarks import e2e  # pylint: disable=g-import-not-at-top
     result = e2e.TASKS[task](spec)
+  elif task == 'infer':
+    from benchmarks import inference  # pylint: disable=g-import-not-at-top
+    result = inference.infer(spec)
   elif task == 'export':
     from benchmarks import exports  # pylint: disable=g-import-not-at-top
     result = exports.export_model(spec)
