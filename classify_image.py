@@ -37,7 +37,7 @@ from deployment import logs
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
-from deployment import run_record
+import record_flags
 from deployment import script_utils
 from export import export_flags
 from export import inference_graph
@@ -124,18 +124,12 @@ def model_options(flag_values, kind, out):
   fields = dict(_RECORD_FLAGS)
   if kind != predictors.CHECKPOINT:
     fields = {f: fields[f] for f in _EXPORTED_RECORD_FLAGS}
-  names = sorted(set(_RECORD_FLAGS.values()))
-  given = {n: flag_values[n].value for n in names if flag_values[n].present}
-  defaults = {n: flag_values[n].value for n in names if n not in given}
-  path = run_record.find_record(flag_values.model_path)
-  if not path:
+  given, defaults = record_flags.given_and_defaults(
+      flag_values, set(_RECORD_FLAGS.values()))
+  merged = record_flags.merge_record(flag_values.model_path, fields, given,
+                                     defaults)
+  if merged is None:
     return dict(defaults, **given)
-  try:
-    merged = run_record.merge(run_record.read_record(path), path, fields,
-                              given, defaults)
-  except run_record.RecordError as e:
-    raise script_utils.ScriptError(
-        '%s. Delete it to use the flags alone.' % e)
   if merged.taken_line():
     print(merged.taken_line(), file=out)
   for conflict in merged.conflicts:

@@ -53,23 +53,46 @@ def merged_flags(flag_values, model_path, flag_for_field, out=None):
   Raises:
     ScriptError: a damaged record.
   """
-  path = run_record.find_record(model_path)
-  if not path:
+  given, defaults = given_and_defaults(flag_values,
+                                       set(flag_for_field.values()))
+  merged = merge_record(model_path, flag_for_field, given, defaults)
+  if merged is None:
     return FlagView(flag_values, {}), None
-  names = sorted(set(flag_for_field.values()))
-  given = {n: flag_values[n].value for n in names if flag_values[n].present}
-  defaults = {n: flag_values[n].value for n in names if n not in given}
-  try:
-    merged = run_record.merge(run_record.read_record(path), path,
-                              flag_for_field, given, defaults)
-  except run_record.RecordError as e:
-    raise script_utils.ScriptError(
-        '%s. Delete it to use the flags alone.' % e)
   if merged.taken_line():
     print(merged.taken_line(), file=out or sys.stdout)
   for conflict in merged.conflicts:
     logging.warning('%s', conflict)
-  return FlagView(flag_values, merged.values), path
+  return FlagView(flag_values, merged.values), merged.source
+
+
+def given_and_defaults(flag_values, names):
+  """({flag: value} the user set, {flag: default value} of the others).
+
+  Args:
+    flag_values: the parsed flags.
+    names: the flag names to look at.
+  """
+  names = sorted(names)
+  given = {n: flag_values[n].value for n in names if flag_values[n].present}
+  defaults = {n: flag_values[n].value for n in names if n not in given}
+  return given, defaults
+
+
+def merge_record(model_path, flag_for_field, given, defaults):
+  """`run_record.merge_with_record`, a damaged record as a ScriptError.
+
+  Returns:
+    A `run_record.Merged`, or None when `model_path` has no record.
+
+  Raises:
+    ScriptError: a damaged record.
+  """
+  try:
+    return run_record.merge_with_record(model_path, flag_for_field, given,
+                                        defaults)
+  except run_record.RecordError as e:
+    raise script_utils.ScriptError(
+        '%s. Delete it to use the flags alone.' % e)
 
 
 def copy_record_beside(model_path, output_path):

@@ -149,19 +149,13 @@ def record_training(config):
         num_classes, inputs.labels_offset, config.batch_norm_decay,
         config.moving_average_decay or None)
     existing = run_record.find_record(config.train_dir)
-    conflicts = []
-    if existing:
-      fields = {field: field for field in run_record.FIELDS}
-      conflicts = run_record.merge(run_record.read_record(existing),
-                                   existing, fields, record, {}).conflicts
-    for conflict in conflicts:
-      logging.warning('Resuming with other settings than recorded: %s',
-                      conflict)
-    if not conflicts:
-      run_record.write_record(config.train_dir, record)
+    conflicts = run_record.write_unless_contradicted(config.train_dir, record)
   except run_record.RecordError as e:
     raise script_utils.ScriptError(
         '%s.%s' % (e, ' Delete it to start a new record.' if existing else ''))
+  for conflict in conflicts:
+    logging.warning('Resuming with other settings than recorded: %s',
+                    conflict)
   if conflicts:
     return lambda: run_record.write_record(config.train_dir, record)
   return lambda: None
@@ -178,15 +172,18 @@ def train(opts):
   with script_utils.command_line_errors():
     trainer.check_config(config)  # Bad values fail before the record.
     finish_record = []  # Set once the chief holds --train_dir.
-    if config.deploy.task == 0 and config.deploy.job_name != 'ps':
+
+    def on_train_dir_locked():
+      # Only the chief that holds the lock warns and writes the record: a
+      # refused second trainer says nothing but why it was refused, and
+      # leaves the directory untouched.
       warn_if_short(config)
+      finish_record.append(record_training(config))
+
     result = trainer.train(
         config,
         report_ps_loss=lambda text: script_utils.print_error(PROGRAM, text),
-        # The record is written only under the train_dir lock, so a refused
-        # second trainer leaves the directory untouched.
-        on_train_dir_locked=lambda: finish_record.append(
-            record_training(config)))
+        on_train_dir_locked=on_train_dir_locked)
     for finish in finish_record:
       finish()
     return result

@@ -277,3 +277,49 @@ def merge(record, source, flag_for_field, given, defaults):
       values[flag] = recorded
       taken.append((flag, recorded))
   return Merged(values, taken, conflicts, source)
+
+
+def merge_with_record(model_path, flag_for_field, given, defaults):
+  # type: (str, Mapping[str, str], Mapping[str, Any], Mapping[str, Any]) -> Optional[Merged]
+  """`merge` with the record that belongs to `model_path`, if there is one.
+
+  The one way every script completes its flags from a record: eval, the
+  exporters and classify_image.py through their flags, training to compare
+  a resumed run's settings with the record already in --train_dir.
+
+  Args:
+    model_path: what `find_record` takes (train_dir, checkpoint, exported
+      model).
+    flag_for_field, given, defaults: as for `merge`.
+
+  Returns:
+    A Merged, or None when `model_path` has no record.
+
+  Raises:
+    RecordError: a damaged record, or an unknown field.
+  """
+  path = find_record(model_path)
+  if path is None:
+    return None
+  return merge(read_record(path), path, flag_for_field, given, defaults)
+
+
+def write_unless_contradicted(train_dir, record):
+  # type: (str, Mapping[str, Any]) -> List[str]
+  """Writes `record` into `train_dir` unless the record there disagrees.
+
+  A resumed run with other settings must not lose the old record before it
+  has trained with the new ones, so a contradicted record is not written.
+
+  Returns:
+    The contradictions (one message per field); empty when it was written.
+
+  Raises:
+    RecordError: a damaged record there, or the file cannot be written.
+  """
+  every_field = {field: field for field in FIELDS}
+  merged = merge_with_record(train_dir, every_field, record, {})
+  conflicts = merged.conflicts if merged else []
+  if not conflicts:
+    write_record(train_dir, record)
+  return conflicts

@@ -33,6 +33,7 @@ from deployment import run_record
 from deployment import script_utils
 from export import freeze
 from training import model_inputs
+from training import train_dir_lock
 
 IMAGE_SIZE = 32
 STEPS = 8  # auto's smallest decay (0.5) converges within 8 steps.
@@ -67,6 +68,41 @@ class _Warnings(object):
 
   def __exit__(self, *unused):
     absl_logging.get_absl_logger().removeHandler(self.handler)
+
+
+def _small_record(image_size=48):
+  return run_record.make_record('mobilenet_v1_025', image_size, 'cifarnet',
+                                'shapes', 6)
+
+
+def test_merge_with_record_reads_the_record_of_a_model_path(tmp_path):
+  train_dir = str(tmp_path)
+  field_flags = {'image_size': 'eval_image_size'}
+  defaults = {'eval_image_size': None}
+  assert run_record.merge_with_record(train_dir, field_flags, {},
+                                      defaults) is None
+  path = run_record.write_record(train_dir, _small_record())
+  merged = run_record.merge_with_record(
+      os.path.join(train_dir, 'model.ckpt-5'), field_flags, {}, defaults)
+  assert merged.source == path
+  assert merged.values == {'eval_image_size': 48}
+  with open(path, 'w') as f:
+    f.write('{')
+  with pytest.raises(run_record.RecordError, match='cannot read'):
+    run_record.merge_with_record(train_dir, field_flags, {}, defaults)
+
+
+def test_a_contradicted_record_is_not_overwritten(tmp_path):
+  train_dir = str(tmp_path)
+  path = run_record.record_path(train_dir)
+  first = _small_record()
+  assert run_record.write_unless_contradicted(train_dir, first) == []
+  assert run_record.read_record(path) == first
+  conflicts = run_record.write_unless_contradicted(train_dir,
+                                                   _small_record(64))
+  assert len(conflicts) == 1
+  assert '--image_size=64 but the model was trained at 48' in conflicts[0]
+  assert run_record.read_record(path) == first
 
 
 @pytest.fixture
@@ -234,6 +270,21 @@ def test_short_run_is_warned_and_its_statistics_explained(
          '--dataset_dir=%s' % shapes_dir, '--dataset_split_name=validation'])
   stale = [m for m in warnings_logged if 'still close to their initial' in m]
   assert len(stale) == 1 and '--batch_norm_decay=auto' in stale[0]
+
+
+def test_a_trainer_refused_by_the_lock_neither_warns_nor_records(
+    shapes_dir, tmp_path, warnings_logged):
+  # The same short run as above, which warns once it holds --train_dir.
+  train_dir = str(tmp_path / 'held')
+  os.makedirs(train_dir)
+  holder = train_dir_lock.TrainDirLock(train_dir).acquire()
+  try:
+    with pytest.raises(script_utils.ScriptError, match='in use by another'):
+      _train(shapes_dir, train_dir)
+  finally:
+    holder.release()
+  assert not [m for m in warnings_logged if 'too short' in m]
+  assert run_record.find_record(train_dir) is None
 
 
 def _freeze(argv):
