@@ -11,7 +11,6 @@ from __future__ import division
 from __future__ import print_function
 
 import contextlib
-import os
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
@@ -20,9 +19,15 @@ import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from nets import mobilenet_v1
-
-REFERENCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             'data', 'reference')
+from tests.net_helpers import assert_close
+from tests.net_helpers import built_listing
+from tests.net_helpers import check_checkpoint_restores
+from tests.net_helpers import depthwise_rate
+from tests.net_helpers import images
+from tests.net_helpers import moving_stats
+from tests.net_helpers import random_images
+from tests.net_helpers import read_listing
+from tests.net_helpers import train_graph
 
 # Depths of the 14 layers in the MobileNet V1 paper (Table 1).
 PAPER_DEPTHS = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512,
@@ -38,22 +43,6 @@ SHORT_CONV_DEFS = [
     mobilenet_v1.DepthSepConv(kernel=[3, 3], stride=1, depth=128),
 ]
 SHORT_BATCH_NORMS = 7
-
-
-def read_listing(filename):
-  """[(name, shape)] from a reference listing: `name [d1,d2,...]` lines."""
-  entries = []
-  with open(os.path.join(REFERENCE_DIR, filename)) as f:
-    for line in f:
-      line = line.strip()
-      if line:
-        name, shape = line.rsplit(' ', 1)
-        entries.append((name, [int(d) for d in shape.strip('[]').split(',')]))
-  return entries
-
-
-def images(size=32, batch=1, channels=3):
-  return tf.placeholder(tf.float32, [batch, size, size, channels])
 
 
 @contextlib.contextmanager
@@ -73,18 +62,6 @@ def well_scaled():
     yield
 
 
-def assert_close(actual, expected):
-  """Equal up to float rounding (op scheduling can reorder sums)."""
-  scale = float(np.abs(expected).max())
-  assert scale > 1e-3, 'outputs vanish; the comparison would be meaningless'
-  np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * scale)
-
-
-def random_images(size, batch=1, seed=0):
-  return np.random.RandomState(seed).uniform(
-      -1, 1, [batch, size, size, 3]).astype(np.float32)
-
-
 @pytest.fixture(scope='module')
 def reference_build():
   """The 1.0 / 224 / 1001-class network, built once for the contract tests."""
@@ -94,17 +71,10 @@ def reference_build():
     with slim.arg_scope(mobilenet_v1.mobilenet_v1_arg_scope(is_training=False)):
       logits, end_points = mobilenet_v1.mobilenet_v1(inputs, num_classes=1001,
                                                      is_training=False)
-    return {
-        'variables': [(v.op.name, v.get_shape().as_list())
-                      for v in tf.global_variables()],
-        'trainable': sum(int(np.prod(v.get_shape().as_list()))
-                         for v in tf.trainable_variables()),
-        'end_points': [(k, v.get_shape().as_list())
-                       for k, v in end_points.items()],
-        'logits': logits.get_shape().as_list(),
-        'predictions': end_points['Predictions'].op.name,
-        'relu6': sum(op.type == 'Relu6' for op in graph.get_operations()),
-    }
+    return dict(
+        built_listing(end_points),
+        logits=logits.get_shape().as_list(),
+        relu6=sum(op.type == 'Relu6' for op in graph.get_operations()))
 
 
 # The contract: names and shapes of the released checkpoints.
@@ -231,20 +201,6 @@ def test_unknown_final_endpoint_lists_valid_names():
 # output_stride (atrous) and explicit padding.
 
 
-def _depthwise_rate(graph, scope):
-  """The dilation of the depthwise convolution under `scope`."""
-  for operation in graph.get_operations():
-    if not operation.name.startswith(scope + '/'):
-      continue
-    if operation.type == 'SpaceToBatchND':
-      return int(tf.get_static_value(operation.inputs[1])[0])
-    if operation.type == 'DepthwiseConv2dNative':
-      dilations = operation.get_attr('dilations')
-      if dilations[1] > 1:
-        return dilations[1]
-  return 1
-
-
 def test_output_stride_uses_atrous_convolution(fresh_graph):
   inputs = images(64)
   with well_scaled():
@@ -266,7 +222,7 @@ def test_output_stride_uses_atrous_convolution(fresh_graph):
   # Stride 8: layer 6 (the first skipped stride) keeps rate 1, layers 7-12
   # run at rate 2, layer 13 at rate 4.
   stride8_scope = outputs[8].op.name.split('/')[0]
-  rates = [_depthwise_rate(fresh_graph,
+  rates = [depthwise_rate(fresh_graph,
                            '%s/Conv2d_%d_depthwise' % (stride8_scope, i))
            for i in range(6, 14)]
   assert rates == [1, 2, 2, 2, 2, 2, 2, 4]
@@ -514,21 +470,16 @@ def test_arg_scope_regularizes_depthwise_only_on_request():
 
 def _train_graph(is_training):
   """A small classifier with a loss and a train op honouring UPDATE_OPS."""
-  inputs = images(32, batch=4)
-  labels = tf.constant([1, 2, 3, 4])
-  with slim.arg_scope(mobilenet_v1.mobilenet_v1_arg_scope(
-      is_training=is_training)):
-    logits, _ = mobilenet_v1.mobilenet_v1(inputs, num_classes=5,
-                                          conv_defs=SHORT_CONV_DEFS,
-                                          is_training=is_training)
-  loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
-  with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
-    train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
-  return inputs, train_op
 
+  def build_logits(inputs):
+    with slim.arg_scope(mobilenet_v1.mobilenet_v1_arg_scope(
+        is_training=is_training)):
+      logits, _ = mobilenet_v1.mobilenet_v1(inputs, num_classes=5,
+                                            conv_defs=SHORT_CONV_DEFS,
+                                            is_training=is_training)
+    return logits
 
-def _moving_stats():
-  return [v for v in tf.global_variables() if 'moving_' in v.op.name]
+  return train_graph(build_logits, labels=(1, 2, 3, 4))
 
 
 def test_training_step_updates_batch_norm_statistics():
@@ -536,13 +487,13 @@ def test_training_step_updates_batch_norm_statistics():
   # The first convolution's raw output, the input of the first batch norm.
   first_conv = [op for op in tf.get_default_graph().get_operations()
                 if op.type == 'Conv2D'][0].outputs[0]
-  first_mean = [v for v in _moving_stats()
+  first_mean = [v for v in moving_stats()
                 if v.op.name == 'MobilenetV1/Conv2d_0/BatchNorm/moving_mean'][0]
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
-    before = sess.run(_moving_stats())
+    before = sess.run(moving_stats())
     _, conv = sess.run([train_op, first_conv], {inputs: random_images(32, 4)})
-    after = sess.run(_moving_stats())
+    after = sess.run(moving_stats())
     updated_mean = sess.run(first_mean)
   assert len(before) == 2 * SHORT_BATCH_NORMS
   for old, new in zip(before, after):
@@ -559,41 +510,21 @@ def test_inference_build_leaves_batch_norm_statistics_alone():
              if v.op.name == 'MobilenetV1/Conv2d_3_pointwise/weights'][0]
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
-    before = sess.run(_moving_stats() + [weights])
+    before = sess.run(moving_stats() + [weights])
     sess.run(train_op, {inputs: random_images(32, 4)})
-    after = sess.run(_moving_stats() + [weights])
+    after = sess.run(moving_stats() + [weights])
   for old, new in zip(before[:-1], after[:-1]):
     np.testing.assert_array_equal(old, new)
   assert not np.allclose(before[-1], after[-1])
 
 
 def test_checkpoint_restores_into_fresh_build(tmp_path):
-  data = random_images(32, batch=2)
-  prefix = str(tmp_path / 'model.ckpt')
 
-  def build():
-    inputs = images(32, batch=2)
+  def build_predictions(inputs):
     with slim.arg_scope(mobilenet_v1.mobilenet_v1_arg_scope(is_training=False)):
       _, end_points = mobilenet_v1.mobilenet_v1(
           inputs, num_classes=10, conv_defs=SHORT_CONV_DEFS, is_training=False)
-    return inputs, end_points['Predictions']
+    return end_points['Predictions']
 
-  with tf.Graph().as_default():
-    inputs, predictions = build()
-    rng = np.random.RandomState(1)
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      # Non-default batch norm statistics, so restoring them is visible.
-      for v in _moving_stats():
-        shape = v.get_shape().as_list()
-        v.load(rng.uniform(0.5, 1.5, shape).astype(np.float32), sess)
-      expected = sess.run(predictions, {inputs: data})
-      tf.train.Saver().save(sess, prefix)
-
-  with tf.Graph().as_default():
-    inputs, predictions = build()
-    saved = {name for name, _ in tf.train.list_variables(prefix)}
-    assert saved == {v.op.name for v in tf.global_variables()}
-    with tf.Session() as sess:
-      tf.train.Saver().restore(sess, prefix)
-      assert_close(sess.run(predictions, {inputs: data}), expected)
+  # Non-default batch norm statistics, so restoring them is visible.
+  check_checkpoint_restores(build_predictions, str(tmp_path / 'model.ckpt'))

@@ -11,7 +11,6 @@ from __future__ import division
 from __future__ import print_function
 
 import copy
-import os
 import sys
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
@@ -24,9 +23,17 @@ from nets import mobilenet_v2
 from nets.mobilenet import conv_blocks
 from nets.mobilenet import mobilenet
 from nets.mobilenet import mobilenet_v2 as upstream_path
-
-REFERENCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             'data', 'reference')
+from tests.net_helpers import assert_close
+from tests.net_helpers import built_listing
+from tests.net_helpers import check_checkpoint_restores
+from tests.net_helpers import depth
+from tests.net_helpers import depthwise_rate
+from tests.net_helpers import images
+from tests.net_helpers import moving_stats
+from tests.net_helpers import random_images
+from tests.net_helpers import read_listing
+from tests.net_helpers import train_graph
+from tests.net_helpers import without_batch_norm
 
 # Layers 1-4 of V2 (stride 4, 24 channels out).
 SHORT = dict(defaults=mobilenet_v2.V2_DEF['defaults'],
@@ -35,48 +42,8 @@ SHORT = dict(defaults=mobilenet_v2.V2_DEF['defaults'],
 SHORT_BATCH_NORMS = 9
 
 
-def _without_batch_norm(conv_defs):
-  """V2's layers without batch norm: for shape-only tests, builds 2x faster."""
-  conv_defs = copy.deepcopy(conv_defs)
-  for params in conv_defs['defaults'].values():
-    if 'normalizer_fn' in params:
-      params['normalizer_fn'] = None
-  return conv_defs
-
-
-V2_WITHOUT_BN = _without_batch_norm(mobilenet_v2.V2_DEF)
-
-
-def read_listing(filename):
-  """[(name, shape)] from a reference listing: `name [d1,d2,...]` lines."""
-  entries = []
-  with open(os.path.join(REFERENCE_DIR, filename)) as f:
-    for line in f:
-      line = line.strip()
-      if line:
-        name, shape = line.rsplit(' ', 1)
-        entries.append((name, [int(d) for d in shape.strip('[]').split(',')]))
-  return entries
-
-
-def images(size=32, batch=1):
-  return tf.placeholder(tf.float32, [batch, size, size, 3])
-
-
-def random_images(size, batch=1, seed=0):
-  return np.random.RandomState(seed).uniform(
-      -1, 1, [batch, size, size, 3]).astype(np.float32)
-
-
-def assert_close(actual, expected):
-  """Equal up to float rounding (op scheduling can reorder sums)."""
-  scale = float(np.abs(expected).max())
-  assert scale > 1e-3, 'outputs vanish; the comparison would be meaningless'
-  np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * scale)
-
-
-def depth(tensor):
-  return tensor.get_shape().as_list()[3]
+# V2's layers without batch norm: shape-only tests build 2x faster.
+V2_WITHOUT_BN = without_batch_norm(mobilenet_v2.V2_DEF)
 
 
 @pytest.fixture(scope='module')
@@ -87,23 +54,16 @@ def reference_build():
     inputs = tf.placeholder(tf.float32, [1, 224, 224, 3], name='input')
     with slim.arg_scope(mobilenet_v2.training_scope(is_training=False)):
       logits, end_points = mobilenet_v2.mobilenet(inputs)
-    return {
-        'variables': [(v.op.name, v.get_shape().as_list())
-                      for v in tf.global_variables()],
-        'trainable': sum(int(np.prod(v.get_shape().as_list()))
-                         for v in tf.trainable_variables()),
-        'end_points': [(k, v.get_shape().as_list())
-                       for k, v in end_points.items()],
-        'logits': logits.get_shape().as_list(),
-        'predictions': end_points['Predictions'].op.name,
-        'ops': [op.name for op in graph.get_operations()],
-        'relu6': sum(op.type == 'Relu6' for op in graph.get_operations()),
+    return dict(
+        built_listing(end_points),
+        logits=logits.get_shape().as_list(),
+        ops=[op.name for op in graph.get_operations()],
+        relu6=sum(op.type == 'Relu6' for op in graph.get_operations()),
         # Residual additions: MobilenetV2/<block>/add.
-        'residual_blocks': sorted(
+        residual_blocks=sorted(
             op.name.split('/')[1] for op in graph.get_operations()
             if op.type in ('Add', 'AddV2') and op.name.count('/') == 2 and
-            op.name.endswith('/add')),
-    }
+            op.name.endswith('/add')))
 
 
 # The contract: names and shapes of the released checkpoints.
@@ -349,20 +309,6 @@ def test_unknown_final_endpoint_lists_valid_names():
 # output_stride (atrous), explicit padding, and the downstream call shapes.
 
 
-def _depthwise_rate(graph, scope):
-  """The dilation of the depthwise convolution under `scope`."""
-  for operation in graph.get_operations():
-    if not operation.name.startswith(scope + '/'):
-      continue
-    if operation.type == 'SpaceToBatchND':
-      return int(tf.get_static_value(operation.inputs[1])[0])
-    if operation.type == 'DepthwiseConv2dNative':
-      dilations = operation.get_attr('dilations')
-      if dilations[1] > 1:
-        return dilations[1]
-  return 1
-
-
 @pytest.mark.slow  # three 18-layer builds with batch norm
 def test_deeplab_call_with_output_stride(fresh_graph):
   inputs = images(64)
@@ -387,7 +333,7 @@ def test_deeplab_call_with_output_stride(fresh_graph):
               8: [1] + [2] * 7 + [4] * 3}
   for stride, rates in expected.items():
     name_scope = outputs[stride].op.name.split('/')[0]
-    assert [_depthwise_rate(
+    assert [depthwise_rate(
         fresh_graph, '%s/expanded_conv_%d/depthwise' % (name_scope, n - 2))
             for n in range(8, 19)] == rates
 
@@ -569,31 +515,27 @@ def test_is_training_none_defers_to_outer_scope(outer_is_training):
 
 
 def _train_graph(is_training):
-  inputs = images(32, batch=4)
-  with slim.arg_scope(mobilenet_v2.training_scope(is_training=is_training)):
-    logits, _ = mobilenet_v2.mobilenet(inputs, num_classes=5, conv_defs=SHORT)
-  loss = tf.losses.sparse_softmax_cross_entropy(tf.constant([0, 1, 2, 3]),
-                                                logits)
-  with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
-    train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
-  return inputs, train_op
 
+  def build_logits(inputs):
+    with slim.arg_scope(mobilenet_v2.training_scope(is_training=is_training)):
+      logits, _ = mobilenet_v2.mobilenet(inputs, num_classes=5,
+                                         conv_defs=SHORT)
+    return logits
 
-def _moving_stats():
-  return [v for v in tf.global_variables() if 'moving_' in v.op.name]
+  return train_graph(build_logits)
 
 
 def test_training_step_updates_batch_norm_statistics():
   inputs, train_op = _train_graph(is_training=True)
   first_conv = [op for op in tf.get_default_graph().get_operations()
                 if op.type == 'Conv2D'][0].outputs[0]
-  first_mean = [v for v in _moving_stats()
+  first_mean = [v for v in moving_stats()
                 if v.op.name == 'MobilenetV2/Conv/BatchNorm/moving_mean'][0]
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
-    before = sess.run(_moving_stats())
+    before = sess.run(moving_stats())
     _, conv = sess.run([train_op, first_conv], {inputs: random_images(32, 4)})
-    after = sess.run(_moving_stats())
+    after = sess.run(moving_stats())
     updated_mean = sess.run(first_mean)
   assert len(before) == 2 * SHORT_BATCH_NORMS
   for old, new in zip(before, after):
@@ -610,9 +552,9 @@ def test_inference_build_leaves_batch_norm_statistics_alone():
              if v.op.name == 'MobilenetV2/expanded_conv_2/project/weights'][0]
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
-    before = sess.run(_moving_stats() + [weights])
+    before = sess.run(moving_stats() + [weights])
     sess.run(train_op, {inputs: random_images(32, 4)})
-    after = sess.run(_moving_stats() + [weights])
+    after = sess.run(moving_stats() + [weights])
   for old, new in zip(before[:-1], after[:-1]):
     np.testing.assert_array_equal(old, new)
   assert not np.allclose(before[-1], after[-1])
@@ -628,31 +570,11 @@ def test_training_scope_regularizes_convolutions_only():
 
 
 def test_checkpoint_restores_into_fresh_build(tmp_path):
-  data = random_images(32, batch=2)
-  prefix = str(tmp_path / 'model.ckpt')
 
-  def build():
-    inputs = images(32, batch=2)
+  def build_predictions(inputs):
     with slim.arg_scope(mobilenet_v2.training_scope(is_training=False)):
       _, end_points = mobilenet_v2.mobilenet(inputs, num_classes=10,
                                              conv_defs=SHORT)
-    return inputs, end_points['Predictions']
+    return end_points['Predictions']
 
-  with tf.Graph().as_default():
-    inputs, predictions = build()
-    rng = np.random.RandomState(1)
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      for v in _moving_stats():
-        v.load(rng.uniform(0.5, 1.5, v.get_shape().as_list()).astype(
-            np.float32), sess)
-      expected = sess.run(predictions, {inputs: data})
-      tf.train.Saver().save(sess, prefix)
-
-  with tf.Graph().as_default():
-    inputs, predictions = build()
-    saved = {name for name, _ in tf.train.list_variables(prefix)}
-    assert saved == {v.op.name for v in tf.global_variables()}
-    with tf.Session() as sess:
-      tf.train.Saver().restore(sess, prefix)
-      assert_close(sess.run(predictions, {inputs: data}), expected)
+  check_checkpoint_restores(build_predictions, str(tmp_path / 'model.ckpt'))

@@ -22,13 +22,17 @@ from nets import nets_factory
 from nets.mobilenet import conv_blocks
 from nets.mobilenet import mobilenet
 from nets.mobilenet import mobilenet_v3
-from tests.test_mobilenet_v2 import _depthwise_rate
-from tests.test_mobilenet_v2 import _without_batch_norm
-from tests.test_mobilenet_v2 import assert_close
-from tests.test_mobilenet_v2 import depth
-from tests.test_mobilenet_v2 import images
-from tests.test_mobilenet_v2 import random_images
-from tests.test_mobilenet_v2 import read_listing
+from tests.net_helpers import assert_close
+from tests.net_helpers import built_listing
+from tests.net_helpers import check_checkpoint_restores
+from tests.net_helpers import depth
+from tests.net_helpers import depthwise_rate
+from tests.net_helpers import images
+from tests.net_helpers import moving_stats
+from tests.net_helpers import random_images
+from tests.net_helpers import read_listing
+from tests.net_helpers import train_graph
+from tests.net_helpers import without_batch_norm
 
 # Factory name -> reference listing prefix.
 RELEASED = {
@@ -48,8 +52,8 @@ SHORT = dict(defaults=mobilenet_v3.V3_LARGE['defaults'],
 # Conv + (expand, depthwise, project) x 2.
 SHORT_BATCH_NORMS = 7
 # Shape-only tests build without batch norm (about twice as fast).
-LARGE_WITHOUT_BN = _without_batch_norm(mobilenet_v3.V3_LARGE)
-SMALL_WITHOUT_BN = _without_batch_norm(mobilenet_v3.V3_SMALL)
+LARGE_WITHOUT_BN = without_batch_norm(mobilenet_v3.V3_LARGE)
+SMALL_WITHOUT_BN = without_batch_norm(mobilenet_v3.V3_SMALL)
 
 
 def _layer_order(entry):
@@ -69,18 +73,11 @@ def released_build(request):
     network_fn = nets_factory.get_network_fn(request.param, num_classes=1001)
     _, end_points = network_fn(
         tf.placeholder(tf.float32, [1, 224, 224, 3], name='input'))
-    return {
-        'name': request.param,
-        'variables': [(v.op.name, v.get_shape().as_list())
-                      for v in tf.global_variables()],
-        'trainable': sum(int(np.prod(v.get_shape().as_list()))
-                         for v in tf.trainable_variables()),
-        'end_points': [(k, v.get_shape().as_list())
-                       for k, v in end_points.items()],
-        'predictions': end_points['Predictions'].op.name,
-        'op_types': [op.type for op in graph.get_operations()],
-        'op_names': [op.name for op in graph.get_operations()],
-    }
+    return dict(
+        built_listing(end_points),
+        name=request.param,
+        op_types=[op.type for op in graph.get_operations()],
+        op_names=[op.name for op in graph.get_operations()])
 
 
 # The contract with the released checkpoints.
@@ -222,7 +219,7 @@ def test_output_stride(output_stride, rates, fresh_graph):
       conv_defs=LARGE_WITHOUT_BN)
   assert net.get_shape().as_list() == [1, 64 // output_stride,
                                        64 // output_stride, 960]
-  assert [_depthwise_rate(fresh_graph,
+  assert [depthwise_rate(fresh_graph,
                           'MobilenetV3/expanded_conv_%d/depthwise' % (n - 2))
           for n in range(8, 17)] == rates
 
@@ -301,7 +298,7 @@ def test_min_depth():
 ])
 def test_detection_specs_halve_the_last_blocks(conv_defs, halved):
   _, end_points = mobilenet_v3.mobilenet_base(
-      images(32), conv_defs=_without_batch_norm(conv_defs),
+      images(32), conv_defs=without_batch_norm(conv_defs),
       final_endpoint=max(halved))
   assert {k: depth(end_points[k]) for k in halved} == halved
   # The classification specs are untouched.
@@ -331,18 +328,14 @@ def test_wrapped_partial_defaults_can_be_overridden():
 
 
 def _train_graph(is_training):
-  inputs = images(32, batch=4)
-  with slim.arg_scope(mobilenet_v3.training_scope(is_training=is_training)):
-    logits, _ = mobilenet_v3.mobilenet(inputs, num_classes=5, conv_defs=SHORT)
-  loss = tf.losses.sparse_softmax_cross_entropy(tf.constant([0, 1, 2, 3]),
-                                                logits)
-  with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
-    train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
-  return inputs, train_op
 
+  def build_logits(inputs):
+    with slim.arg_scope(mobilenet_v3.training_scope(is_training=is_training)):
+      logits, _ = mobilenet_v3.mobilenet(inputs, num_classes=5,
+                                         conv_defs=SHORT)
+    return logits
 
-def _moving_stats():
-  return [v for v in tf.global_variables() if 'moving_' in v.op.name]
+  return train_graph(build_logits)
 
 
 def test_training_step_updates_batch_norm_statistics():
@@ -351,9 +344,9 @@ def test_training_step_updates_batch_norm_statistics():
       2 * SHORT_BATCH_NORMS)
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
-    before = sess.run(_moving_stats())
+    before = sess.run(moving_stats())
     sess.run(train_op, {inputs: random_images(32, 4)})
-    after = sess.run(_moving_stats())
+    after = sess.run(moving_stats())
   for old, new in zip(before, after):
     assert not np.array_equal(old, new)
 
@@ -363,42 +356,24 @@ def test_inference_build_leaves_batch_norm_statistics_alone():
   assert not tf.get_collection(tf.GraphKeys.UPDATE_OPS)
   with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
-    before = sess.run(_moving_stats())
+    before = sess.run(moving_stats())
     sess.run(train_op, {inputs: random_images(32, 4)})
-    after = sess.run(_moving_stats())
+    after = sess.run(moving_stats())
   for old, new in zip(before, after):
     np.testing.assert_array_equal(old, new)
 
 
 def test_checkpoint_restores_into_fresh_build(tmp_path):
-  data = random_images(32, batch=2)
-  prefix = str(tmp_path / 'model.ckpt')
 
-  def build():
-    inputs = images(32, batch=2)
+  def build_logits(inputs):
     with slim.arg_scope(mobilenet_v3.training_scope(is_training=False)):
       _, end_points = mobilenet_v3.mobilenet(inputs, num_classes=10,
                                              conv_defs=SHORT)
-    return inputs, end_points['Logits']
+    return end_points['Logits']
 
-  with tf.Graph().as_default():
-    inputs, logits = build()
-    rng = np.random.RandomState(1)
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      for v in tf.global_variables():
-        v.load(rng.uniform(0.5, 1.5, v.get_shape().as_list()).astype(
-            np.float32), sess)
-      expected = sess.run(logits, {inputs: data})
-      tf.train.Saver().save(sess, prefix)
-
-  with tf.Graph().as_default():
-    inputs, logits = build()
-    saved = {name for name, _ in tf.train.list_variables(prefix)}
-    assert saved == {v.op.name for v in tf.global_variables()}
-    with tf.Session() as sess:
-      tf.train.Saver().restore(sess, prefix)
-      assert_close(sess.run(logits, {inputs: data}), expected)
+  # Every variable set away from its initial value before saving.
+  check_checkpoint_restores(build_logits, str(tmp_path / 'model.ckpt'),
+                            variables=tf.global_variables)
 
 
 # Bad arguments.
