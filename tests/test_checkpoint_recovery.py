@@ -13,6 +13,7 @@ import pytest
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+from tests.train_dir_helpers import record_fsyncs
 from training import checkpoint_recovery as cr
 
 DATA = '.data-00000-of-00001'
@@ -196,14 +197,7 @@ def test_fsync_checkpoint_flushes_files_state_and_directory(tmp_path,
                                                              monkeypatch):
   train_dir = str(tmp_path)
   path = _save_checkpoints(train_dir, [1])[0]
-  synced = []
-  real_fsync = os.fsync
-
-  def record(fd):
-    synced.append(os.readlink('/proc/self/fd/%d' % fd))
-    real_fsync(fd)
-
-  monkeypatch.setattr(os, 'fsync', record)
+  synced = record_fsyncs(monkeypatch)
   cr.FsyncListener(train_dir).after_save(None, 1)
   names = sorted(os.path.relpath(p, train_dir) for p in synced)
   assert names == sorted(['.', 'checkpoint', 'model.ckpt-1' + DATA,

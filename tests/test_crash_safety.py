@@ -26,6 +26,11 @@ import tensorflow.compat.v1 as tf
 import train_image_classifier as tic
 from deployment import script_utils
 from reliability import kill_loop
+from tests.train_dir_helpers import can_mount_tmpfs
+from tests.train_dir_helpers import checkpoint_values
+from tests.train_dir_helpers import repoint_checkpoint_state
+from tests.train_dir_helpers import step_of
+from tests.train_dir_helpers import subprocess_env
 from training import hooks
 
 IMAGE_SIZE = 32
@@ -65,24 +70,6 @@ def _opts(shapes_dir, train_dir, *flags):
 def _train(shapes_dir, train_dir, *flags):
   with tf.Graph().as_default():
     return tic.train(_opts(shapes_dir, train_dir, *flags))
-
-
-def _values(checkpoint):
-  reader = tf.train.load_checkpoint(checkpoint)
-  return dict((name, reader.get_tensor(name))
-              for name in reader.get_variable_to_shape_map())
-
-
-def _step_of(checkpoint):
-  return int(tf.train.load_checkpoint(checkpoint).get_tensor('global_step'))
-
-
-def _env():
-  env = dict(os.environ)
-  env['PYTHONPATH'] = kill_loop.REPO_ROOT + os.pathsep + env.get(
-      'PYTHONPATH', '')
-  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  return env
 
 
 def _train_command(shapes_dir, train_dir, *flags):
@@ -157,15 +144,15 @@ def test_resume_rewrites_the_restored_checkpoint_only_by_rename(
   _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',
          '--max_number_of_steps=1')
   latest = tf.train.latest_checkpoint(train_dir)
-  assert _step_of(latest) == 1
+  assert step_of(latest) == 1
   inodes = dict((suffix, os.stat(latest + suffix).st_ino)
                 for suffix in ('.index', '.data-00000-of-00001'))
-  before = _values(latest)
+  before = checkpoint_values(latest)
   _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',
          '--max_number_of_steps=2')
   for suffix, inode in inodes.items():
     assert os.stat(latest + suffix).st_ino != inode, suffix
-  after = _values(latest)
+  after = checkpoint_values(latest)
   assert sorted(after) == sorted(before)
   for name in before:
     np.testing.assert_array_equal(after[name], before[name])
@@ -203,12 +190,12 @@ def test_nan_at_a_step_due_for_a_save_is_not_saved(shapes_dir, tmp_path,
   bad_step = int(match.group(2))
   assert bad_step > 2
   latest = tf.train.latest_checkpoint(train_dir)
-  assert _step_of(latest) == bad_step - 1
+  assert step_of(latest) == bad_step - 1
   assert latest in str(error.value)
   for path in tf.train.get_checkpoint_state(
       train_dir).all_model_checkpoint_paths:
-    assert _step_of(path) < bad_step
-    for name, value in _values(path).items():
+    assert step_of(path) < bad_step
+    for name, value in checkpoint_values(path).items():
       if np.issubdtype(np.asarray(value).dtype, np.floating):
         assert np.all(np.isfinite(value)), (path, name)
 
@@ -253,23 +240,11 @@ def _check_full_disk_failure(result, train_dir, previous, previous_values,
   assert os.path.basename(previous) in listed
   for name in listed:
     tf.train.load_checkpoint(os.path.join(train_dir, name))
-  values = _values(os.path.join(train_dir, os.path.basename(previous)))
+  values = checkpoint_values(
+      os.path.join(train_dir, os.path.basename(previous)))
   assert sorted(values) == sorted(previous_values)
   for name, value in previous_values.items():
     np.testing.assert_array_equal(values[name], value)
-
-
-def _repoint_checkpoint_state(directory):
-  """Points a copied train_dir's `checkpoint` file at the copy.
-
-  The state file names absolute paths, which still lead to the original.
-  """
-  state = tf.train.get_checkpoint_state(directory)
-  tf.train.update_checkpoint_state(
-      directory, os.path.join(directory, os.path.basename(
-          state.model_checkpoint_path)),
-      [os.path.join(directory, os.path.basename(p))
-       for p in state.all_model_checkpoint_paths])
 
 
 @pytest.mark.slow
@@ -278,33 +253,18 @@ def test_file_size_limit_while_saving_keeps_the_last_checkpoint(
   """RLIMIT_FSIZE (unprivileged): the checkpoint write fails with EFBIG."""
   train_dir = str(tmp_path / 'train')
   shutil.copytree(big_checkpoint_dir, train_dir)
-  _repoint_checkpoint_state(train_dir)
+  repoint_checkpoint_state(train_dir)
   previous = tf.train.latest_checkpoint(train_dir)
-  previous_values = _values(previous)
+  previous_values = checkpoint_values(previous)
   result = subprocess.run(
       _train_command(shapes_dir, train_dir, '--max_number_of_steps=4',
                      *BIG_CHECKPOINT_FLAGS),
       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      universal_newlines=True, env=_env(), preexec_fn=_limit_file_size,
+      universal_newlines=True, env=subprocess_env(),
+      preexec_fn=_limit_file_size,
       timeout=300)
   _check_full_disk_failure(result, train_dir, previous, previous_values,
                            'file too large')
-
-
-def _can_mount_tmpfs(tmp_path):
-  """Whether `unshare -rm` may mount a tmpfs here (user namespaces)."""
-  if not shutil.which('unshare'):
-    return False
-  target = str(tmp_path / 'probe')
-  os.makedirs(target)
-  try:
-    return subprocess.call(
-        ['unshare', '-rm', 'sh', '-c',
-         'mount -t tmpfs -o size=1m none "$0"', target],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        timeout=30) == 0
-  except (OSError, subprocess.SubprocessError):
-    return False
 
 
 @pytest.mark.slow
@@ -312,11 +272,11 @@ def test_no_space_left_while_saving_keeps_the_last_checkpoint(
     big_checkpoint_dir, shapes_dir, tmp_path):
   """A real ENOSPC: train_dir is a tmpfs (in a private mount namespace)
   with room for the other files but not for a new checkpoint."""
-  if not _can_mount_tmpfs(tmp_path):
+  if not can_mount_tmpfs(tmp_path):
     pytest.skip('cannot mount a tmpfs (no user namespaces); the '
                 'RLIMIT_FSIZE test covers the same path')
   previous = tf.train.latest_checkpoint(big_checkpoint_dir)
-  previous_values = _values(previous)
+  previous_values = checkpoint_values(previous)
   used_kb = sum(os.path.getsize(os.path.join(big_checkpoint_dir, n))
                 for n in os.listdir(big_checkpoint_dir)) // 1024
   # Room for graph.pbtxt and the events file, not for 22 MB of checkpoint.
@@ -338,9 +298,9 @@ def test_no_space_left_while_saving_keeps_the_last_checkpoint(
                  *BIG_CHECKPOINT_FLAGS)
   result = subprocess.run(command, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True,
-                          env=_env(), timeout=300)
+                          env=subprocess_env(), timeout=300)
   assert result.returncode not in (98, 99), result.stderr[-2000:]
-  _repoint_checkpoint_state(result_dir)
+  repoint_checkpoint_state(result_dir)
   _check_full_disk_failure(result, result_dir, previous, previous_values,
                            'no space left on device')
   # The original train_dir was never touched.

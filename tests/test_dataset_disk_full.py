@@ -15,7 +15,6 @@ import glob
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from datasets import example_codecs
 from datasets import generate_shapes
 from datasets import sharded_writer
 from datasets import tfrecord_checks
+from tests.train_dir_helpers import can_mount_tmpfs
 
 _SHAPES_FLAGS = ['--dataset_name=shapes', '--shapes_image_size=48',
                  '--shapes_train_per_class=40',
@@ -161,23 +161,9 @@ def test_file_size_limit_stops_conversion_in_one_paragraph(tmp_path,
   _check_rerun_completes(directory, env)
 
 
-def _can_mount_tmpfs(tmp_path):
-  if not shutil.which('unshare'):
-    return False
-  target = str(tmp_path / 'probe')
-  os.makedirs(target)
-  try:
-    return subprocess.call(
-        ['unshare', '-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m none "$0"',
-         target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        timeout=30) == 0
-  except (OSError, subprocess.SubprocessError):
-    return False
-
-
 def test_no_space_left_stops_conversion_and_rerun_finishes(tmp_path,
                                                            script_env):
-  if not _can_mount_tmpfs(tmp_path):
+  if not can_mount_tmpfs(tmp_path):
     pytest.skip('cannot mount a tmpfs (no user namespaces); the '
                 'RLIMIT_FSIZE test covers the same path')
   directory = str(tmp_path / 'shapes')

@@ -21,6 +21,7 @@ import tensorflow.compat.v1 as tf
 import eval_image_classifier as eic
 import train_image_classifier as tic
 from datasets import generate_shapes
+from tests.train_dir_helpers import checkpoint_values
 
 IMAGE_SIZE = 32
 COMMON = ['--dataset_name=shapes', '--train_image_size=%d' % IMAGE_SIZE,
@@ -48,13 +49,6 @@ def _train(shapes_dir, train_dir, model_name, steps, *extra):
     return tic.train(opts)
 
 
-def _variables(checkpoint_dir):
-  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
-      checkpoint_dir))
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('model_name,scope', [
     ('mobilenet_v3_small', 'MobilenetV3'),
@@ -64,7 +58,7 @@ def test_train_finetune_and_evaluate(shapes_dir, tmp_path, model_name, scope):
   base_dir = str(tmp_path / 'base')
   result = _train(shapes_dir, base_dir, model_name, 2)
   assert result['global_step'] == 2
-  base = _variables(base_dir)
+  base = checkpoint_values(tf.train.latest_checkpoint(base_dir))
   head = scope + '/Logits/Conv2d_1c_1x1/weights'
   assert base[head].shape[-1] == 6
 
@@ -73,7 +67,7 @@ def test_train_finetune_and_evaluate(shapes_dir, tmp_path, model_name, scope):
          '--checkpoint_path=' + base_dir,
          '--checkpoint_exclude_scopes=%s/Logits' % scope,
          '--trainable_scopes=%s/Logits' % scope)
-  tuned = _variables(tuned_dir)
+  tuned = checkpoint_values(tf.train.latest_checkpoint(tuned_dir))
   # The backbone came from the base checkpoint and stayed frozen; the head
   # was re-initialized and then trained.
   backbone = [name for name in base

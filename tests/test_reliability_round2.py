@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -36,6 +35,10 @@ from deployment import ps_probe
 import eval_image_classifier as eic
 import train_image_classifier as tic
 from reliability import kill_loop
+from tests.train_dir_helpers import copy_train_dir
+from tests.train_dir_helpers import record_fsyncs
+from tests.train_dir_helpers import step_of
+from tests.train_dir_helpers import subprocess_env
 from training import checkpoint_recovery
 from training import train_dir_guard
 from training import train_dir_lock
@@ -67,14 +70,6 @@ def _train_command(shapes_dir, train_dir, *flags):
                   '--train_dir=' + train_dir, *(FLAGS + list(flags)))
 
 
-def _env():
-  env = dict(os.environ)
-  env['PYTHONPATH'] = kill_loop.REPO_ROOT + os.pathsep + env.get(
-      'PYTHONPATH', '')
-  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  return env
-
-
 def _read(path):
   with open(path) as f:
     return f.read()
@@ -100,7 +95,7 @@ def _run(command, timeout=STARTUP_SECS):
   started = time.time()
   result = subprocess.run(command, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True,
-                          env=_env(), timeout=timeout)
+                          env=subprocess_env(), timeout=timeout)
   return result, time.time() - started
 
 
@@ -108,10 +103,6 @@ def _error_paragraph(output):
   assert 'Traceback' not in output, output[-3000:]
   start = output.index('train_image_classifier.py: error:')
   return ' '.join(output[start:].split())
-
-
-def _step_of(checkpoint):
-  return int(tf.train.load_checkpoint(checkpoint).get_tensor('global_step'))
 
 
 # ------------------------------------------- one trainer per train_dir ---
@@ -132,7 +123,7 @@ def two_trainers(shapes_dir, tmp_path_factory):
     first = subprocess.Popen(
         _train_command(shapes_dir, train_dir, '--save_interval_secs=1',
                        '--max_number_of_steps=1000000'),
-        stdout=log, stderr=subprocess.STDOUT, env=_env(),
+        stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(),
         start_new_session=True)
   try:
     _wait_until(lambda: _steps(log_a), STARTUP_SECS, 'trainer A to step',
@@ -160,7 +151,7 @@ def two_trainers(shapes_dir, tmp_path_factory):
   for name in LEFTOVERS:
     open(os.path.join(train_dir, name), 'w').close()
   latest = tf.train.latest_checkpoint(train_dir)
-  out['killed_at'] = _step_of(latest)
+  out['killed_at'] = step_of(latest)
   out['leftovers_before'] = sorted(
       n for n in os.listdir(train_dir)
       if any(p.match(n) for p in checkpoint_recovery._LEFTOVER_PATTERNS))
@@ -213,7 +204,7 @@ def test_restart_after_sigkill_takes_the_lock_and_removes_leftovers(
   files = two_trainers['files_after_c']
   assert not set(two_trainers['leftovers_before']) & set(files)
   assert train_dir_lock.LOCK_NAME not in files  # Released at the end.
-  assert _step_of(tf.train.latest_checkpoint(
+  assert step_of(tf.train.latest_checkpoint(
       two_trainers['train_dir'])) == two_trainers['killed_at'] + 2
 
 
@@ -286,17 +277,6 @@ def two_checkpoints(shapes_dir, tmp_path_factory):
   return train_dir
 
 
-def _copy(train_dir, target):
-  shutil.copytree(train_dir, target)
-  state = tf.train.get_checkpoint_state(target)
-  tf.train.update_checkpoint_state(
-      target, os.path.join(target, os.path.basename(
-          state.model_checkpoint_path)),
-      [os.path.join(target, os.path.basename(p))
-       for p in state.all_model_checkpoint_paths])
-  return target
-
-
 def _truncate_data(prefix):
   with open(prefix + '.data-00000-of-00001', 'r+b') as f:
     f.truncate(1000)
@@ -311,7 +291,7 @@ def _remove_files(prefix):
 @pytest.mark.parametrize('damage', ['truncated_data', 'missing_files'])
 def test_training_resumes_from_the_newest_readable_checkpoint(
     two_checkpoints, shapes_dir, tmp_path, caplog, damage):
-  train_dir = _copy(two_checkpoints, str(tmp_path / 'train'))
+  train_dir = copy_train_dir(two_checkpoints, str(tmp_path / 'train'))
   newest = os.path.join(train_dir, 'model.ckpt-1')
   {'truncated_data': _truncate_data, 'missing_files': _remove_files}[damage](
       newest)
@@ -328,7 +308,7 @@ def test_training_resumes_from_the_newest_readable_checkpoint(
           'newest listed one %s' % (newest[:-1] + '0', newest)) in log
   # Training went on from step 0: three steps to step 3.
   assert result['local_steps'] == 3 and result['global_step'] == 3
-  assert _step_of(tf.train.latest_checkpoint(train_dir)) == 3
+  assert step_of(tf.train.latest_checkpoint(train_dir)) == 3
   aside = os.path.join(train_dir, checkpoint_recovery.UNREADABLE_DIR)
   for name, content in damaged.items():
     assert _read_binary(os.path.join(aside, name)) == content
@@ -343,7 +323,7 @@ def _read_binary(path):
 def test_evaluator_skips_an_unreadable_checkpoint(two_checkpoints,
                                                   shapes_dir, tmp_path,
                                                   caplog):
-  train_dir = _copy(two_checkpoints, str(tmp_path / 'train'))
+  train_dir = copy_train_dir(two_checkpoints, str(tmp_path / 'train'))
   newest = os.path.join(train_dir, 'model.ckpt-1')
   _truncate_data(newest)
   # A trainer holds the directory: evaluators take no lock.
@@ -371,14 +351,7 @@ def _evaluate(train_dir, shapes_dir, tmp_path):
 @pytest.mark.slow
 def test_each_save_is_fsynced(shapes_dir, tmp_path, monkeypatch):
   train_dir = str(tmp_path / 'train')
-  synced = []
-  real_fsync = os.fsync
-
-  def record(fd):
-    synced.append(os.readlink('/proc/self/fd/%d' % fd))
-    real_fsync(fd)
-
-  monkeypatch.setattr(os, 'fsync', record)
+  synced = record_fsyncs(monkeypatch)
   tic.train(tic.parse_flags(FLAGS + [
       '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
       '--max_number_of_steps=1', '--save_interval_secs=0']))

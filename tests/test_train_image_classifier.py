@@ -32,6 +32,9 @@ from datasets import generate_shapes
 from deployment import cluster
 from deployment import script_utils
 from nets import nets_factory
+from tests.train_dir_helpers import checkpoint_values
+from tests.train_dir_helpers import copy_train_dir
+from tests.train_dir_helpers import step_of
 from training import hooks
 from training import optimizers
 
@@ -106,29 +109,6 @@ def trained(shapes_dir, tmp_path_factory):
     logger.removeHandler(records)
     logger.setLevel(level)
   return {'dir': train_dir, 'result': result, 'log': records.messages}
-
-
-def _copy(train_dir, tmp_path):
-  target = str(tmp_path / 'train')
-  shutil.copytree(train_dir, target)
-  # The `checkpoint` file names absolute paths; point it at the copy.
-  state = tf.train.get_checkpoint_state(target)
-  tf.train.update_checkpoint_state(
-      target, os.path.join(target, os.path.basename(
-          state.model_checkpoint_path)),
-      [os.path.join(target, os.path.basename(p))
-       for p in state.all_model_checkpoint_paths])
-  return target
-
-
-def _checkpoint_values(checkpoint):
-  reader = tf.train.load_checkpoint(checkpoint)
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()}
-
-
-def _step_of(checkpoint):
-  return int(tf.train.load_checkpoint(checkpoint).get_tensor('global_step'))
 
 
 # ---------------------------------------------------------------- flags ---
@@ -318,7 +298,7 @@ def test_loss_falls_on_the_embedded_set(trained):
   assert len(losses) == TRAINED_STEPS
   assert np.mean(losses[-8:]) < np.mean(losses[:8])
   assert trained['result']['global_step'] == TRAINED_STEPS
-  assert _step_of(tf.train.latest_checkpoint(trained['dir'])) == TRAINED_STEPS
+  assert step_of(tf.train.latest_checkpoint(trained['dir'])) == TRAINED_STEPS
 
 
 @pytest.mark.slow
@@ -342,14 +322,14 @@ def test_progress_lines_and_summaries(trained):
 
 @pytest.mark.slow
 def test_resume_continues_the_global_step(trained, shapes_dir, tmp_path):
-  train_dir = _copy(trained['dir'], tmp_path)
+  train_dir = copy_train_dir(trained['dir'], str(tmp_path / 'train'))
   result = _train(shapes_dir, train_dir,
                   '--max_number_of_steps=%d' % (TRAINED_STEPS + 2),
                   *TRAINED_FLAGS)
   assert result['local_steps'] == 2
   assert [s for s, _ in result['history']] == [TRAINED_STEPS + 1,
                                                TRAINED_STEPS + 2]
-  assert _step_of(tf.train.latest_checkpoint(train_dir)) == TRAINED_STEPS + 2
+  assert step_of(tf.train.latest_checkpoint(train_dir)) == TRAINED_STEPS + 2
   # At the stop step already: nothing to do.
   again = _train(shapes_dir, train_dir,
                  '--max_number_of_steps=%d' % (TRAINED_STEPS + 2),
@@ -361,7 +341,7 @@ def test_resume_continues_the_global_step(trained, shapes_dir, tmp_path):
 @pytest.mark.slow
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
     trained, shapes_dir, tmp_path):
-  train_dir = _copy(trained['dir'], tmp_path)
+  train_dir = copy_train_dir(trained['dir'], str(tmp_path / 'train'))
   with pytest.raises(script_utils.ScriptError) as error:
     # Weights grow past float32 within a few steps.
     _train(shapes_dir, train_dir, '--max_number_of_steps=1000',
@@ -373,9 +353,9 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
   assert isinstance(error.value.__cause__, hooks.NonFiniteLossError)
   assert int(match.group(2)) > TRAINED_STEPS
   latest = tf.train.latest_checkpoint(train_dir)
-  assert _step_of(latest) == TRAINED_STEPS
+  assert step_of(latest) == TRAINED_STEPS
   assert latest in str(error.value)
-  for name, value in _checkpoint_values(latest).items():
+  for name, value in checkpoint_values(latest).items():
     if np.issubdtype(np.asarray(value).dtype, np.floating):
       assert np.all(np.isfinite(value)), name
 
@@ -421,9 +401,9 @@ def test_fine_tune_new_head_changes_only_the_head_and_restores_the_rest(
                   '--trainable_scopes=MobilenetV1/Logits',
                   '--optimizer=sgd', '--learning_rate=0.5')
   assert result['global_step'] == 3
-  source = _checkpoint_values(source_checkpoint)
-  start = _checkpoint_values(os.path.join(train_dir, 'model.ckpt-0'))
-  end = _checkpoint_values(os.path.join(train_dir, 'model.ckpt-3'))
+  source = checkpoint_values(source_checkpoint)
+  start = checkpoint_values(os.path.join(train_dir, 'model.ckpt-0'))
+  end = checkpoint_values(os.path.join(train_dir, 'model.ckpt-3'))
   body = [n for n in start
           if n.startswith('MobilenetV1/') and '/Logits/' not in n]
   head = [n for n in start if n.startswith('MobilenetV1/Logits/')]
@@ -474,7 +454,7 @@ def test_checkpoint_that_does_not_fit_fails_before_training(
 @pytest.mark.slow
 def test_train_dir_of_another_model_is_not_resumed(trained, shapes_dir,
                                                    tmp_path):
-  train_dir = _copy(trained['dir'], tmp_path)
+  train_dir = copy_train_dir(trained['dir'], str(tmp_path / 'train'))
   with pytest.raises(script_utils.ScriptError) as error:
     _train(shapes_dir, train_dir, '--max_number_of_steps=100',
            '--model_name=mobilenet_v1_050', *TRAINED_FLAGS)
@@ -498,8 +478,8 @@ def test_two_clones_on_cpu_with_sync_replicas_and_moving_averages(
   # one step past the stop step.
   assert 2 <= result['local_steps'] <= 3
   checkpoint = tf.train.latest_checkpoint(train_dir)
-  assert _step_of(checkpoint) >= 2
-  values = _checkpoint_values(checkpoint)
+  assert step_of(checkpoint) >= 2
+  values = checkpoint_values(checkpoint)
   assert not any(n.startswith('clone_') for n in values)  # one shared copy
   name = 'MobilenetV1/Logits/Conv2d_1c_1x1/weights'
   shadow = name + '/ExponentialMovingAverage'
@@ -513,7 +493,7 @@ def test_quantize_delay_inserts_fake_quantization(shapes_dir, tmp_path):
   train_dir = str(tmp_path / 'quantized')
   _train(shapes_dir, train_dir, '--max_number_of_steps=1',
          '--quantize_delay=0')
-  names = _checkpoint_values(tf.train.latest_checkpoint(train_dir))
+  names = checkpoint_values(tf.train.latest_checkpoint(train_dir))
   assert any('act_quant' in n for n in names)
   assert any('weights_quant' in n for n in names)
   # The quantized eval graph restores those ranges.

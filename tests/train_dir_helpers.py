@@ -1,0 +1,96 @@
+"""Helpers (no tests) for the tests that train, kill and resume.
+
+Copying a trained --train_dir, reading its checkpoints, the environment
+of a script run as a subprocess, and the probes of what this machine
+allows (a tmpfs in a private mount namespace) or what a run fsyncs.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import os
+import shutil
+import subprocess
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def repoint_checkpoint_state(directory):
+  """Points a copied train_dir's `checkpoint` file at the copy.
+
+  The state file names absolute paths, which still lead to the original.
+  """
+  state = tf.train.get_checkpoint_state(directory)
+  tf.train.update_checkpoint_state(
+      directory, os.path.join(directory, os.path.basename(
+          state.model_checkpoint_path)),
+      [os.path.join(directory, os.path.basename(p))
+       for p in state.all_model_checkpoint_paths])
+
+
+def copy_train_dir(train_dir, target):
+  """Copies `train_dir` to the new folder `target`; returns `target`.
+
+  The copy's checkpoints are its own: a run resumed there leaves the
+  original (often a module-wide fixture) as it was.
+  """
+  shutil.copytree(train_dir, target)
+  repoint_checkpoint_state(target)
+  return target
+
+
+def checkpoint_values(checkpoint):
+  """{variable name: numpy value} of every tensor in `checkpoint`."""
+  reader = tf.train.load_checkpoint(checkpoint)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()}
+
+
+def step_of(checkpoint):
+  """The global step saved in `checkpoint`."""
+  return int(tf.train.load_checkpoint(checkpoint).get_tensor('global_step'))
+
+
+def subprocess_env():
+  """The environment of a repository script run as a subprocess."""
+  env = dict(os.environ)
+  env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  return env
+
+
+def can_mount_tmpfs(tmp_path):
+  """Whether `unshare -rm` may mount a tmpfs here (user namespaces)."""
+  if not shutil.which('unshare'):
+    return False
+  target = str(tmp_path / 'probe')
+  os.makedirs(target)
+  try:
+    return subprocess.call(
+        ['unshare', '-rm', 'sh', '-c',
+         'mount -t tmpfs -o size=1m none "$0"', target],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        timeout=30) == 0
+  except (OSError, subprocess.SubprocessError):
+    return False
+
+
+def record_fsyncs(monkeypatch):
+  """Makes `os.fsync` note each path it syncs (and still sync it).
+
+  Returns:
+    The list the paths are appended to, in order.
+  """
+  synced = []
+  real_fsync = os.fsync
+
+  def record(fd):
+    synced.append(os.readlink('/proc/self/fd/%d' % fd))
+    real_fsync(fd)
+
+  monkeypatch.setattr(os, 'fsync', record)
+  return synced
