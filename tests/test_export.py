@@ -50,32 +50,7 @@ def _flags(model, *extra):
 
 
 def _run_graph_def(graph_def, images, output=V1_OUTPUT):
-  with tf.Graph().as_default() as graph:
-    tf.import_graph_def(graph_def, name='')
-    with tf.Session(graph=graph) as sess:
-      return sess.run(output + ':0', {'input:0': images})
-
-
-def _run_tflite(model_bytes, images):
-  """Runs a TFLite model image by image, (de)quantizing as it declares."""
-  interpreter = tf.lite.Interpreter(model_content=model_bytes)
-  interpreter.allocate_tensors()
-  inp = interpreter.get_input_details()[0]
-  out = interpreter.get_output_details()[0]
-  results = []
-  for image in images:
-    value = image[None]
-    if inp['dtype'] != np.float32:
-      scale, zero = inp['quantization']
-      value = np.clip(np.round(value / scale + zero), 0, 255)
-    interpreter.set_tensor(inp['index'], value.astype(inp['dtype']))
-    interpreter.invoke()
-    result = interpreter.get_tensor(out['index'])[0].astype(np.float32)
-    if out['dtype'] != np.float32:
-      scale, zero = out['quantization']
-      result = (result - zero) * scale
-    results.append(result)
-  return np.array(results), inp['dtype']
+  return lib.run_graph_def(graph_def, images, output)
 
 
 def _assert_parity(probabilities, reference):
@@ -441,7 +416,7 @@ def _tflite(frozen, tmp_path, model, mode, *extra):
 
 @pytest.mark.slow
 def test_tflite_float_matches_checkpoint(model, frozen_pb, tmp_path):
-  probabilities, dtype = _run_tflite(
+  probabilities, dtype = lib.run_tflite(
       _tflite(frozen_pb, tmp_path, model, 'none'), model.images)
   assert dtype == np.float32
   _assert_parity(probabilities, model.probabilities)
@@ -452,7 +427,7 @@ def test_tflite_dynamic_range_quantization(model, frozen_pb, tmp_path):
   dynamic = _tflite(frozen_pb, tmp_path, model, 'dynamic')
   # int8 weights: well under half the float32 weights of the frozen graph.
   assert len(dynamic) < 0.5 * os.path.getsize(frozen_pb)
-  probabilities, dtype = _run_tflite(dynamic, model.images)
+  probabilities, dtype = lib.run_tflite(dynamic, model.images)
   assert dtype == np.float32
   agreement = (probabilities.argmax(1) == model.probabilities.argmax(1))
   assert agreement.mean() >= 0.95
@@ -466,7 +441,7 @@ def test_tflite_full_integer_accuracy_close_to_float(model, frozen_pb,
                       '--dataset_dir=' + model.dataset_dir,
                       '--dataset_split_name=train',
                       '--num_calibration_images=64')
-  probabilities, dtype = _run_tflite(quantized, model.images)
+  probabilities, dtype = lib.run_tflite(quantized, model.images)
   assert dtype == np.uint8
   float_accuracy = (model.probabilities.argmax(1) == model.labels).mean()
   int_accuracy = (probabilities.argmax(1) == model.labels).mean()
@@ -505,7 +480,7 @@ def test_quantization_aware_checkpoint_to_uint8_tflite(model, tmp_path):
   graph_def = freeze.load_graph_def(frozen)
   assert tflite.has_fake_quant(graph_def)
   fake_quant = _run_graph_def(graph_def, model.images)
-  probabilities, dtype = _run_tflite(
+  probabilities, dtype = lib.run_tflite(
       _tflite(frozen, tmp_path, model, 'qat'), model.images)
   assert dtype == np.uint8
   # The uint8 model computes what the fake-quant graph simulates.

@@ -1,4 +1,5 @@
-"""Helpers (no tests) shared by test_export.py and test_classify.py.
+"""Helpers (no tests) shared by test_export.py, test_export_v3.py and
+test_classify.py.
 
 They make a tiny learnable image-folder dataset and train small checkpoints
 on it, once per test session (results are cached per directory), so the
@@ -279,3 +280,37 @@ def run_script(module, argv, *args):
   flag_values(['prog'] + list(argv))
   run = getattr(module, 'run', None) or getattr(module, 'classify')
   return run(flag_values, *args)
+
+
+def run_graph_def(graph_def, images, output):
+  """Runs an exported GraphDef: `output` (a node name) on the 'input' node."""
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(graph_def, name='')
+    with tf.Session(graph=graph) as sess:
+      return sess.run(output + ':0', {'input:0': images})
+
+
+def run_tflite(model_bytes, images):
+  """Runs a TFLite model image by image, (de)quantizing as it declares.
+
+  Returns:
+    (float32 outputs [N, ...], the model's input dtype).
+  """
+  interpreter = tf.lite.Interpreter(model_content=model_bytes)
+  interpreter.allocate_tensors()
+  inp = interpreter.get_input_details()[0]
+  out = interpreter.get_output_details()[0]
+  results = []
+  for image in images:
+    value = image[None]
+    if inp['dtype'] != np.float32:
+      scale, zero = inp['quantization']
+      value = np.clip(np.round(value / scale + zero), 0, 255)
+    interpreter.set_tensor(inp['index'], value.astype(inp['dtype']))
+    interpreter.invoke()
+    result = interpreter.get_tensor(out['index'])[0].astype(np.float32)
+    if out['dtype'] != np.float32:
+      scale, zero = out['quantization']
+      result = (result - zero) * scale
+    results.append(result)
+  return np.array(results), inp['dtype']

@@ -57,10 +57,7 @@ def checkpoint(tmp_path_factory):
 
 
 def _run(graph_def, images, output=OUTPUT):
-  with tf.Graph().as_default() as graph:
-    tf.import_graph_def(graph_def, name='')
-    with tf.Session(graph=graph) as sess:
-      return sess.run(output + ':0', {'input:0': images})
+  return lib.run_graph_def(graph_def, images, output)
 
 
 def _builtin_operators(model_bytes):
@@ -95,23 +92,6 @@ def _builtin_operators(model_bytes):
       values.append(struct.unpack_from('<i', model_bytes, large)[0])
     codes.add(max(values))
   return codes
-
-
-def _run_tflite(model_bytes, images):
-  interpreter = tf.lite.Interpreter(model_content=model_bytes)
-  interpreter.allocate_tensors()
-  inp = interpreter.get_input_details()[0]
-  out = interpreter.get_output_details()[0]
-  results = []
-  for image in images:
-    value = image[None]
-    if inp['dtype'] != np.float32:
-      scale, zero = inp['quantization']
-      value = np.clip(np.round(value / scale + zero), 0, 255)
-    interpreter.set_tensor(inp['index'], value.astype(inp['dtype']))
-    interpreter.invoke()
-    results.append(interpreter.get_tensor(out['index'])[0])
-  return np.array(results), inp['dtype']
 
 
 @pytest.fixture(scope='module')
@@ -159,7 +139,7 @@ def test_tflite_float_uses_hard_swish_and_matches(frozen):
   model = tflite.convert(path, 'none')
   assert TFLITE_HARD_SWISH in _builtin_operators(model)
   images = _random_images()
-  probabilities, dtype = _run_tflite(model, images)
+  probabilities, dtype = lib.run_tflite(model, images)
   assert dtype == np.float32
   np.testing.assert_allclose(probabilities, _run(folded.graph_def, images),
                              atol=1e-4)
@@ -169,7 +149,7 @@ def test_tflite_dynamic_range(frozen):
   folded, _, path = frozen
   model = tflite.convert(path, 'dynamic')
   images = _random_images()
-  probabilities, dtype = _run_tflite(model, images)
+  probabilities, dtype = lib.run_tflite(model, images)
   assert dtype == np.float32
   np.testing.assert_allclose(probabilities, _run(folded.graph_def, images),
                              atol=0.05)
@@ -180,7 +160,7 @@ def test_tflite_full_integer(frozen):
   calibration = [image[None] for image in _random_images(8, seed=1)]
   model = tflite.convert(path, 'full_integer',
                          representative_data=calibration)
-  probabilities, dtype = _run_tflite(model, _random_images())
+  probabilities, dtype = lib.run_tflite(model, _random_images())
   assert dtype == np.uint8
   assert probabilities.shape == (4, NUM_CLASSES)
 
