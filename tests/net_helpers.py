@@ -119,6 +119,26 @@ def train_graph(build_logits, labels=(0, 1, 2, 3)):
   return inputs, train_op
 
 
+def values_around_a_step(inputs, train_op, tensors, fetches=()):
+  """Runs one training step on random images in a fresh session.
+
+  Args:
+    inputs, train_op: from `train_graph`.
+    tensors: what to read before and after the step.
+    fetches: what to read in the step itself.
+
+  Returns:
+    (values of `tensors` before, after, [values of `fetches`]).
+  """
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    before = sess.run(tensors)
+    fetched = sess.run([train_op] + list(fetches),
+                       {inputs: random_images(32, 4)})[1:]
+    after = sess.run(tensors)
+  return before, after, fetched
+
+
 def check_checkpoint_restores(build_output, prefix, variables=moving_stats):
   """A saved build, restored into a fresh graph, computes the same output.
 

@@ -23,7 +23,6 @@ import pytest
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-import train_image_classifier as tic
 from deployment import script_utils
 from reliability import kill_loop
 from tests.train_dir_helpers import can_mount_tmpfs
@@ -31,6 +30,7 @@ from tests.train_dir_helpers import checkpoint_values
 from tests.train_dir_helpers import repoint_checkpoint_state
 from tests.train_dir_helpers import step_of
 from tests.train_dir_helpers import subprocess_env
+from tests.train_dir_helpers import train_in_process
 from training import hooks
 
 IMAGE_SIZE = 32
@@ -61,15 +61,8 @@ def shapes_dir(tmp_path_factory):
   return path
 
 
-def _opts(shapes_dir, train_dir, *flags):
-  return tic.parse_flags(BASE_FLAGS + [
-      '--dataset_dir=%s' % shapes_dir, '--train_dir=%s' % train_dir
-  ] + list(flags))
-
-
 def _train(shapes_dir, train_dir, *flags):
-  with tf.Graph().as_default():
-    return tic.train(_opts(shapes_dir, train_dir, *flags))
+  return train_in_process(BASE_FLAGS, shapes_dir, train_dir, *flags)
 
 
 def _train_command(shapes_dir, train_dir, *flags):

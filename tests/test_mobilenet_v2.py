@@ -33,6 +33,7 @@ from tests.net_helpers import moving_stats
 from tests.net_helpers import random_images
 from tests.net_helpers import read_listing
 from tests.net_helpers import train_graph
+from tests.net_helpers import values_around_a_step
 from tests.net_helpers import without_batch_norm
 
 # Layers 1-4 of V2 (stride 4, 24 channels out).
@@ -529,14 +530,12 @@ def test_training_step_updates_batch_norm_statistics():
   inputs, train_op = _train_graph(is_training=True)
   first_conv = [op for op in tf.get_default_graph().get_operations()
                 if op.type == 'Conv2D'][0].outputs[0]
-  first_mean = [v for v in moving_stats()
-                if v.op.name == 'MobilenetV2/Conv/BatchNorm/moving_mean'][0]
-  with tf.Session() as sess:
-    sess.run(tf.global_variables_initializer())
-    before = sess.run(moving_stats())
-    _, conv = sess.run([train_op, first_conv], {inputs: random_images(32, 4)})
-    after = sess.run(moving_stats())
-    updated_mean = sess.run(first_mean)
+  stats = moving_stats()
+  first_mean = [v.op.name for v in stats].index(
+      'MobilenetV2/Conv/BatchNorm/moving_mean')
+  before, after, [conv] = values_around_a_step(inputs, train_op, stats,
+                                               [first_conv])
+  updated_mean = after[first_mean]
   assert len(before) == 2 * SHORT_BATCH_NORMS
   for old, new in zip(before, after):
     assert not np.array_equal(old, new)
@@ -550,11 +549,8 @@ def test_inference_build_leaves_batch_norm_statistics_alone():
   assert not tf.get_collection(tf.GraphKeys.UPDATE_OPS)
   weights = [v for v in tf.trainable_variables()
              if v.op.name == 'MobilenetV2/expanded_conv_2/project/weights'][0]
-  with tf.Session() as sess:
-    sess.run(tf.global_variables_initializer())
-    before = sess.run(moving_stats() + [weights])
-    sess.run(train_op, {inputs: random_images(32, 4)})
-    after = sess.run(moving_stats() + [weights])
+  before, after, _ = values_around_a_step(inputs, train_op,
+                                          moving_stats() + [weights])
   for old, new in zip(before[:-1], after[:-1]):
     np.testing.assert_array_equal(old, new)
   assert not np.allclose(before[-1], after[-1])

@@ -32,6 +32,7 @@ from tests.net_helpers import moving_stats
 from tests.net_helpers import random_images
 from tests.net_helpers import read_listing
 from tests.net_helpers import train_graph
+from tests.net_helpers import values_around_a_step
 from tests.net_helpers import without_batch_norm
 
 # Factory name -> reference listing prefix.
@@ -342,11 +343,7 @@ def test_training_step_updates_batch_norm_statistics():
   inputs, train_op = _train_graph(is_training=True)
   assert len(tf.get_collection(tf.GraphKeys.UPDATE_OPS)) == (
       2 * SHORT_BATCH_NORMS)
-  with tf.Session() as sess:
-    sess.run(tf.global_variables_initializer())
-    before = sess.run(moving_stats())
-    sess.run(train_op, {inputs: random_images(32, 4)})
-    after = sess.run(moving_stats())
+  before, after, _ = values_around_a_step(inputs, train_op, moving_stats())
   for old, new in zip(before, after):
     assert not np.array_equal(old, new)
 
@@ -354,11 +351,7 @@ def test_training_step_updates_batch_norm_statistics():
 def test_inference_build_leaves_batch_norm_statistics_alone():
   inputs, train_op = _train_graph(is_training=False)
   assert not tf.get_collection(tf.GraphKeys.UPDATE_OPS)
-  with tf.Session() as sess:
-    sess.run(tf.global_variables_initializer())
-    before = sess.run(moving_stats())
-    sess.run(train_op, {inputs: random_images(32, 4)})
-    after = sess.run(moving_stats())
+  before, after, _ = values_around_a_step(inputs, train_op, moving_stats())
   for old, new in zip(before, after):
     np.testing.assert_array_equal(old, new)
 

@@ -19,9 +19,9 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 import eval_image_classifier as eic
-import train_image_classifier as tic
 from datasets import generate_shapes
 from tests.train_dir_helpers import checkpoint_values
+from tests.train_dir_helpers import train_in_process
 
 IMAGE_SIZE = 32
 COMMON = ['--dataset_name=shapes', '--train_image_size=%d' % IMAGE_SIZE,
@@ -41,12 +41,9 @@ def shapes_dir(tmp_path_factory):
 
 
 def _train(shapes_dir, train_dir, model_name, steps, *extra):
-  opts = tic.parse_flags(COMMON + [
-      '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
-      '--model_name=' + model_name, '--max_number_of_steps=%d' % steps] +
-                         list(extra))
-  with tf.Graph().as_default():
-    return tic.train(opts)
+  return train_in_process(COMMON, shapes_dir, train_dir,
+                          '--model_name=' + model_name,
+                          '--max_number_of_steps=%d' % steps, *extra)
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ from deployment import batch_norm_check
 from deployment import run_record
 from deployment import script_utils
 from export import freeze
+from tests.train_dir_helpers import train_in_process
 from training import model_inputs
 from training import train_dir_lock
 
@@ -121,11 +122,7 @@ def shapes_dir(tmp_path_factory):
 
 
 def _train(shapes_dir, train_dir, *extra):
-  opts = tic.parse_flags(TRAIN_FLAGS + ['--dataset_dir=%s' % shapes_dir,
-                                        '--train_dir=%s' % train_dir] +
-                         list(extra))
-  with tf.Graph().as_default():
-    return tic.train(opts)
+  return train_in_process(TRAIN_FLAGS, shapes_dir, train_dir, *extra)
 
 
 @pytest.fixture(scope='module')

@@ -35,6 +35,7 @@ from nets import nets_factory
 from tests.train_dir_helpers import checkpoint_values
 from tests.train_dir_helpers import copy_train_dir
 from tests.train_dir_helpers import step_of
+from tests.train_dir_helpers import train_in_process
 from training import hooks
 from training import optimizers
 
@@ -70,15 +71,8 @@ def shapes_dir(tmp_path_factory):
   return path
 
 
-def _opts(shapes_dir, train_dir, *flags):
-  return tic.parse_flags(BASE_FLAGS + [
-      '--dataset_dir=%s' % shapes_dir, '--train_dir=%s' % train_dir
-  ] + list(flags))
-
-
 def _train(shapes_dir, train_dir, *flags):
-  with tf.Graph().as_default():
-    return tic.train(_opts(shapes_dir, train_dir, *flags))
+  return train_in_process(BASE_FLAGS, shapes_dir, train_dir, *flags)
 
 
 class _Records(std_logging.Handler):

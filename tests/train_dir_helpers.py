@@ -1,6 +1,6 @@
 """Helpers (no tests) for the tests that train, kill and resume.
 
-Copying a trained --train_dir, reading its checkpoints, the environment
+Training in this process, copying a trained --train_dir, reading its checkpoints, the environment
 of a script run as a subprocess, and the probes of what this machine
 allows (a tmpfs in a private mount namespace) or what a run fsyncs.
 """
@@ -16,7 +16,27 @@ import subprocess
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+import train_image_classifier as tic
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train_in_process(base_flags, dataset_dir, train_dir, *extra_flags):
+  """Runs train_image_classifier's `train` here, in a graph of its own.
+
+  Args:
+    base_flags: the test file's common flags.
+    dataset_dir, train_dir: the two folders (flags after `base_flags`).
+    *extra_flags: flags after those, e.g. '--max_number_of_steps=2'.
+
+  Returns:
+    What `train` returns.
+  """
+  opts = tic.parse_flags(list(base_flags) + [
+      '--dataset_dir=%s' % dataset_dir, '--train_dir=%s' % train_dir
+  ] + list(extra_flags))
+  with tf.Graph().as_default():
+    return tic.train(opts)
 
 
 def repoint_checkpoint_state(directory):
