@@ -139,6 +139,44 @@ def values_around_a_step(inputs, train_op, tensors, fetches=()):
   return before, after, fetched
 
 
+def check_step_updates_batch_norm(inputs, train_op, first_mean_name, decay,
+                                  num_batch_norms):
+  """A training step moves every statistic, the first mean by the rule.
+
+  moving_mean <- decay * moving_mean + (1 - decay) * batch mean, from 0.
+
+  Args:
+    inputs, train_op: from `train_graph` in training mode.
+    first_mean_name: the moving mean of the first convolution's batch norm.
+    decay: the batch norm decay the network was built with.
+    num_batch_norms: how many batch norms the network has.
+  """
+  # The first convolution's raw output, the input of the first batch norm.
+  first_conv = [op for op in tf.get_default_graph().get_operations()
+                if op.type == 'Conv2D'][0].outputs[0]
+  stats = moving_stats()
+  first_mean = [v.op.name for v in stats].index(first_mean_name)
+  before, after, [conv] = values_around_a_step(inputs, train_op, stats,
+                                               [first_conv])
+  assert len(before) == 2 * num_batch_norms
+  for old, new in zip(before, after):
+    assert not np.array_equal(old, new)
+  np.testing.assert_allclose(after[first_mean],
+                             (1 - decay) * conv.mean(axis=(0, 1, 2)),
+                             rtol=1e-3, atol=1e-8)
+
+
+def check_step_leaves_batch_norm_alone(inputs, train_op, weights_name):
+  """A step of an inference build trains `weights_name`, no statistic."""
+  weights = [v for v in tf.trainable_variables()
+             if v.op.name == weights_name][0]
+  before, after, _ = values_around_a_step(inputs, train_op,
+                                          moving_stats() + [weights])
+  for old, new in zip(before[:-1], after[:-1]):
+    np.testing.assert_array_equal(old, new)
+  assert not np.allclose(before[-1], after[-1])
+
+
 def check_checkpoint_restores(build_output, prefix, variables=moving_stats):
   """A saved build, restored into a fresh graph, computes the same output.
 

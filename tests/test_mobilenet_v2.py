@@ -26,14 +26,14 @@ from nets.mobilenet import mobilenet_v2 as upstream_path
 from tests.net_helpers import assert_close
 from tests.net_helpers import built_listing
 from tests.net_helpers import check_checkpoint_restores
+from tests.net_helpers import check_step_leaves_batch_norm_alone
+from tests.net_helpers import check_step_updates_batch_norm
 from tests.net_helpers import depth
 from tests.net_helpers import depthwise_rate
 from tests.net_helpers import images
-from tests.net_helpers import moving_stats
 from tests.net_helpers import random_images
 from tests.net_helpers import read_listing
 from tests.net_helpers import train_graph
-from tests.net_helpers import values_around_a_step
 from tests.net_helpers import without_batch_norm
 
 # Layers 1-4 of V2 (stride 4, 24 channels out).
@@ -528,32 +528,17 @@ def _train_graph(is_training):
 
 def test_training_step_updates_batch_norm_statistics():
   inputs, train_op = _train_graph(is_training=True)
-  first_conv = [op for op in tf.get_default_graph().get_operations()
-                if op.type == 'Conv2D'][0].outputs[0]
-  stats = moving_stats()
-  first_mean = [v.op.name for v in stats].index(
-      'MobilenetV2/Conv/BatchNorm/moving_mean')
-  before, after, [conv] = values_around_a_step(inputs, train_op, stats,
-                                               [first_conv])
-  updated_mean = after[first_mean]
-  assert len(before) == 2 * SHORT_BATCH_NORMS
-  for old, new in zip(before, after):
-    assert not np.array_equal(old, new)
   # training_scope's batch norm decay is 0.997.
-  np.testing.assert_allclose(updated_mean, 0.003 * conv.mean(axis=(0, 1, 2)),
-                             rtol=1e-3, atol=1e-8)
+  check_step_updates_batch_norm(
+      inputs, train_op, 'MobilenetV2/Conv/BatchNorm/moving_mean',
+      decay=0.997, num_batch_norms=SHORT_BATCH_NORMS)
 
 
 def test_inference_build_leaves_batch_norm_statistics_alone():
   inputs, train_op = _train_graph(is_training=False)
   assert not tf.get_collection(tf.GraphKeys.UPDATE_OPS)
-  weights = [v for v in tf.trainable_variables()
-             if v.op.name == 'MobilenetV2/expanded_conv_2/project/weights'][0]
-  before, after, _ = values_around_a_step(inputs, train_op,
-                                          moving_stats() + [weights])
-  for old, new in zip(before[:-1], after[:-1]):
-    np.testing.assert_array_equal(old, new)
-  assert not np.allclose(before[-1], after[-1])
+  check_step_leaves_batch_norm_alone(
+      inputs, train_op, 'MobilenetV2/expanded_conv_2/project/weights')
 
 
 def test_training_scope_regularizes_convolutions_only():
