@@ -46,11 +46,7 @@ from export import predictors
 
 # Record field -> this script's flag; checkpoints rebuild the network from
 # all of them, exported models carry their own name, size and head.
-_RECORD_FLAGS = {
-    'model_name': 'model_name', 'image_size': 'image_size',
-    'preprocessing_name': 'preprocessing_name', 'num_classes': 'num_classes',
-    'labels_offset': 'labels_offset',
-    'moving_average_decay': 'moving_average_decay'}
+_RECORD_FLAGS = record_flags.NETWORK_FLAGS
 _EXPORTED_RECORD_FLAGS = ('preprocessing_name', 'labels_offset')
 
 

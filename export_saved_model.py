@@ -50,11 +50,7 @@ FLAGS = flags.FLAGS
 
 
 # Training record field -> this script's flag.
-RECORD_FLAGS = {
-    'model_name': 'model_name', 'image_size': 'image_size',
-    'preprocessing_name': 'preprocessing_name',
-    'num_classes': 'num_classes', 'labels_offset': 'labels_offset',
-    'moving_average_decay': 'moving_average_decay'}
+RECORD_FLAGS = record_flags.NETWORK_FLAGS
 
 
 def run(flag_values):
@@ -98,9 +94,7 @@ def _run(flag_values):
         (flag_values.export_dir, saved_model.SERVING_SIGNATURE,
          saved_model.IMAGES_SIGNATURE,
          '; class names from %s' % labels_path if labels_path else ''))
-  copy = record_flags.copy_record_beside(source, flag_values.export_dir)
-  if copy:
-    print('Copied the training record to %s.' % copy)
+  record_flags.copy_record_beside(source, flag_values.export_dir)
   return flag_values.export_dir
 
 

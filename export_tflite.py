@@ -124,9 +124,7 @@ def _run(flag_values):
          ', calibrated on %d images of %s/%s' %
          (len(representative), flag_values.dataset_name,
           flag_values.dataset_split_name) if representative else ''))
-  copy = record_flags.copy_record_beside(source, flag_values.output_file)
-  if copy:
-    print('Copied the training record to %s.' % copy)
+  record_flags.copy_record_beside(source, flag_values.output_file)
   return len(model)
 
 

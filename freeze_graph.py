@@ -61,11 +61,7 @@ FLAGS = flags.FLAGS
 
 
 # Training record field -> this script's flag.
-RECORD_FLAGS = {
-    'model_name': 'model_name', 'image_size': 'image_size',
-    'preprocessing_name': 'preprocessing_name',
-    'num_classes': 'num_classes', 'labels_offset': 'labels_offset',
-    'moving_average_decay': 'moving_average_decay'}
+RECORD_FLAGS = record_flags.NETWORK_FLAGS
 
 
 def run(flag_values):
@@ -103,9 +99,7 @@ def _run(flag_values):
   print('Wrote %s: input %s (%dx%d), output %s.' %
         (flag_values.output_file, frozen.input_node_name, frozen.image_size,
          frozen.image_size, frozen.output_node_name))
-  copy = record_flags.copy_record_beside(source, flag_values.output_file)
-  if copy:
-    print('Copied the training record to %s.' % copy)
+  record_flags.copy_record_beside(source, flag_values.output_file)
   return frozen
 
 

@@ -19,6 +19,14 @@ from deployment import run_record
 from deployment import script_utils
 
 
+# Record field -> the flag of the same name, in the scripts that rebuild the
+# network from a checkpoint (freeze_graph.py, export_saved_model.py and
+# classify_image.py): all the record says about the network and its input.
+NETWORK_FLAGS = {field: field for field in (
+    'model_name', 'image_size', 'preprocessing_name', 'num_classes',
+    'labels_offset', 'moving_average_decay')}
+
+
 class FlagView(object):
   """Parsed flags with some values replaced (those merged from a record).
 
@@ -95,10 +103,10 @@ def merge_record(model_path, flag_for_field, given, defaults):
         '%s. Delete it to use the flags alone.' % e)
 
 
-def copy_record_beside(model_path, output_path):
+def copy_record_beside(model_path, output_path, out=None):
   """Copies the record of `model_path` into the folder `output_path` is in
-  (or into `output_path` itself when it is a directory); returns the copy's
-  path or None.
+  (or into `output_path` itself when it is a directory), and says so on
+  `out` (default stdout); returns the copy's path or None.
 
   Raises:
     ScriptError: the record cannot be read or written.
@@ -110,9 +118,12 @@ def copy_record_beside(model_path, output_path):
       os.path.realpath(folder)):
     return None  # No record, or it is already there.
   try:
-    return run_record.copy_record(model_path, folder)
+    copy = run_record.copy_record(model_path, folder)
   except run_record.RecordError as e:
     raise script_utils.ScriptError(str(e))
+  if copy:
+    print('Copied the training record to %s.' % copy, file=out or sys.stdout)
+  return copy
 
 
 def read_field(record_path, field):
