@@ -139,7 +139,7 @@ def record_training(config):
     held back.
   """
   inputs = config.inputs
-  model_inputs.check_writable_dir(config.train_dir, '--train_dir')
+  model_inputs.check_writable_dir(config.train_dir, 'train_dir')
   num_classes, image_size = run_checks.trained_shape(inputs)
   existing = None
   try:

@@ -26,6 +26,7 @@ import re
 # them, so a value put into a message is never taken for a mark.
 _OPEN = '\x1e'
 _CLOSE = '\x1f'
+_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
 _MARK = re.compile(_OPEN + r'([A-Za-z_][A-Za-z0-9_]*)' + _CLOSE)
 
 
@@ -41,6 +42,8 @@ def ref(name, *value):
   """
   if len(value) > 1:
     raise TypeError('ref takes one value at most, got %d.' % len(value))
+  if not _NAME.match(name):
+    raise ValueError('%r is not a parameter name.' % (name,))
   mark = _OPEN + name + _CLOSE
   return '%s=%s' % (mark, value[0]) if value else mark
 
