@@ -89,7 +89,7 @@ def resolve_batch_norm_decay(opts):
     return batch_norm_check.resolve_decay(value, opts.max_number_of_steps,
                                           own)
   except ValueError as e:
-    raise script_utils.ScriptError(str(e))
+    raise script_utils.ScriptError(script_utils.as_command_line(e))
 
 
 def config_from_flags(opts, batch_norm_decay=None):
