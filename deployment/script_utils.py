@@ -29,7 +29,18 @@ from nets import param_refs
 
 
 class ScriptError(errors.InputError):
-  """Bad command-line input; the message names the flag and the fix."""
+  """Bad command-line input; the message names the flag and the fix.
+
+  Its `str()` spells parameter marks as flags: this is the error of a
+  command line, raised by the scripts (or by `command_line_errors`).
+  """
+
+  def __init__(self, message, flag_names=None):
+    super(ScriptError, self).__init__(message)
+    self.flag_names = flag_names
+
+  def __str__(self):
+    return as_command_line(self.marked_message(), self.flag_names)
 
 
 def flag_spelling(flag_names=None):
@@ -49,6 +60,8 @@ def as_command_line(message, flag_names=None):
     message: a string, or an exception whose message may hold marks.
     flag_names: {parameter name: flag name} where the two differ.
   """
+  if isinstance(message, ScriptError) and message.flag_names:
+    flag_names = dict(message.flag_names, **(flag_names or {}))
   text = message if isinstance(message, str) else param_refs.marked(message)
   return param_refs.spell(text, flag_spelling(flag_names))
 
@@ -96,15 +109,18 @@ def _paragraph(text):
 
 
 @contextlib.contextmanager
-def command_line_errors():
+def command_line_errors(flag_names=None):
   """Inside the block, a library `InputError` becomes a `ScriptError`.
 
   The library's error stays reachable as the new error's `__cause__`; the
-  new one keeps its parameter marks for `run_or_exit` to spell.
+  new one keeps its parameter marks and spells them as flags.
+
+  Args:
+    flag_names: {parameter name: flag name} where the two differ.
   """
   try:
     yield
   except ScriptError:
     raise
   except errors.InputError as e:
-    raise ScriptError(param_refs.marked(e)) from e
+    raise ScriptError(param_refs.marked(e), flag_names) from e
