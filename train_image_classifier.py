@@ -124,6 +124,7 @@ def warn_if_short(config):
   warning = batch_norm_check.check_convergence(
       config.max_number_of_steps, config.batch_norm_decay, own).warning()
   if warning:
+    warning = script_utils.as_command_line(warning)
     logging.warning('%s', warning)
   return warning
 
@@ -156,7 +157,7 @@ def record_training(config):
                                    existing, fields, record, {}).conflicts
     for conflict in conflicts:
       logging.warning('Resuming with other settings than recorded: %s',
-                      conflict)
+                      script_utils.as_command_line(conflict))
     if not conflicts:
       run_record.write_record(config.train_dir, record)
   except run_record.RecordError as e:
