@@ -281,7 +281,7 @@ def _watch(config, graph, tf_graph):
       if problem is None:
         raise
       logging.warning('Skipping checkpoint %s: %s (%s).', checkpoint,
-                      problem, str(e).split('\n')[0])
+                      problem, errors.marked(e).split('\n')[0])
   logging.info('No new checkpoint for %s s; stopping (%s).',
                config.timeout, ref('timeout'))
   return results
