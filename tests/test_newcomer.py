@@ -233,7 +233,8 @@ def test_stale_statistics_are_detected_after_a_short_run():
   assert stale.layers == 3
   # The smallest variance bounds the initial share 0.9997**1500 from above.
   assert bn.initial_share(0.9997, 1500) <= stale.max_share < 0.7
-  text = bn.explain_stale(stale, 'train/model.ckpt-1500', 1500, 0.9997)
+  text = script_utils.as_command_line(
+      bn.explain_stale(stale, 'train/model.ckpt-1500', 1500, 0.9997))
   assert 'still close to their initial values' in text
   assert '64%' in text and '--batch_norm_decay=auto' in text
   assert str(bn.steps_to_converge(0.9997)) in text
