@@ -28,6 +28,7 @@ from deployment import errors
 from deployment import script_utils
 from nets import param_refs
 from training import optimizers
+from tests import test_export_lib as lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY_PACKAGES = ('training', 'export', 'datasets', 'deployment', 'nets',
@@ -198,6 +199,19 @@ def test_run_or_exit_prints_a_library_error_with_the_flag(capsys):
   assert 'train_image_classifier: error: --optimizer=no_such_optimizer' in (
       stderr)
   assert '\x1e' not in stderr and '\x1f' not in stderr
+
+
+def test_export_tflite_names_its_own_flag_for_a_library_parameter(tmp_path):
+  # tflite.convert names its `graph_def_file`; export_tflite's flag for it
+  # is --input_graph (export_tflite.FLAG_NAMES).
+  import export_tflite  # pylint: disable=g-import-not-at-top
+  missing = str(tmp_path / 'missing.pb')
+  with pytest.raises(script_utils.ScriptError) as error:
+    lib.run_script(export_tflite, ['--input_graph=' + missing,
+                                   '--output_file=' + str(tmp_path / 'm')])
+  assert str(error.value) == '--input_graph=%s: no such file.' % missing
+  assert str(error.value.__cause__) == 'graph_def_file=%s: no such file.' % (
+      missing)
 
 
 @pytest.mark.slow
