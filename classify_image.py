@@ -37,6 +37,7 @@ from deployment import logs
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
+from deployment import errors
 import record_flags
 from deployment import script_utils
 from export import export_flags
@@ -82,8 +83,8 @@ def _read_images(image_paths):
   for path in image_paths:
     try:
       images[path] = predictors.read_image_file(path)
-    except script_utils.ScriptError as e:
-      failures[path] = str(e)
+    except errors.InputError as e:
+      failures[path] = script_utils.as_command_line(e)
   return images, failures
 
 
@@ -129,7 +130,7 @@ def model_options(flag_values, kind, out):
   if merged.taken_line():
     print(merged.taken_line(), file=out)
   for conflict in merged.conflicts:
-    print('Warning: %s' % conflict, file=out)
+    print('Warning: %s' % script_utils.as_command_line(conflict), file=out)
   return merged.values
 
 
@@ -184,6 +185,15 @@ def _classify_one(predictor, label_map, path, data, top_k, out):
 def classify(flag_values, image_paths, out=sys.stdout):
   """Classifies the images and prints the top classes.
 
+  A library error becomes a `ScriptError` naming flags; see `_classify_all`.
+  """
+  with script_utils.command_line_errors():
+    return _classify_all(flag_values, image_paths, out)
+
+
+def _classify_all(flag_values, image_paths, out):
+  """Classifies the images and prints the top classes.
+
   Args:
     flag_values: the parsed flags.
     image_paths: image files.
@@ -229,8 +239,8 @@ def classify(flag_values, image_paths, out=sys.stdout):
         try:
           result = _classify_one(predictor, label_map, path, images[path],
                                  flag_values.top_k, out)
-        except script_utils.ScriptError as e:
-          failures[path] = str(e)
+        except errors.InputError as e:
+          failures[path] = script_utils.as_command_line(e)
       results.append(result)
   finally:
     predictor.close()

@@ -47,8 +47,18 @@ from datasets import download_and_convert_flowers
 from datasets import download_and_convert_mnist
 from datasets import downloads
 from datasets import generate_shapes
+from deployment import script_utils
 
 FLAGS = flags.FLAGS
+
+# The flags whose names differ from the converter parameters they set.
+FLAG_NAMES = {
+    'checksum': 'archive_checksum',
+    'image_size': 'shapes_image_size',
+    'train_per_class': 'shapes_train_per_class',
+    'validation_per_class': 'shapes_validation_per_class',
+    'validation_labels_file': 'imagenet_validation_labels_file',
+}
 
 flags.DEFINE_string(
     'dataset_name', None,
@@ -186,7 +196,8 @@ CONVERTERS = {
 
 def _fail(message):
   sys.stderr.write('\n'.join(textwrap.wrap(
-      'download_and_convert_data.py: error: ' + str(message), 79,
+      'download_and_convert_data.py: error: ' +
+      script_utils.as_command_line(message, FLAG_NAMES), 79,
       break_long_words=False, break_on_hyphens=False)) + '\n')
   sys.exit(1)
 

@@ -97,6 +97,7 @@ def explain_low_accuracy(results, batch_norm_decay=None):
   message = run_checks.stale_statistics_message(
       last['checkpoint'], last.get('global_step'), batch_norm_decay)
   if message:
+    message = script_utils.as_command_line(message)
     logging.warning('%s', message)
   return message
 

@@ -92,9 +92,14 @@ def _representative_data(flag_values, graph_def):
       preprocessing_fn, flag_values.num_calibration_images)
 
 
+# The flags whose names differ from the library parameters they set.
+FLAG_NAMES = {'graph_def_file': 'input_graph',
+              'output_name': 'output_node_name'}
+
+
 def run(flag_values):
   """Runs the export with parsed flags; library errors become ScriptErrors."""
-  with script_utils.command_line_errors():
+  with script_utils.command_line_errors(FLAG_NAMES):
     return _run(flag_values)
 
 
@@ -112,7 +117,7 @@ def _run(flag_values):
                                              RECORD_FLAGS)
   representative = None
   if flag_values.quantization == 'full_integer':
-    graph_def = freeze.load_graph_def(flag_values.input_graph)
+    graph_def = freeze.load_graph_def(flag_values.input_graph, 'input_graph')
     representative = _representative_data(flag_values, graph_def)
   model = tflite.convert(flag_values.input_graph,
                          quantization=flag_values.quantization,
@@ -131,7 +136,7 @@ def _run(flag_values):
 def main(_):
   logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
+  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM, FLAG_NAMES)
 
 
 if __name__ == '__main__':

@@ -69,7 +69,7 @@ def merged_flags(flag_values, model_path, flag_for_field, out=None):
   if merged.taken_line():
     print(merged.taken_line(), file=out or sys.stdout)
   for conflict in merged.conflicts:
-    logging.warning('%s', conflict)
+    logging.warning('%s', script_utils.as_command_line(conflict))
   return FlagView(flag_values, merged.values), merged.source
 
 

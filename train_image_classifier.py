@@ -89,7 +89,7 @@ def resolve_batch_norm_decay(opts):
     return batch_norm_check.resolve_decay(value, opts.max_number_of_steps,
                                           own)
   except ValueError as e:
-    raise script_utils.ScriptError(str(e))
+    raise script_utils.ScriptError(script_utils.as_command_line(e))
 
 
 def config_from_flags(opts, batch_norm_decay=None):
@@ -124,6 +124,7 @@ def warn_if_short(config):
   warning = batch_norm_check.check_convergence(
       config.max_number_of_steps, config.batch_norm_decay, own).warning()
   if warning:
+    warning = script_utils.as_command_line(warning)
     logging.warning('%s', warning)
   return warning
 
@@ -139,7 +140,7 @@ def record_training(config):
     held back.
   """
   inputs = config.inputs
-  model_inputs.check_writable_dir(config.train_dir, '--train_dir')
+  model_inputs.check_writable_dir(config.train_dir, 'train_dir')
   num_classes, image_size = run_checks.trained_shape(inputs)
   existing = None
   try:
@@ -155,7 +156,7 @@ def record_training(config):
         '%s.%s' % (e, ' Delete it to start a new record.' if existing else ''))
   for conflict in conflicts:
     logging.warning('Resuming with other settings than recorded: %s',
-                    conflict)
+                    script_utils.as_command_line(conflict))
   if conflicts:
     return lambda: run_record.write_record(config.train_dir, record)
   return lambda: None

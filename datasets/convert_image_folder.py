@@ -49,7 +49,7 @@ def list_class_folders(root):
   if not os.path.isdir(root):
     raise dataset_errors.DatasetNotFoundError(
         'Image folder %r does not exist; pass the folder that holds one '
-        'subfolder per class with --source_dir.' % root)
+        'subfolder per class as %s.' % (root, dataset_errors.ref('source_dir')))
   class_names = sorted(
       name for name in os.listdir(root)
       if not name.startswith('.') and os.path.isdir(os.path.join(root, name)))
@@ -132,13 +132,15 @@ def run(dataset_dir, source_dir, validation_ratio=0.1, seed=0,
     ValueError: bad ratio, missing or empty source folder.
   """
   if not 0 <= validation_ratio < 1:
-    raise ValueError('--validation_ratio must be in [0, 1), got %r.' %
-                     validation_ratio)
+    raise dataset_errors.SettingError(
+        '%s must be in [0, 1), got %r.' %
+        (dataset_errors.ref('validation_ratio'), validation_ratio))
   if source_dir and os.path.abspath(dataset_dir).startswith(
       os.path.abspath(source_dir) + os.sep):
-    raise ValueError('--dataset_dir %s is inside --source_dir %s; its files '
-                     'would be read as images. Choose another directory.' %
-                     (dataset_dir, source_dir))
+    raise dataset_errors.SettingError(
+        '%s is inside %s; its files would be read as images. Choose '
+        'another directory.' % (dataset_errors.ref('dataset_dir', dataset_dir),
+                                dataset_errors.ref('source_dir', source_dir)))
   class_names, items = list_class_folders(source_dir)
   if not items:
     raise dataset_errors.DatasetNotFoundError(

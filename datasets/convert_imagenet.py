@@ -64,9 +64,9 @@ def read_synsets(path, train_dir):
   else:
     if not os.path.isdir(train_dir):
       raise dataset_errors.DatasetNotFoundError(
-          'Neither the synset list %s nor the folder %s exists; --source_dir '
+          'Neither the synset list %s nor the folder %s exists; %s '
           'must hold the raw ImageNet layout (train/<synset>/*.JPEG, ...).' %
-          (path, train_dir))
+          (path, train_dir, dataset_errors.ref('source_dir')))
     logging.warning('No synset list %s; using the folders of %s.', path,
                     train_dir)
     synsets = sorted(d for d in os.listdir(train_dir)
@@ -132,8 +132,8 @@ def list_split(split_dir, synsets, labels_file=None):
   """
   if not os.path.isdir(split_dir):
     raise dataset_errors.DatasetNotFoundError(
-        'ImageNet folder %s does not exist; --source_dir must hold train/ '
-        'and validation/.' % split_dir)
+        'ImageNet folder %s does not exist; %s must hold train/ '
+        'and validation/.' % (split_dir, dataset_errors.ref('source_dir')))
   known = set(synsets)
   subdirs = sorted(d for d in os.listdir(split_dir)
                    if os.path.isdir(os.path.join(split_dir, d)))
@@ -150,8 +150,9 @@ def list_split(split_dir, synsets, labels_file=None):
     raise dataset_errors.DatasetNotFoundError(
         '%s holds images without synset folders, so it needs the '
         'ground-truth labels file %s (one synset per line, in sorted '
-        'file-name order); pass it with --imagenet_validation_labels_file.' %
-        (split_dir, labels_file))
+        'file-name order); pass it as %s.' %
+        (split_dir, labels_file,
+         dataset_errors.ref('validation_labels_file')))
   labels = _read_lines(labels_file, 'validation labels')
   if len(labels) != len(files):
     raise dataset_errors.DatasetError(
@@ -190,9 +191,9 @@ def run(dataset_dir, source_dir, synsets_file=None, metadata_file=None,
   """
   if not source_dir or not os.path.isdir(source_dir):
     raise dataset_errors.DatasetNotFoundError(
-        '--source_dir %r does not exist; it must hold the raw ImageNet '
+        '%s %r does not exist; it must hold the raw ImageNet '
         'layout (train/<synset>/*.JPEG, validation/, %s).' %
-        (source_dir, SYNSETS_FILE))
+        (dataset_errors.ref('source_dir'), source_dir, SYNSETS_FILE))
   def default(path, name):
     return path or os.path.join(source_dir, name)
   synsets = read_synsets(default(synsets_file, SYNSETS_FILE),

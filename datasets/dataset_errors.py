@@ -3,6 +3,8 @@
 Every bad-data error is a ValueError subclass, so callers that only know
 ValueError still catch them; CorruptShardError extends TensorFlow's
 DataLossError instead, which is what readers of a damaged file get.
+Messages name the parameters they are about with `ref`; `str()` shows the
+plain names, and the entry scripts spell them as flags.
 """
 
 from __future__ import absolute_import
@@ -14,13 +16,22 @@ import os
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+from nets import param_refs
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = param_refs.ref
+
 # What a user runs to (re-)create a dataset; messages fill in both `%s`.
 CONVERT_COMMAND = ('python download_and_convert_data.py --dataset_name=%s '
                    '--dataset_dir=%s')
 
 
-class DatasetError(ValueError):
+class DatasetError(param_refs.MessageWithRefs, ValueError):
   """Base class of the bad-data errors raised by this package."""
+
+
+class SettingError(DatasetError):
+  """A converter was given a size, count or ratio it cannot use."""
 
 
 class DatasetNotFoundError(DatasetError):
@@ -77,8 +88,9 @@ class DiskFullError(DatasetError):
         'limit is full, so the conversion stopped. Shards written in full '
         'are kept and listed in their manifest; unfinished ones were removed '
         'and their split is not marked complete. Free some space '
-        'there (or choose another --dataset_dir) and run the same command '
-        'again: it writes only the missing shards.' % (directory, reason))
+        'there (or choose another %s) and run the same command '
+        'again: it writes only the missing shards.' %
+        (directory, reason, ref('dataset_dir')))
 
   def __reduce__(self):
     return (DiskFullError, (self.directory, self.cause))

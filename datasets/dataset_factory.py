@@ -27,9 +27,10 @@ datasets_map = {
 
 def _module(name):
   if name not in datasets_map:
-    raise ValueError('Unknown dataset %r; valid names: %s. Pass one of them '
-                     'with --dataset_name.' %
-                     (name, ', '.join(sorted(datasets_map))))
+    raise dataset_errors.SettingError(
+        'Unknown dataset %r; valid names: %s. Pass one of them as %s.' %
+        (name, ', '.join(sorted(datasets_map)),
+         dataset_errors.ref('dataset_name')))
   return datasets_map[name]
 
 
@@ -91,11 +92,12 @@ def _other_dataset_message(error, owners):
   names = sorted(owners)
   return (
       'No TFRecord files for %s split %r in %s (expected %s), but the '
-      'directory holds the TFRecords of %s (%s). Pass --dataset_name=%s to '
-      'use them, or point --dataset_dir at the directory of %s.' %
+      'directory holds the TFRecords of %s (%s). Pass %s to '
+      'use them, or point %s at the directory of %s.' %
       (error.dataset_name, error.split_name, error.dataset_dir, error.pattern,
-       ' and '.join(names), examples, ' or --dataset_name='.join(names),
-       error.dataset_name))
+       ' and '.join(names), examples,
+       ' or '.join(dataset_errors.ref('dataset_name', n) for n in names),
+       dataset_errors.ref('dataset_dir'), error.dataset_name))
 
 
 def num_classes(name, dataset_dir=None):

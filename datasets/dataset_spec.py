@@ -30,7 +30,7 @@ class DatasetSpec(collections.namedtuple('DatasetSpec', [
   """The facts that tell one dataset's TFRecords from another's.
 
   Fields:
-    name: the `--dataset_name`; also the prefix of manifests and labels.
+    name: the dataset_name; also the prefix of manifests and labels.
     file_pattern: file glob inside the dataset directory, `%s` standing for
       the split name.
     splits_to_sizes: split name -> published example count; its keys are the
@@ -40,7 +40,7 @@ class DatasetSpec(collections.namedtuple('DatasetSpec', [
     items_to_descriptions: item name -> what the decoder gives for it.
     decoder_fn: no-argument callable returning the TFExampleDecoder.
     background_classes: leading labels that stand for "no class" (ImageNet's
-      label 0), i.e. the largest sensible --labels_offset.
+      label 0), i.e. the largest sensible labels_offset.
   """
   __slots__ = ()
 
@@ -67,10 +67,10 @@ def _check_directory(spec, split_name, dataset_dir):
   if not dataset_dir or not tf.io.gfile.isdir(dataset_dir):
     raise dataset_errors.DatasetNotFoundError(
         'Dataset directory %r for %s does not exist. Create the dataset with '
-        '`%s`, or pass the directory that holds its TFRecords with '
-        '--dataset_dir.' % (dataset_dir, spec.name,
-                            dataset_errors.CONVERT_COMMAND %
-                            (spec.name, dataset_dir)))
+        '`%s`, or pass the directory that holds its TFRecords as %s.' %
+        (dataset_dir, spec.name,
+         dataset_errors.CONVERT_COMMAND % (spec.name, dataset_dir),
+         dataset_errors.ref('dataset_dir')))
 
 
 def _manifest(spec, split_name, dataset_dir):

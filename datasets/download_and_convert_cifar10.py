@@ -60,8 +60,9 @@ def _find_archive(dataset_dir, archive_path):
   if archive_path:
     if not os.path.isfile(archive_path):
       raise dataset_errors.DatasetNotFoundError(
-          '--archive_path %s does not exist; point it at %s (or %s).' %
-          (archive_path, BINARY_ARCHIVE, PYTHON_ARCHIVE))
+          '%s %s does not exist; point it at %s (or %s).' %
+          (dataset_errors.ref('archive_path'), archive_path, BINARY_ARCHIVE,
+           PYTHON_ARCHIVE))
     return archive_path
   for name in (BINARY_ARCHIVE, PYTHON_ARCHIVE):
     path = os.path.join(dataset_dir, name)
@@ -79,8 +80,8 @@ def _archive_kind(tar, archive_path):
       return kind
   raise dataset_errors.DatasetError(
       '%s is not a CIFAR-10 archive: it has neither cifar-10-batches-bin/ nor '
-      'cifar-10-batches-py/. Pass %s with --archive_path.' %
-      (archive_path, BINARY_ARCHIVE))
+      'cifar-10-batches-py/. Pass %s with %s.' %
+      (archive_path, BINARY_ARCHIVE, dataset_errors.ref('archive_path')))
 
 
 def _read_member(tar, archive_path, name):

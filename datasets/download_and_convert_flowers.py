@@ -43,8 +43,8 @@ def _find_archive(dataset_dir, archive_path):
   if archive_path:
     if not os.path.isfile(archive_path):
       raise dataset_errors.DatasetNotFoundError(
-          '--archive_path %s does not exist; point it at %s.' %
-          (archive_path, ARCHIVE))
+          '%s %s does not exist; point it at %s.' %
+          (dataset_errors.ref('archive_path'), archive_path, ARCHIVE))
     return archive_path
   return downloads.maybe_download(_URL, os.path.join(dataset_dir, ARCHIVE))
 
@@ -54,7 +54,8 @@ def _photos_root(extract_dir, archive_path):
   if not os.path.isdir(root):
     raise dataset_errors.DatasetError(
         '%s has no flower_photos/ folder; it is not the flowers archive. Pass '
-        '%s with --archive_path.' % (archive_path, ARCHIVE))
+        '%s with %s.' % (archive_path, ARCHIVE,
+                         dataset_errors.ref('archive_path')))
   return root
 
 
@@ -80,7 +81,9 @@ def run(dataset_dir, archive_path=None, checksum=OFFICIAL,
     ValueError: bad counts, or a bad archive (checksum, unsafe members).
   """
   if num_validation < 1:
-    raise ValueError('--num_validation must be >= 1, got %d.' % num_validation)
+    raise dataset_errors.SettingError(
+        '%s must be >= 1, got %d.' %
+        (dataset_errors.ref('num_validation'), num_validation))
   os.makedirs(dataset_dir, exist_ok=True)
   archive_path = _find_archive(dataset_dir, archive_path)
   if checksum == OFFICIAL:
@@ -104,9 +107,10 @@ def run(dataset_dir, archive_path=None, checksum=OFFICIAL,
     root = _photos_root(extract_dir, archive_path)
     class_names, items = convert_image_folder.list_class_folders(root)
     if len(items) <= num_validation:
-      raise ValueError(
-          '%s has %d images, not more than --num_validation=%d; lower it.' %
-          (archive_path, len(items), num_validation))
+      raise dataset_errors.SettingError(
+          '%s has %d images, not more than %s; lower it.' %
+          (archive_path, len(items),
+           dataset_errors.ref('num_validation', num_validation)))
     order = np.random.RandomState(seed).permutation(len(items))
     splits = {
         'validation': sorted(items[i] for i in order[:num_validation]),

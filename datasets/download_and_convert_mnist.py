@@ -1,6 +1,6 @@
 """Converts MNIST to PNG TFRecords (`mnist_<split>_*.tfrecord`).
 
-Reads the four official gzipped IDX files (from --source_dir or the dataset
+Reads the four official gzipped IDX files (from source_dir or the dataset
 directory; missing ones are downloaded) after checking their published md5s.
 """
 
@@ -124,8 +124,9 @@ def run(dataset_dir, source_dir=None, checksum=OFFICIAL, num_workers=None,
     ValueError: `checksum` is neither OFFICIAL nor None.
   """
   if checksum not in (OFFICIAL, None):
-    raise ValueError('MNIST has four files with published checksums; '
-                     '--archive_checksum may only be `none` to skip them.')
+    raise dataset_errors.SettingError(
+        'MNIST has four files with published checksums; %s may only be '
+        '`none` to skip them.' % dataset_errors.ref('checksum'))
   source_dir = source_dir or dataset_dir
   os.makedirs(dataset_dir, exist_ok=True)
   for split_files in FILES.values():

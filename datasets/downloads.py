@@ -68,8 +68,9 @@ def verify_checksum(path, checksum):
         'Checksum mismatch for %s: expected %s %s, got %s. The file is '
         'incomplete, corrupt or not the official release. Delete it and run '
         'the command again to download a fresh copy, or pass a good copy with '
-        '--archive_path (--archive_checksum=none skips the check for an '
-        'archive you trust).' % (path, algorithm, expected, actual))
+        '%s (%s skips the check for an archive you trust).' %
+        (path, algorithm, expected, actual, dataset_errors.ref('archive_path'),
+         dataset_errors.ref('checksum', 'none')))
   logging.info('Checksum OK for %s (%s %s).', path, algorithm, actual)
 
 
@@ -126,8 +127,9 @@ def maybe_download(url, dest_path, checksum=None):
     except (IOError, OSError) as e:
       raise dataset_errors.DatasetNotFoundError(
           '%s is not on disk and downloading it from %s failed (%s). Copy the '
-          'file there yourself (or pass its path with --archive_path) and run '
-          'the command again.' % (dest_path, url, e))
+          'file there yourself (or pass its path with %s) and run '
+          'the command again.' %
+          (dest_path, url, e, dataset_errors.ref('archive_path')))
   if checksum:
     verify_checksum(dest_path, checksum)
   return dest_path

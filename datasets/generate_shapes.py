@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
+from datasets import dataset_errors
 from datasets import example_codecs
 from datasets import label_files
 from datasets import sharded_writer
@@ -227,12 +228,14 @@ def run(dataset_dir, image_size=DEFAULT_IMAGE_SIZE,
     ValueError: a size or count is out of range.
   """
   if image_size < 16:
-    raise ValueError('--shapes_image_size must be >= 16 pixels, got %d.' %
-                     image_size)
-  for flag, value in (('--shapes_train_per_class', train_per_class),
-                      ('--shapes_validation_per_class', validation_per_class)):
+    raise dataset_errors.SettingError(
+        '%s must be >= 16 pixels, got %d.' %
+        (dataset_errors.ref('image_size'), image_size))
+  for name, value in (('train_per_class', train_per_class),
+                      ('validation_per_class', validation_per_class)):
     if value < 1:
-      raise ValueError('%s must be >= 1, got %d.' % (flag, value))
+      raise dataset_errors.SettingError(
+          '%s must be >= 1, got %d.' % (dataset_errors.ref(name), value))
   shards = {'train': train_shards or DEFAULT_SHARDS['train'],
             'validation': validation_shards or DEFAULT_SHARDS['validation']}
   per_class = {'train': train_per_class, 'validation': validation_per_class}

@@ -80,10 +80,11 @@ def create_readable_names_for_imagenet_labels(dataset_dir):
   if not label_files.has_labels(dataset_dir):
     raise dataset_errors.DatasetNotFoundError(
         'No %s in %r. It is written when ImageNet is converted with `%s` '
-        '(with the synset list and imagenet_metadata.txt in --source_dir for '
+        '(with the synset list and imagenet_metadata.txt in its %s for '
         'human-readable names).' %
         (label_files.LABELS_FILENAME, dataset_dir,
-         dataset_errors.CONVERT_COMMAND % ('imagenet', dataset_dir)))
+         dataset_errors.CONVERT_COMMAND % ('imagenet', dataset_dir),
+         dataset_errors.ref('source_dir')))
   return label_files.read_label_file(dataset_dir)
 
 

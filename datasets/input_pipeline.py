@@ -66,9 +66,9 @@ def data_files(dataset):
   if not files:
     raise dataset_errors.DatasetNotFoundError(
         'No files match the dataset sources %s. Create the dataset with `%s`, '
-        'or check --dataset_dir.' % (', '.join(sources),
-                                     dataset_errors.CONVERT_COMMAND %
-                                     ('NAME', 'DIR')))
+        'or check %s.' % (', '.join(sources),
+                          dataset_errors.CONVERT_COMMAND % ('NAME', 'DIR'),
+                          dataset_errors.ref('dataset_dir')))
   return files
 
 
@@ -123,10 +123,12 @@ def _check_args(dataset, image_size, batch_size, num_readers,
   num_classes = getattr(dataset, 'num_classes', None)
   if not isinstance(labels_offset, int) or labels_offset < 0 or (
       num_classes is not None and labels_offset >= num_classes):
-    raise ValueError(
-        'labels_offset must be an integer in [0, num_classes=%s), got %r. '
-        'Use --labels_offset=1 only to map a dataset with a background class '
-        '0 onto a head without one.' % (num_classes, labels_offset))
+    raise dataset_errors.SettingError(
+        '%s must be an integer in [0, num_classes=%s), got %r. '
+        'Use %s only to map a dataset with a background class '
+        '0 onto a head without one.' %
+        (dataset_errors.ref('labels_offset'), num_classes, labels_offset,
+         dataset_errors.ref('labels_offset', 1)))
 
 
 def make_dataset(dataset, preprocessing_fn, image_size, batch_size,

@@ -10,9 +10,9 @@ network trains well, but evaluation normalizes with statistics that are
 mostly 0 / 1 and scores near chance.
 
 * Before training, `check_convergence` says whether the planned
-  --max_number_of_steps lets the statistics converge (at most
+  max_number_of_steps lets the statistics converge (at most
   RESIDUAL_LIMIT of the initial value left) and which decay to use.
-* `--batch_norm_decay=auto` (`resolve_decay`) picks
+* A batch_norm_decay of `auto` (`resolve_decay`) picks
       decay = clip(1 - AUTO_WINDOWS / max_number_of_steps,
                    AUTO_MIN_DECAY, the network's own decay),
   rounded down to 4 decimals: the averages then span about the last
@@ -23,7 +23,8 @@ mostly 0 / 1 and scores near chance.
   initial value left (share * 1 + (1 - share) * variance >= share), the
   smallest one bounds that share; `explain_stale` words the diagnosis.
 
-Pure Python (numpy only); no TensorFlow, no flags. Errors: ValueError.
+Pure Python (numpy only); no TensorFlow, no flags. Errors: `DecayError`, a
+ValueError whose message names parameters with `errors.ref`.
 """
 
 from __future__ import absolute_import
@@ -35,6 +36,11 @@ from typing import Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from deployment import errors
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 # Training warns when more than this share of the initial values would be
 # left in the moving statistics at the last step.
 RESIDUAL_LIMIT = 0.01
@@ -42,10 +48,15 @@ RESIDUAL_LIMIT = 0.01
 # this (an upper bound on the share of initial value; lenient on purpose,
 # since fine-tuned models start from trained statistics).
 STALE_LIMIT = 0.2
-# --batch_norm_decay=auto: the averaging window is 1/AUTO_WINDOWS of the run.
+# batch_norm_decay=auto: the averaging window is 1/AUTO_WINDOWS of the run.
 AUTO_WINDOWS = 20
 AUTO_MIN_DECAY = 0.5
 AUTO = 'auto'
+
+
+class DecayError(errors.InputError):
+  """A batch-norm decay setting that cannot be used."""
+
 
 # The released networks' own moving-statistics decays (their arg scopes'
 # defaults), by factory-name family.
@@ -65,8 +76,9 @@ def network_decay(model_name):
   for family, decay in NETWORK_DECAYS.items():
     if model_name == family or model_name.startswith(family + '_'):
       return decay
-  raise ValueError('No batch-norm decay known for --model_name=%s (known: '
-                   '%s).' % (model_name, ', '.join(sorted(NETWORK_DECAYS))))
+  raise DecayError('No batch-norm decay known for %s (known: %s).' %
+                   (ref('model_name', model_name),
+                    ', '.join(sorted(NETWORK_DECAYS))))
 
 
 def initial_share(decay, steps):
@@ -85,7 +97,7 @@ def steps_to_converge(decay, limit=RESIDUAL_LIMIT):
 
 def auto_decay(max_number_of_steps, network_decay):
   # type: (Optional[int], float) -> float
-  """The decay `--batch_norm_decay=auto` uses (see the module docstring).
+  """The decay that batch_norm_decay `auto` uses (see the module docstring).
 
   Args:
     max_number_of_steps: planned training steps; None (unlimited) keeps
@@ -101,7 +113,7 @@ def auto_decay(max_number_of_steps, network_decay):
 
 def resolve_decay(value, max_number_of_steps, network_decay):
   # type: (object, Optional[int], float) -> Optional[float]
-  """Turns a --batch_norm_decay value into the decay to build the net with.
+  """Turns a batch_norm_decay setting into the decay to build the net with.
 
   Args:
     value: None or '' (the network's own decay), 'auto', or a number in
@@ -124,9 +136,9 @@ def resolve_decay(value, max_number_of_steps, network_decay):
   except (TypeError, ValueError):
     decay = None
   if decay is None or not 0.0 <= decay < 1.0:
-    raise ValueError('--batch_norm_decay=%s: use a number in [0, 1) such as '
-                     '0.99, or auto (chosen from --max_number_of_steps).' %
-                     (value,))
+    raise DecayError('%s: use a number in [0, 1) such as 0.99, or auto '
+                     '(chosen from %s).' % (ref('batch_norm_decay', value),
+                                            ref('max_number_of_steps')))
   return decay
 
 
@@ -156,13 +168,16 @@ class Convergence(object):
     """The warning to print before training, or None when converged."""
     if self.converged:
       return None
-    return ('--max_number_of_steps=%d is too short for batch-norm decay %g: '
+    return ('%s is too short for batch-norm decay %g: '
             'at the last step the moving mean and variance used at '
             'evaluation would still be %.0f%% their initial values (0 and '
             '1), so evaluation would score near chance however well the '
-            'loss falls. Use --batch_norm_decay=%g (or auto), or train at '
-            'least %d steps.' % (self.steps, self.decay, 100 * self.share,
-                                  self.suggested_decay, self.steps_needed))
+            'loss falls. Use %s (or auto), or train at '
+            'least %d steps.' % (ref('max_number_of_steps', self.steps),
+                                  self.decay, 100 * self.share,
+                                  ref('batch_norm_decay',
+                                      '%g' % self.suggested_decay),
+                                  self.steps_needed))
 
 
 def check_convergence(max_number_of_steps, batch_norm_decay, network_decay):
@@ -255,7 +270,7 @@ def explain_stale(stale, checkpoint, global_step=None, decay=None):
     why = (' With batch-norm decay %g, %d steps keep %.0f%% of the initial '
            'values.' % (decay, global_step,
                         100 * initial_share(decay, global_step)))
-  advice = 'Train with --batch_norm_decay=auto (or e.g. 0.99)'
+  advice = 'Train with %s (or e.g. 0.99)' % ref('batch_norm_decay', 'auto')
   if global_step and decay is not None:
     advice += ' or for at least %d steps' % steps_to_converge(decay)
   return ('The batch-norm moving statistics in %s are still close to their '

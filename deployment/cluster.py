@@ -1,7 +1,7 @@
 """The cluster a training task belongs to: its spec, server and ps watch.
 
 A cluster is given either as lists of `host:port` addresses (the entry
-script's --ps_hosts/--worker_hosts) or by the TF_CONFIG environment
+script's ps_hosts/worker_hosts) or by the TF_CONFIG environment
 variable. Worker 0 is the chief. TensorFlow waits forever for a parameter
 server that is down; `wait_for_parameter_servers`, `PsWatchingSessionCreator`
 and `PsWatchdog` bound that wait so that the workers of a dead cluster stop
@@ -26,6 +26,9 @@ import tensorflow.compat.v1 as tf
 
 from deployment import errors
 from deployment import ps_probe
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 # Jobs a task can run as.
 JOBS = ('worker', 'ps')
@@ -104,13 +107,13 @@ def resolve_cluster(ps_hosts=None, worker_hosts=None, job_name='worker',
     tf_config = os.environ.get('TF_CONFIG')
   if ps_hosts or worker_hosts:
     if not worker_hosts:
-      raise ClusterError('--ps_hosts needs --worker_hosts too '
-                         '(comma-separated host:port of every worker, the '
-                         'chief first).')
+      raise ClusterError('%s needs %s too (comma-separated host:port of '
+                         'every worker, the chief first).' %
+                         (ref('ps_hosts'), ref('worker_hosts')))
     cluster = {'worker': list(worker_hosts)}
     if ps_hosts:
       cluster['ps'] = list(ps_hosts)
-    source = '--job_name/--task'
+    source = '%s/%s' % (ref('job_name'), ref('task'))
   elif tf_config:
     cluster, job_name, task = _from_tf_config(tf_config)
     if not cluster:
@@ -134,12 +137,13 @@ def _check_counts(cluster, num_ps_tasks, worker_replicas):
   """Counts given besides the cluster must agree with it."""
   num_ps, num_workers = len(cluster.get('ps', [])), len(cluster['worker'])
   if num_ps_tasks not in (0, num_ps):
-    raise ClusterError('--num_ps_tasks=%d disagrees with the cluster\'s %d '
-                       'ps task(s); leave it unset.' % (num_ps_tasks, num_ps))
+    raise ClusterError('%s disagrees with the cluster\'s %d '
+                       'ps task(s); leave it unset.' %
+                       (ref('num_ps_tasks', num_ps_tasks), num_ps))
   if worker_replicas not in (1, num_workers):
-    raise ClusterError('--worker_replicas=%d disagrees with the cluster\'s '
+    raise ClusterError('%s disagrees with the cluster\'s '
                        '%d worker(s); leave it unset.' %
-                       (worker_replicas, num_workers))
+                       (ref('worker_replicas', worker_replicas), num_workers))
 
 
 def start_server(cluster_task):
@@ -200,15 +204,17 @@ def ps_unreachable_message(ps_hosts, waited_secs, train_dir, detail=''):
   except tf.errors.OpError:
     last = None  # This worker may not see the chief's directory.
   reason = detail or (
-      'no connection or no answer within --ps_timeout_secs=%d' % waited_secs)
+      'no connection or no answer within %s' %
+      ref('ps_timeout_secs', waited_secs))
   return (
-      'The parameter server at %s (--ps_hosts) is unreachable (%s), so this '
+      'The parameter server at %s (%s) is unreachable (%s), so this '
       'worker stopped. The ps process died or its host is down; the '
       'variables it held are lost. Restart the whole cluster (the ps, then '
       'every worker, with the same flags): the chief restores the last '
-      'checkpoint in --train_dir=%s (now %s) and training continues from '
+      'checkpoint in %s (now %s) and training continues from '
       'its global step.' %
-      (', '.join(ps_hosts), reason, train_dir,
+      (', '.join(ps_hosts), ref('ps_hosts'), reason,
+       ref('train_dir', train_dir),
        last or 'none yet: training would start over'))
 
 
@@ -236,8 +242,8 @@ def wait_for_parameter_servers(ps_hosts, timeout_secs, train_dir):
   down = unreachable_hosts(ps_hosts)
   if down:
     logging.warning('Parameter server(s) %s unreachable; waiting for up to '
-                    '%d s (--ps_timeout_secs).', ', '.join(down),
-                    timeout_secs)
+                    '%d s (%s).', ', '.join(down), timeout_secs,
+                    ref('ps_timeout_secs'))
   while down:
     if time.time() >= deadline:
       raise ParameterServerUnreachableError(
@@ -311,8 +317,8 @@ class PsWatchdog(object):
       if down_since is None:
         down_since = now
         logging.warning('Parameter server(s) %s unreachable; stopping if '
-                        'still down in %d s (--ps_timeout_secs).',
-                        ', '.join(down), self._timeout_secs)
+                        'still down in %d s (%s).', ', '.join(down),
+                        self._timeout_secs, ref('ps_timeout_secs'))
       if now - down_since >= self._timeout_secs and not self._stopped.is_set():
         self._report(ps_unreachable_message(down, self._timeout_secs,
                                             self._train_dir))

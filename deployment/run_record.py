@@ -1,11 +1,11 @@
-"""A small record, kept in --train_dir, of how a model was trained.
+"""A small record, kept in the train_dir, of how a model was trained.
 
 Training writes `training_record.json` next to its checkpoints with the
 settings a later step must repeat to rebuild the same network: model name,
 image size, preprocessing, dataset and class count, labels offset, and the
 batch-norm and moving-average decays. Evaluation, export and classification
 read it back and `merge` it with the flags the user gave: a given flag wins,
-but one that contradicts the record is reported (`--eval_image_size=224 but
+but one that contradicts the record is reported (`eval_image_size=224 but
 the model was trained at 64`), and every value taken from the record is
 listed, so nothing silently falls back to a default.
 
@@ -21,6 +21,8 @@ import json
 import os
 import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from deployment import errors
 
 RECORD_FILENAME = 'training_record.json'
 FORMAT_VERSION = 1
@@ -61,12 +63,12 @@ def make_record(model_name, image_size, preprocessing_name, dataset_name,
     model_name: the nets_factory name, e.g. 'mobilenet_v1_025'.
     image_size: the training image size in pixels.
     preprocessing_name: the preprocessing actually used (the model name
-      when --preprocessing_name was empty).
+      when preprocessing_name was empty).
     dataset_name: the dataset_factory name.
     num_classes: classes of the network's head (after labels_offset).
-    labels_offset: the --labels_offset used.
+    labels_offset: the labels_offset used.
     batch_norm_decay: the moving-statistics decay used (None: the net's).
-    moving_average_decay: the --moving_average_decay used (None: off).
+    moving_average_decay: the moving_average_decay used (None: off).
 
   Raises:
     RecordError: if a value has the wrong type or is out of range.
@@ -271,7 +273,7 @@ def merge(record, source, flag_for_field, given, defaults):
         wording = _CONTRADICTION.get(field, _CONTRADICTION_DEFAULT).replace(
             '{field}', field)
         conflicts.append(
-            (wording % ('--%s=%s' % (flag, _show(given[flag])),
+            (wording % (errors.ref(flag, _show(given[flag])),
                         _show(recorded))) + ' (%s)' % source)
     elif recorded is not None:
       values[flag] = recorded

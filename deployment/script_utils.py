@@ -7,6 +7,11 @@ instead of a traceback:
 
     def main(_):
       script_utils.run_or_exit(lambda: train(FLAGS), PROGRAM)
+
+Library messages name parameters with `param_refs.ref`; here, and only
+here, those names become flags (`learning_rate` -> `--learning_rate`), in
+printed errors and, while `run_or_exit` runs, in log lines. A script whose
+flag has another name than the library's parameter passes `flag_names`.
 """
 
 from __future__ import absolute_import
@@ -20,35 +25,77 @@ import textwrap
 from absl import logging
 
 from deployment import errors
+from nets import param_refs
 
 
 class ScriptError(errors.InputError):
-  """Bad command-line input; the message names the flag and the fix."""
+  """Bad command-line input; the message names the flag and the fix.
+
+  Its `str()` spells parameter marks as flags: this is the error of a
+  command line, raised by the scripts (or by `command_line_errors`).
+  """
+
+  def __init__(self, message, flag_names=None):
+    super(ScriptError, self).__init__(message)
+    self.flag_names = flag_names
+
+  def __str__(self):
+    return as_command_line(self.marked_message(), self.flag_names)
 
 
-def run_or_exit(fn, program):
+def flag_spelling(flag_names=None):
+  """A function that spells a parameter name as its command-line flag.
+
+  Args:
+    flag_names: {parameter name: flag name} where the two differ.
+  """
+  flag_names = flag_names or {}
+  return lambda name: '--' + flag_names.get(name, name)
+
+
+def as_command_line(message, flag_names=None):
+  """`message` (text or exception) with its parameter names spelled as flags.
+
+  Args:
+    message: a string, or an exception whose message may hold marks.
+    flag_names: {parameter name: flag name} where the two differ.
+  """
+  if isinstance(message, ScriptError) and message.flag_names:
+    flag_names = dict(message.flag_names, **(flag_names or {}))
+  text = message if isinstance(message, str) else param_refs.marked(message)
+  return param_refs.spell(text, flag_spelling(flag_names))
+
+
+def run_or_exit(fn, program, flag_names=None):
   """Returns `fn()`; on an `InputError`, prints it and exits with status 1.
 
   Args:
     fn: a callable without arguments.
     program: the script's name, which starts the message.
+    flag_names: {parameter name: flag name} where the two differ.
   """
+  previous = param_refs.set_log_spelling(flag_spelling(flag_names))
   try:
     return fn()
   except errors.InputError as e:
     logging.debug('%s failed', program, exc_info=True)
-    print_error(program, str(e))
+    print_error(program, e, flag_names)
     sys.exit(1)
+  finally:
+    param_refs.set_log_spelling(previous)
 
 
-def print_error(program, message):
+def print_error(program, message, flag_names=None):
   """Writes `message` to stderr as `run_or_exit` does.
 
   Args:
     program: the script's name, which starts the message.
-    message: the error text; lines after the first are kept as they are.
+    message: the error text (or the error); lines after the first are kept
+      as they are; parameter names are spelled as flags.
+    flag_names: {parameter name: flag name} where the two differ.
   """
-  sys.stderr.write('\n%s: error: %s\n' % (program, _paragraph(message)))
+  text = as_command_line(message, flag_names)
+  sys.stderr.write('\n%s: error: %s\n' % (program, _paragraph(text)))
   sys.stderr.flush()
 
 
@@ -62,14 +109,18 @@ def _paragraph(text):
 
 
 @contextlib.contextmanager
-def command_line_errors():
+def command_line_errors(flag_names=None):
   """Inside the block, a library `InputError` becomes a `ScriptError`.
 
-  The library's error stays reachable as the new error's `__cause__`.
+  The library's error stays reachable as the new error's `__cause__`; the
+  new one keeps its parameter marks and spells them as flags.
+
+  Args:
+    flag_names: {parameter name: flag name} where the two differ.
   """
   try:
     yield
   except ScriptError:
     raise
   except errors.InputError as e:
-    raise ScriptError(str(e)) from e
+    raise ScriptError(param_refs.marked(e), flag_names) from e

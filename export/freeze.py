@@ -12,8 +12,12 @@ import tensorflow.compat.v1 as tf
 from google.protobuf import text_format
 
 from datasets import dataset_utils
+from deployment import errors
 from export import graph_rewrites
 from export import inference_graph
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 ExportError = inference_graph.ExportError
 
@@ -39,7 +43,7 @@ def freeze(model_name, checkpoint_path, num_classes, image_size=None,
     moving_average_decay: use the checkpoint's moving-average weights.
     fold_batch_norms: fold each batch norm into the convolution before it
       (`export.graph_rewrites`): same outputs up to float rounding, and
-      faster (BENCHMARKS.md). A --quantize graph is never folded (its
+      faster (BENCHMARKS.md). A `quantize` graph is never folded (its
       fake-quant ops already see folded weights).
 
   Returns:
@@ -84,19 +88,20 @@ def write_graph_def(graph_def, output_file, as_text=False):
   write_bytes(data, output_file)
 
 
-def write_bytes(data, output_file, flag_name='--output_file'):
+def write_bytes(data, output_file, setting_name='output_file'):
   """Writes bytes to a file atomically, creating its directory.
 
   Args:
     data: the bytes.
     output_file: destination path.
-    flag_name: the flag that named the path (for the message).
+    setting_name: the parameter that named the path (for the message).
 
   Raises:
     ExportError: if the file cannot be written.
   """
   if not output_file:
-    raise ExportError('%s is required: the file to write.' % flag_name)
+    raise ExportError('%s is required: the file to write.' %
+                      ref(setting_name))
   try:
     directory = os.path.dirname(os.path.abspath(output_file))
     if not os.path.isdir(directory):
@@ -105,15 +110,15 @@ def write_bytes(data, output_file, flag_name='--output_file'):
       f.write(data)
   except (IOError, OSError) as e:
     raise ExportError('Cannot write %s=%s: %s. Choose a writable path.' %
-                      (flag_name, output_file, e))
+                      (ref(setting_name), output_file, e))
 
 
-def load_graph_def(path, flag_name='--input_graph'):
+def load_graph_def(path, setting_name='path'):
   """Reads a binary (or, for `.pbtxt`, text) GraphDef file.
 
   Args:
     path: the file.
-    flag_name: the flag that named it (for the message).
+    setting_name: the parameter that named it (for the message).
 
   Returns:
     The `tf.GraphDef`.
@@ -122,7 +127,7 @@ def load_graph_def(path, flag_name='--input_graph'):
     ExportError: missing file, or not a GraphDef.
   """
   if not os.path.isfile(path):
-    raise ExportError('%s=%s: no such file.' % (flag_name, path))
+    raise ExportError('%s=%s: no such file.' % (ref(setting_name), path))
   with open(path, 'rb') as f:
     data = f.read()
   graph_def = tf.GraphDef()
@@ -134,10 +139,10 @@ def load_graph_def(path, flag_name='--input_graph'):
   except Exception as e:  # pylint: disable=broad-except  (protobuf errors)
     raise ExportError('%s=%s is not a GraphDef (%s). Pass a .pb written by '
                       'freeze_graph.py or export_inference_graph.py.' %
-                      (flag_name, path, str(e).split('\n')[0]))
+                      (ref(setting_name), path, str(e).split('\n')[0]))
   if not graph_def.node:
     raise ExportError('%s=%s is not a GraphDef: it parses as an empty graph. '
                       'Pass a .pb written by freeze_graph.py or '
-                      'export_inference_graph.py.' % (flag_name, path))
+                      'export_inference_graph.py.' % (ref(setting_name), path))
   return graph_def
 

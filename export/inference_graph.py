@@ -22,6 +22,9 @@ from deployment import errors
 from training import checkpoints
 from training import model_inputs
 
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 INPUT_NODE_NAME = 'input'
 
 # Checkpoint variable that gives the head size of a checkpoint
@@ -60,9 +63,10 @@ def _dataset_num_classes(dataset_name, dataset_dir=None):
     return dataset_factory.num_classes(dataset_name, dataset_dir)
   except (ValueError, IOError, OSError, tf.errors.OpError) as e:
     raise ExportError(
-        'Cannot tell the number of classes of --dataset_name=%s: %s Pass '
-        'the --dataset_dir made by download_and_convert_data.py, or '
-        '--num_classes.' % (dataset_name, e))
+        'Cannot tell the number of classes of %s: %s Pass the %s made by '
+        'download_and_convert_data.py, or %s.' %
+        (ref('dataset_name', dataset_name), errors.marked(e),
+         ref('dataset_dir'), ref('num_classes')))
 
 
 def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
@@ -74,11 +78,11 @@ def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
   `labels_offset`; the head size stored in `checkpoint`.
 
   Args:
-    dataset_name: the --dataset_name value, or None.
-    dataset_dir: the --dataset_dir value, or None.
-    labels_offset: the --labels_offset value (1 drops ImageNet's background
-      class from a 1001-class dataset).
-    num_classes: the --num_classes value (head size), or None / 0.
+    dataset_name: a dataset_factory name, or None.
+    dataset_dir: the converted dataset's directory, or None.
+    labels_offset: subtracted from dataset labels (1 drops ImageNet's
+      background class from a 1001-class dataset).
+    num_classes: the head size if known, or None / 0.
     checkpoint: a checkpoint prefix to read the head size from, or None.
 
   Returns:
@@ -90,12 +94,13 @@ def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
   """
   if num_classes:
     if num_classes < 1:
-      raise ExportError('--num_classes=%d must be positive.' % num_classes)
+      raise ExportError('%s must be positive.' %
+                        ref('num_classes', num_classes))
     return num_classes
   if labels_offset < 0:
-    raise ExportError('--labels_offset=%d must be >= 0 (1 for a head without '
+    raise ExportError('%s must be >= 0 (1 for a head without '
                       'the background class of a 1001-class dataset).' %
-                      labels_offset)
+                      ref('labels_offset', labels_offset))
   dataset_classes = None
   if dataset_name and dataset_dir:
     dataset_classes = _dataset_num_classes(dataset_name, dataset_dir)
@@ -104,26 +109,27 @@ def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
     try:
       dataset_classes = dataset_factory.fixed_num_classes(dataset_name)
     except ValueError as e:
-      raise ExportError(str(e))
+      raise ExportError(errors.marked(e))
   if dataset_classes is not None:
     if labels_offset >= dataset_classes:
       raise ExportError(
-          '--labels_offset=%d leaves no classes of --dataset_name=%s, which '
-          'has %d. Use --labels_offset=0, or 1 to drop the background class '
-          'of a 1001-class dataset.' %
-          (labels_offset, dataset_name, dataset_classes))
+          '%s leaves no classes of %s, which has %d. Use %s, or 1 to drop '
+          'the background class of a 1001-class dataset.' %
+          (ref('labels_offset', labels_offset),
+           ref('dataset_name', dataset_name), dataset_classes,
+           ref('labels_offset', 0)))
     return dataset_classes - labels_offset
   if checkpoint:
     from_checkpoint = num_classes_from_checkpoint(checkpoint)
     if from_checkpoint:
       return from_checkpoint
   raise ExportError(
-      'Cannot tell the number of classes: --dataset_name=%s has no fixed '
-      'class count and no --dataset_dir was given%s. Pass '
-      '--dataset_dir (the converted dataset, with labels.txt) or '
-      '--num_classes.' %
-      (dataset_name,
-       ' nor a checkpoint with a classification head' if checkpoint else ''))
+      'Cannot tell the number of classes: %s has no fixed '
+      'class count and no %s was given%s. Pass '
+      '%s (the converted dataset, with labels.txt) or %s.' %
+      (ref('dataset_name', dataset_name), ref('dataset_dir'),
+       ' nor a checkpoint with a classification head' if checkpoint else '',
+       ref('dataset_dir'), ref('num_classes')))
 
 
 def get_network_fn(model_name, num_classes):
@@ -159,12 +165,13 @@ def _quantize_eval_graph():
   """
   if tf_compat.IS_TF2:
     raise ExportError(
-        '--quantize rewrites the graph for a quantization-aware-trained '
+        '%s rewrites the graph for a quantization-aware-trained '
         'checkpoint with tf.contrib.quantize, which exists only on TensorFlow '
         '1.15 (this is %s). On TensorFlow 2 export the float model and '
-        'quantize it after training: `python export_tflite.py '
-        '--quantization=dynamic` or `--quantization=full_integer` with a '
-        'representative --dataset_dir.' % tf.__version__)
+        'quantize it after training with export_tflite.py: %s, or %s with a '
+        'representative %s.' %
+        (ref('quantize'), tf.__version__, ref('quantization', 'dynamic'),
+         ref('quantization', 'full_integer'), ref('dataset_dir')))
   from tensorflow.contrib import quantize  # pylint: disable=g-import-not-at-top
   quantize.create_eval_graph()
 
@@ -195,7 +202,7 @@ def build_inference_graph(model_name, num_classes, image_size=None,
   """
   network_fn = get_network_fn(model_name, num_classes)
   image_size = image_size or network_fn.default_image_size
-  model_inputs.check_image_size(image_size, '--image_size')
+  model_inputs.check_image_size(image_size, 'image_size')
   if images is None:
     channels = 1 if use_grayscale else 3
     images = tf.placeholder(tf.float32,
@@ -221,8 +228,8 @@ def weights_to_restore(checkpoint, model_name, moving_average_decay=None,
 
   Args:
     checkpoint: a checkpoint prefix.
-    model_name: the --model_name value (for messages).
-    moving_average_decay: the --moving_average_decay value, or None to use
+    model_name: the network's factory name (for messages).
+    moving_average_decay: the training's moving-average decay, or None to use
       the raw trained weights.
     variables: variables to restore; default: all global variables.
 
@@ -238,12 +245,13 @@ def weights_to_restore(checkpoint, model_name, moving_average_decay=None,
     variables = tf.global_variables()
   if moving_average_decay is None:
     var_map = {v.op.name: v for v in variables}
-    description = ('the raw trained weights (no --moving_average_decay) of '
+    description = ('the raw trained weights (no moving averages) of '
                    '%d variables' % len(var_map))
   else:
     if not 0.0 < moving_average_decay < 1.0:
-      raise ExportError('--moving_average_decay=%r must be in (0, 1), e.g. '
-                        '0.9999 as in training.' % moving_average_decay)
+      raise ExportError('%s must be in (0, 1), e.g. 0.9999 as in '
+                        'training.' % ref('moving_average_decay',
+                                          repr(moving_average_decay)))
     names = checkpoints.checkpoint_shapes(checkpoint)
     checkpoints.require_moving_averages(checkpoint, names)
     var_map, averaged = checkpoints.moving_average_map(variables, names)
@@ -256,7 +264,7 @@ def weights_to_restore(checkpoint, model_name, moving_average_decay=None,
                        sorted(v.op.name for v in variables
                               if v not in averaged)[0]))
   var_map = checkpoints.check_checkpoint_fits(
-      var_map, checkpoint, '--checkpoint_path', model_name)
+      var_map, checkpoint, 'checkpoint_path', model_name)
   return var_map, description
 
 
@@ -267,7 +275,7 @@ def restore_weights(sess, checkpoint_path, model_name,
   Args:
     sess: a session of the default graph.
     checkpoint_path: a checkpoint prefix or a directory (its latest).
-    model_name: the --model_name value (for messages).
+    model_name: the network's factory name (for messages).
     moving_average_decay: see `weights_to_restore`.
 
   Returns:

@@ -1,7 +1,7 @@
 """Class names for a classifier's outputs, from a `labels.txt` file.
 
 A network output index maps to the dataset label `index + labels_offset`
-(`--labels_offset=1` for a 1000-way head on 1001-class ImageNet labels).
+(`labels_offset=1` for a 1000-way head on 1001-class ImageNet labels).
 A 1001-output ImageNet model used with a 1000-line labels file (no
 background line) is recognized, and output 0 is named "background".
 """
@@ -13,9 +13,15 @@ from __future__ import print_function
 import os
 
 from datasets import dataset_utils
-from deployment import script_utils
+from deployment import errors
 
-ScriptError = script_utils.ScriptError
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
+
+class LabelsError(errors.InputError):
+  """A labels file that is missing, malformed or does not fit the model."""
+
 
 LABELS_FILENAME = dataset_utils.LABELS_FILENAME
 BACKGROUND = 'background'
@@ -28,26 +34,28 @@ def find_labels_file(labels_file=None, dataset_dir=None, model_path=None):
   the model (in a SavedModel or training directory, or beside a file).
 
   Args:
-    labels_file: the --labels_file value, or None.
-    dataset_dir: the --dataset_dir value, or None.
-    model_path: the --model_path value, or None.
+    labels_file: a labels file to use, or None.
+    dataset_dir: a dataset directory holding labels.txt, or None.
+    model_path: the model, beside which labels.txt may lie, or None.
 
   Raises:
-    ScriptError: if a file named by a flag does not exist.
+    LabelsError: if a file named by a parameter does not exist.
   """
   if labels_file:
     if not os.path.isfile(labels_file):
-      raise ScriptError('--labels_file=%s does not exist. Pass the labels.txt '
+      raise LabelsError('%s does not exist. Pass the labels.txt '
                         'of the dataset the model was trained on (written by '
-                        'download_and_convert_data.py), or leave the flag out '
-                        'to print class ids.' % labels_file)
+                        'download_and_convert_data.py), or leave %s out '
+                        'to print class ids.' %
+                        (ref('labels_file', labels_file), ref('labels_file')))
     return labels_file
   if dataset_dir:
     path = os.path.join(dataset_dir, LABELS_FILENAME)
     if not os.path.isfile(path):
-      raise ScriptError('--dataset_dir=%s has no %s. Pass --labels_file, or '
-                        'the directory written by download_and_convert_data.py.'
-                        % (dataset_dir, LABELS_FILENAME))
+      raise LabelsError('%s has no %s. Pass %s, or the directory written by '
+                        'download_and_convert_data.py.' %
+                        (ref('dataset_dir', dataset_dir), LABELS_FILENAME,
+                         ref('labels_file')))
     return path
   if model_path:
     directory = (model_path if os.path.isdir(model_path)
@@ -62,15 +70,15 @@ def read_labels(path):
   """Reads `id:name` lines into {id: name}.
 
   Raises:
-    ScriptError: if a line is malformed or the file is empty.
+    LabelsError: if a line is malformed or the file is empty.
   """
   try:
     labels = dataset_utils.read_label_file(os.path.dirname(path) or '.',
                                            os.path.basename(path))
   except ValueError as e:
-    raise ScriptError(str(e))
+    raise LabelsError(errors.marked(e))
   if not labels:
-    raise ScriptError('Labels file %s is empty; it needs one `id:name` line '
+    raise LabelsError('Labels file %s is empty; it needs one `id:name` line '
                       'per class.' % path)
   return labels
 
@@ -81,11 +89,11 @@ class LabelMap(object):
   Args:
     labels_to_names: {label id: name}, or None (names unknown).
     num_outputs: the network's number of outputs.
-    labels_offset: the --labels_offset value.
+    labels_offset: the offset between network outputs and dataset labels.
     labels_path: where the names came from (for messages).
 
   Raises:
-    ScriptError: if some output would have no name.
+    LabelsError: if some output would have no name.
   """
 
   def __init__(self, labels_to_names, num_outputs, labels_offset=0,
@@ -110,14 +118,16 @@ class LabelMap(object):
     wanted = range(labels_offset, labels_offset + num_outputs)
     missing = [i for i in wanted if i not in labels_to_names]
     if missing:
-      raise ScriptError(
+      raise LabelsError(
           'Labels file %s names labels %d..%d, but the model has %d outputs '
-          'which with --labels_offset=%d are labels %d..%d (%d have no '
+          'which with %s are labels %d..%d (%d have no '
           'name). Pass the labels.txt of the model\'s dataset, or fix '
-          '--labels_offset (1 for a 1000-way head on 1001-class ImageNet '
+          '%s (1 for a 1000-way head on 1001-class ImageNet '
           'labels).' %
-          (labels_path, ids[0], ids[-1], num_outputs, labels_offset,
-           labels_offset, labels_offset + num_outputs - 1, len(missing)))
+          (labels_path, ids[0], ids[-1], num_outputs,
+           ref('labels_offset', labels_offset), labels_offset,
+           labels_offset + num_outputs - 1, len(missing),
+           ref('labels_offset')))
 
   def label(self, index):
     """Returns `(label_id, name_or_None)` for a network output index."""

@@ -19,13 +19,20 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from deployment import script_utils
+from deployment import errors
 from export import freeze
 from export import inference_graph
 from export import saved_model
 from export import tflite
 
-ScriptError = script_utils.ScriptError
+
+
+class ModelError(errors.InputError):
+  """A model or image file that cannot be found, recognized or loaded."""
+
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 CHECKPOINT = 'checkpoint'
 FROZEN_GRAPH = 'frozen_graph'
@@ -79,16 +86,16 @@ def read_image_file(path):
     The encoded bytes.
 
   Raises:
-    ScriptError: missing file or not a JPEG/PNG/GIF/BMP image.
+    ModelError: missing file or not a JPEG/PNG/GIF/BMP image.
   """
   if not os.path.isfile(path):
-    raise ScriptError('Image file %s does not exist.' % path)
+    raise ModelError('Image file %s does not exist.' % path)
   with open(path, 'rb') as f:
     data = f.read()
   if image_format(data) is None:
-    raise ScriptError('%s is not an image: it is not JPEG, PNG, GIF or BMP '
-                      '(by its first bytes). Pass image files to classify.' %
-                      path)
+    raise ModelError('%s is not an image: it is not JPEG, PNG, GIF or BMP '
+                     '(by its first bytes). Pass image files to classify.' %
+                     path)
   return data
 
 
@@ -96,17 +103,17 @@ def detect_kind(path):
   """Tells which kind of model `path` is.
 
   Args:
-    path: the --model_path value.
+    path: the model_path value.
 
   Returns:
     `(kind, resolved_path)`: one of `KINDS`, and the path to load (the
     checkpoint prefix, the SavedModel directory, or the file).
 
   Raises:
-    ScriptError: if `path` is missing or is not a model of a known kind.
+    ModelError: if `path` is missing or is not a model of a known kind.
   """
   if not path:
-    raise ScriptError('--model_path is required: %s.' % _KINDS_HELP)
+    raise ModelError('%s is required: %s.' % (ref('model_path'), _KINDS_HELP))
   if os.path.isdir(path):
     if any(os.path.exists(os.path.join(path, name))
            for name in ('saved_model.pb', 'saved_model.pbtxt')):
@@ -114,14 +121,14 @@ def detect_kind(path):
     checkpoint = tf.train.latest_checkpoint(path)
     if checkpoint:
       return CHECKPOINT, checkpoint
-    raise ScriptError('--model_path=%s is a directory with neither a '
-                      'SavedModel (saved_model.pb) nor a checkpoint. Pass %s.'
-                      % (path, _KINDS_HELP))
+    raise ModelError('%s is a directory with neither a '
+                     'SavedModel (saved_model.pb) nor a checkpoint. Pass %s.'
+                     % (ref('model_path', path), _KINDS_HELP))
   if os.path.exists(path + '.index'):
     return CHECKPOINT, path
   if not os.path.isfile(path):
-    raise ScriptError('--model_path=%s does not exist. Pass %s.' %
-                      (path, _KINDS_HELP))
+    raise ModelError('%s does not exist. Pass %s.' %
+                     (ref('model_path', path), _KINDS_HELP))
   base = os.path.basename(path)
   if base in ('saved_model.pb', 'saved_model.pbtxt'):
     return SAVED_MODEL, os.path.dirname(path) or '.'
@@ -136,13 +143,15 @@ def detect_kind(path):
   if head[4:8] == _TFLITE_IDENTIFIER:
     return TFLITE, path
   if image_format(head):
-    raise ScriptError('--model_path=%s is a %s image, not a model. Pass %s, '
-                      'and the images to classify as arguments.' %
-                      (path, image_format(head), _KINDS_HELP))
+    raise ModelError('%s is a %s image, not a model. Pass %s, '
+                     'and the images to classify as arguments.' %
+                     (ref('model_path', path), image_format(head),
+                      _KINDS_HELP))
   if path.endswith('.tflite'):
-    raise ScriptError('--model_path=%s is named .tflite but is not a TFLite '
-                      'model (no TFL3 identifier); it may be truncated. '
-                      'Re-create it with export_tflite.py.' % path)
+    raise ModelError('%s is named .tflite but is not a TFLite '
+                     'model (no TFL3 identifier); it may be truncated. '
+                     'Re-create it with export_tflite.py.' %
+                     ref('model_path', path))
   return FROZEN_GRAPH, path
 
 
@@ -177,7 +186,7 @@ class Predictor(object):
     """Decodes and preprocesses one encoded image to a `[1, S, S, C]` array.
 
     Raises:
-      ScriptError: if the bytes cannot be decoded.
+      ModelError: if the bytes cannot be decoded.
     """
     if self._preprocessor is None:
       self._preprocessor = _Preprocessor(self.preprocessing_name,
@@ -216,8 +225,8 @@ class _Preprocessor(object):
     try:
       return self._sess.run(self._image, {self._bytes: image_bytes})
     except tf.errors.InvalidArgumentError as e:
-      raise ScriptError('Cannot decode the image: %s. It may be truncated or '
-                        'corrupt.' % e.message.split('\n')[0])
+      raise ModelError('Cannot decode the image: %s. It may be truncated or '
+                       'corrupt.' % e.message.split('\n')[0])
 
   def close(self):
     self._sess.close()
@@ -274,30 +283,31 @@ class FrozenGraphPredictor(_GraphPredictor):
   kind = FROZEN_GRAPH
 
   def __init__(self, path, preprocessing_name=None, output_name=None):
-    graph_def = freeze.load_graph_def(path, '--model_path')
+    graph_def = freeze.load_graph_def(path, 'model_path')
     variables = [n.name for n in graph_def.node if n.op in _VARIABLE_OPS]
     if variables:
-      raise ScriptError(
-          '--model_path=%s is a GraphDef with %d variables (e.g. %s), i.e. '
+      raise ModelError(
+          '%s is a GraphDef with %d variables (e.g. %s), i.e. '
           'not frozen: its weights are not in it. Freeze the checkpoint '
-          'with `python freeze_graph.py --checkpoint_path=... '
-          '--output_file=frozen.pb`, or pass the checkpoint itself.' %
-          (path, len(variables), variables[0]))
+          'with freeze_graph.py (%s, %s), or pass the checkpoint itself.' %
+          (ref('model_path', path), len(variables), variables[0],
+           ref('checkpoint_path', '...'), ref('output_file', 'frozen.pb')))
     try:
       output_name = output_name or tflite.find_output_node(graph_def)
       tflite.input_shape(graph_def)
-    except ScriptError as e:
-      raise ScriptError('--model_path=%s is a GraphDef but not an exported '
-                        'classifier: %s It must come from freeze_graph.py.' %
-                        (path, e))
+    except errors.InputError as e:
+      raise ModelError('%s is a GraphDef but not an exported '
+                       'classifier: %s It must come from freeze_graph.py.' %
+                       (ref('model_path', path), errors.marked(e)))
     graph = tf.Graph()
     with graph.as_default():
       tf.import_graph_def(graph_def, name='')
     images = graph.get_tensor_by_name(inference_graph.INPUT_NODE_NAME + ':0')
     probabilities = graph.get_tensor_by_name(output_name + ':0')
     if images.get_shape().as_list()[1] is None:
-      raise ScriptError('--model_path=%s has an input of unknown size; '
-                        'freeze it with --image_size.' % path)
+      raise ModelError('%s has an input of unknown size; '
+                       'freeze it with %s.' % (ref('model_path', path),
+                                               ref('image_size')))
     super(FrozenGraphPredictor, self).__init__(
         graph, tf.Session(graph=graph), images, probabilities,
         preprocessing_name)
@@ -318,18 +328,19 @@ class SavedModelPredictor(Predictor):
             self._sess, [tf.saved_model.tag_constants.SERVING], export_dir)
       except (RuntimeError, IOError, OSError, tf.errors.OpError) as e:
         self._sess.close()
-        raise ScriptError('Cannot load the SavedModel in --model_path=%s: '
-                          '%s' % (export_dir, str(e).split('\n')[0]))
+        raise ModelError('Cannot load the SavedModel in %s: %s' %
+                         (ref('model_path', export_dir),
+                          str(e).split('\n')[0]))
     signatures = meta_graph.signature_def
     missing = [s for s in (saved_model.SERVING_SIGNATURE,
                            saved_model.IMAGES_SIGNATURE)
                if s not in signatures]
     if missing:
       self._sess.close()
-      raise ScriptError('The SavedModel in --model_path=%s lacks the '
-                        'signature(s) %s; it was not written by '
-                        'export_saved_model.py.' %
-                        (export_dir, ', '.join(missing)))
+      raise ModelError('The SavedModel in %s lacks the '
+                       'signature(s) %s; it was not written by '
+                       'export_saved_model.py.' %
+                       (ref('model_path', export_dir), ', '.join(missing)))
     self._bytes_signature = signatures[saved_model.SERVING_SIGNATURE]
     self._images_signature = signatures[saved_model.IMAGES_SIGNATURE]
     images_info = self._images_signature.inputs[saved_model.IMAGES_INPUT]
@@ -358,8 +369,8 @@ class SavedModelPredictor(Predictor):
           {self._tensor(self._bytes_signature, saved_model.IMAGE_BYTES_INPUT):
            [image_bytes]})[0]
     except tf.errors.InvalidArgumentError as e:
-      raise ScriptError('Cannot decode the image: %s. It may be truncated or '
-                        'corrupt.' % e.message.split('\n')[0])
+      raise ModelError('Cannot decode the image: %s. It may be truncated or '
+                       'corrupt.' % e.message.split('\n')[0])
 
   def close(self):
     super(SavedModelPredictor, self).close()
@@ -390,8 +401,8 @@ class TFLitePredictor(Predictor):
       self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
       self._interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
-      raise ScriptError('Cannot load the TFLite model --model_path=%s: %s' %
-                        (path, str(e).split('\n')[0]))
+      raise ModelError('Cannot load the TFLite model %s: %s' %
+                       (ref('model_path', path), str(e).split('\n')[0]))
     self._input = self._interpreter.get_input_details()[0]
     self._output = self._interpreter.get_output_details()[0]
     shape = list(self._input['shape'])
@@ -456,13 +467,14 @@ def load(model_path, model_name=None, num_classes=None, image_size=None,
     A `Predictor`.
 
   Raises:
-    ScriptError: if the model cannot be found, recognized or loaded.
+    ModelError: if the model cannot be found, recognized or loaded.
   """
   kind, path = detect_kind(model_path)
   if kind == CHECKPOINT:
     if not model_name:
-      raise ScriptError('--model_path=%s is a checkpoint: pass the '
-                        '--model_name it was trained with.' % model_path)
+      raise ModelError('%s is a checkpoint: pass the %s it was trained '
+                       'with.' % (ref('model_path', model_path),
+                                  ref('model_name')))
     if not num_classes:
       num_classes = inference_graph.resolve_num_classes(checkpoint=path)
     return CheckpointPredictor(

@@ -25,7 +25,11 @@ import uuid
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+from deployment import errors
 from export import inference_graph
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 ExportError = inference_graph.ExportError
 
@@ -83,12 +87,12 @@ def export_saved_model(export_dir, model_name, checkpoint_path, num_classes,
     ExportError: existing export_dir, bad model, flags or checkpoint.
   """
   if os.path.exists(export_dir):
-    raise ExportError('--export_dir=%s already exists. SavedModels are not '
+    raise ExportError('%s already exists. SavedModels are not '
                       'overwritten: pass a new directory (e.g. with a version '
                       'number, as TF Serving expects) or delete the old one.' %
-                      export_dir)
+                      ref('export_dir', export_dir))
   if top_k < 1:
-    raise ExportError('--top_k=%d must be at least 1.' % top_k)
+    raise ExportError('%s must be at least 1.' % ref('top_k', top_k))
   preprocessing_fn = inference_graph.get_eval_preprocessing(
       preprocessing_name or model_name, use_grayscale)
   with tf.Graph().as_default():

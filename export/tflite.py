@@ -9,7 +9,7 @@ Quantization modes (`QUANTIZATION_MODES`):
   activations calibrated on a representative dataset, uint8 input and
   output (quantization parameters in the model's input/output details).
 * `qat`: a graph frozen from a quantization-aware-trained checkpoint
-  (`freeze_graph.py --quantize`, TF 1.15) converted to a uint8 model with
+  (freeze_graph.py with `quantize`, TF 1.15) converted to a uint8 model with
   the ranges learnt in training.
 
 The same `tf.compat.v1.lite.TFLiteConverter.from_frozen_graph` API exists on
@@ -28,10 +28,12 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from deployment import script_utils
+from deployment import errors
 from export import inference_graph
 
-ScriptError = script_utils.ScriptError
+ExportError = inference_graph.ExportError
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 QUANTIZATION_MODES = ('none', 'dynamic', 'full_integer', 'qat')
 
@@ -65,15 +67,16 @@ def find_output_node(graph_def):
     graph_def: a `tf.GraphDef`.
 
   Raises:
-    ScriptError: if there is not exactly one `<scope>/Predictions/Reshape_1`.
+    ExportError: if there is not exactly one `<scope>/Predictions/Reshape_1`.
   """
   names = [n.name for n in graph_def.node
            if n.name.endswith(_PREDICTIONS_SUFFIX)]
   if len(names) != 1:
-    raise ScriptError(
+    raise ExportError(
         'Cannot find the output node: expected one node named '
-        '<Scope>%s (e.g. MobilenetV1%s), found %s. Pass --output_node_name.' %
-        (_PREDICTIONS_SUFFIX, _PREDICTIONS_SUFFIX, names or 'none'))
+        '<Scope>%s (e.g. MobilenetV1%s), found %s. Pass %s.' %
+        (_PREDICTIONS_SUFFIX, _PREDICTIONS_SUFFIX, names or 'none',
+         ref('output_name')))
   return names[0]
 
 
@@ -85,14 +88,14 @@ def input_shape(graph_def, input_name=inference_graph.INPUT_NODE_NAME):
     input_name: the placeholder's name.
 
   Raises:
-    ScriptError: if the graph has no such placeholder with a known rank.
+    ExportError: if the graph has no such placeholder with a known rank.
   """
   for node in graph_def.node:
     if node.name == input_name and node.op == 'Placeholder':
       shape = node.attr['shape'].shape
       if not shape.unknown_rank:
         return [d.size for d in shape.dim]
-  raise ScriptError('The graph has no input placeholder %r of known rank; '
+  raise ExportError('The graph has no input placeholder %r of known rank; '
                     'export it with export_inference_graph.py or '
                     'freeze_graph.py.' % input_name)
 
@@ -119,33 +122,37 @@ def convert(graph_def_file, quantization='none', representative_data=None,
     The TFLite model as bytes.
 
   Raises:
-    ScriptError: unknown mode, missing representative data, a QAT
+    ExportError: unknown mode, missing representative data, a QAT
       conversion of a graph without fake-quant ops, or a converter error.
   """
   # pylint: disable=g-import-not-at-top
   from export import freeze
   if quantization not in QUANTIZATION_MODES:
-    raise ScriptError('--quantization=%s is not one of %s.' %
-                      (quantization, ', '.join(QUANTIZATION_MODES)))
-  graph_def = freeze.load_graph_def(graph_def_file, '--input_graph')
+    raise ExportError('%s is not one of %s.' %
+                      (ref('quantization', quantization),
+                       ', '.join(QUANTIZATION_MODES)))
+  graph_def = freeze.load_graph_def(graph_def_file, 'graph_def_file')
   output_name = output_name or find_output_node(graph_def)
   shape = input_shape(graph_def, input_name)
   shape[0] = 1  # TFLite models run one image at a time.
   if any(d < 1 for d in shape):
-    raise ScriptError('The input %r of %s has an unknown size %s; export the '
-                      'graph with --image_size.' %
-                      (input_name, graph_def_file, shape))
+    raise ExportError('The input %r of %s has an unknown size %s; export the '
+                      'graph with %s.' %
+                      (input_name, graph_def_file, shape, ref('image_size')))
   if quantization == 'qat' and not has_fake_quant(graph_def):
-    raise ScriptError(
-        '--quantization=qat needs a graph with fake-quant ops, frozen with '
-        '`freeze_graph.py --quantize` from a checkpoint trained with '
-        '--quantize_delay (TF 1.15). %s has none: use --quantization=dynamic '
-        'or full_integer (post-training) instead.' % graph_def_file)
+    raise ExportError(
+        '%s needs a graph with fake-quant ops, frozen by freeze_graph.py '
+        'with %s from a checkpoint trained with %s (TF 1.15). %s has none: '
+        'use %s or full_integer (post-training) instead.' %
+        (ref('quantization', 'qat'), ref('quantize'), ref('quantize_delay'),
+         graph_def_file, ref('quantization', 'dynamic')))
   if quantization == 'full_integer' and not representative_data:
-    raise ScriptError('--quantization=full_integer needs representative '
-                      'images to calibrate activation ranges: pass '
-                      '--dataset_name/--dataset_dir (and '
-                      '--dataset_split_name) of the training data.')
+    raise ExportError('%s needs representative images to calibrate '
+                      'activation ranges: pass %s/%s (and %s) of the '
+                      'training data.' %
+                      (ref('quantization', 'full_integer'),
+                       ref('dataset_name'), ref('dataset_dir'),
+                       ref('dataset_split_name')))
 
   _ensure_converter_binary_on_path()
   converter = tf.lite.TFLiteConverter.from_frozen_graph(
@@ -165,9 +172,9 @@ def convert(graph_def_file, quantization='none', representative_data=None,
   try:
     return converter.convert()
   except Exception as e:  # pylint: disable=broad-except  (ConverterError)
-    raise ScriptError('TFLite conversion (--quantization=%s) of %s failed: '
-                      '%s' % (quantization, graph_def_file,
-                              str(e).strip().split('\n')[-1]))
+    raise ExportError('TFLite conversion (%s) of %s failed: %s' %
+                      (ref('quantization', quantization), graph_def_file,
+                       str(e).strip().split('\n')[-1]))
 
 
 def representative_images(dataset_fn, image_size, preprocessing_fn,

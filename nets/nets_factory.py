@@ -103,7 +103,7 @@ def check_model_name(name):
   """Raises ValueError naming the closest valid name unless `name` is known.
 
   Args:
-    name: a network name, e.g. from a --model_name flag.
+    name: a network name, e.g. a model_name setting.
 
   Raises:
     ValueError: for an unknown name; the message suggests the closest valid

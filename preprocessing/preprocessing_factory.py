@@ -11,6 +11,7 @@ from __future__ import print_function
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 from nets import nets_factory
+from nets import param_refs
 from preprocessing import cifarnet_preprocessing
 from preprocessing import inception_preprocessing
 
@@ -22,6 +23,10 @@ _PREPROCESSING_MODULES = dict(
     {name: inception_preprocessing for name in nets_factory.model_names()},
     cifarnet=cifarnet_preprocessing,
     inception=inception_preprocessing)
+
+
+class UnknownPreprocessingError(param_refs.MessageWithRefs, ValueError):
+  """No preprocessing has the name asked for."""
 
 
 def preprocessing_names():
@@ -49,11 +54,13 @@ def get_preprocessing(name, is_training=False, use_grayscale=False):
   """
   module = _PREPROCESSING_MODULES.get(name)
   if module is None:
-    raise ValueError(
-        'Unknown preprocessing name %r (from --preprocessing_name, or '
-        '--model_name when no preprocessing name is given). Valid names: %s. '
-        'Pass one of them with --preprocessing_name.' %
-        (name, ', '.join(preprocessing_names())))
+    raise UnknownPreprocessingError(
+        'Unknown preprocessing name %r (from %s, or %s when no '
+        'preprocessing name is given). Valid names: %s. Pass one of them as '
+        '%s.' % (name, param_refs.ref('preprocessing_name'),
+                 param_refs.ref('model_name'),
+                 ', '.join(preprocessing_names()),
+                 param_refs.ref('preprocessing_name')))
   mode = dict(is_training=is_training, use_grayscale=use_grayscale)
 
   def preprocessing_fn(image, output_height, output_width, **kwargs):

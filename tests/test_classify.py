@@ -22,7 +22,6 @@ import export_tflite
 import freeze_graph
 from deployment import run_record
 from deployment import errors
-from deployment import script_utils
 from export import labels
 from export import predictors
 from tests import test_export_lib as lib
@@ -200,9 +199,9 @@ def test_label_map_offsets_and_background():
   assert 'background' in label_map.note
   assert label_map.label(0) == (-1, 'background')
   assert label_map.label(1) == (0, 'blue')
-  with pytest.raises(ScriptError, match='--labels_offset'):
+  with pytest.raises(labels.LabelsError, match='labels_offset'):
     labels.LabelMap(names, 4, 1, 'labels.txt')
-  with pytest.raises(ScriptError, match='--labels_offset'):
+  with pytest.raises(labels.LabelsError, match='labels_offset'):
     labels.LabelMap(names, 7, 0, 'labels.txt')
   assert labels.LabelMap(None, 4).label(3) == (3, None)
 
@@ -372,7 +371,7 @@ def test_tflite_predictor_uses_every_usable_cpu_on_tf2(monkeypatch, tmp_path):
 
   monkeypatch.setattr(tf.lite, 'Interpreter', fake_interpreter)
   path = str(tmp_path / 'model.tflite')
-  with pytest.raises(script_utils.ScriptError, match='--model_path'):
+  with pytest.raises(predictors.ModelError, match='model_path'):
     predictors.TFLitePredictor(path)
   assert created[0]['model_path'] == path
   if tf_compat.IS_TF2:

@@ -354,7 +354,7 @@ def test_image_folder_interrupted_conversion_completes_on_rerun(
 
 
 def test_image_folder_missing_source_names_flag(tmp_path):
-  with pytest.raises(dataset_utils.DatasetNotFoundError, match='--source_dir'):
+  with pytest.raises(dataset_utils.DatasetNotFoundError, match='source_dir'):
     convert_image_folder.run(str(tmp_path / 'out'), str(tmp_path / 'nope'))
 
 

@@ -124,7 +124,7 @@ def test_export_class_count_of_a_known_dataset_needs_no_dataset_dir(tmp_path):
   assert inference_graph._dataset_num_classes('imagenet', missing) == 1001
   assert inference_graph.resolve_num_classes('imagenet', missing) == 1001
   assert inference_graph.resolve_num_classes('flowers', missing) == 5
-  with pytest.raises(inference_graph.ExportError, match='--num_classes'):
+  with pytest.raises(inference_graph.ExportError, match='num_classes'):
     inference_graph._dataset_num_classes('image_folder', missing)
 
 
@@ -143,7 +143,7 @@ def test_directory_of_another_dataset_names_that_dataset(tmp_path,
   message = str(e.value)
   assert 'holds the TFRecords of image_folder' in message
   assert 'image_folder_train_00000-of-00001.tfrecord' in message
-  assert '--dataset_name=image_folder' in message
+  assert 'dataset_name=image_folder' in message
   # No advice to convert a second dataset into the same directory.
   assert 'download_and_convert_data.py' not in message
   # An empty directory still says how to create the dataset.

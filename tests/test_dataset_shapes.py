@@ -121,10 +121,10 @@ def test_mean_colour_does_not_reveal_the_class():
     assert accuracy < chance + 0.045, (classify.__name__, accuracy)
 
 
-def test_bad_sizes_name_the_flag(tmp_path):
-  with pytest.raises(ValueError, match='--shapes_image_size'):
+def test_bad_sizes_name_the_parameter(tmp_path):
+  with pytest.raises(ValueError, match='image_size'):
     generate_shapes.run(str(tmp_path), image_size=8)
-  with pytest.raises(ValueError, match='--shapes_train_per_class'):
+  with pytest.raises(ValueError, match='train_per_class'):
     generate_shapes.run(str(tmp_path), train_per_class=0)
 
 

@@ -160,9 +160,9 @@ def test_num_classes_resolution(model):
   assert resolve('image_folder', model.dataset_dir) == lib.NUM_CLASSES
   assert resolve('imagenet', num_classes=7) == 7
   assert resolve('image_folder', checkpoint=model.checkpoint) == 4
-  with pytest.raises(ScriptError, match='--dataset_dir'):
+  with pytest.raises(ScriptError, match='dataset_dir'):
     resolve('image_folder')
-  with pytest.raises(ScriptError, match='--labels_offset=10'):
+  with pytest.raises(ScriptError, match='labels_offset=10'):
     resolve('cifar10', labels_offset=10)
 
 

@@ -18,6 +18,7 @@ import pytest
 from deployment import batch_norm_check as bn
 from deployment import logs
 from deployment import run_record
+from deployment import script_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -113,14 +114,15 @@ def test_merge_keeps_given_flags_and_reports_contradictions():
                             EVAL_DEFAULTS)
   assert merged.values['eval_image_size'] == 224
   assert merged.values['moving_average_decay'] == 0.9999
-  assert merged.conflicts == [
+  # The record names parameters; a script shows them as its flags.
+  assert [script_utils.as_command_line(c) for c in merged.conflicts] == [
       '--eval_image_size=224 but the model was trained at 64 (rec.json)',
       '--moving_average_decay=0.9999 but the model was trained with '
       'moving_average_decay=none (rec.json)']
   assert ('model_name', 'mobilenet_v1_025') not in merged.taken
   other = run_record.merge(_record(), 'rec.json', EVAL_FLAGS,
                            {'model_name': 'mobilenet_v2'}, EVAL_DEFAULTS)
-  assert other.conflicts[0].startswith(
+  assert script_utils.as_command_line(other.conflicts[0]).startswith(
       '--model_name=mobilenet_v2 but the model was trained as '
       'mobilenet_v1_025')
   same_float = run_record.merge(
@@ -146,7 +148,7 @@ def test_initial_share_and_steps_to_converge():
 def test_short_run_with_released_decay_is_warned():
   check = bn.check_convergence(1500, None, 0.9997)
   assert not check.converged
-  warning = check.warning()
+  warning = script_utils.as_command_line(check.warning())
   assert '--max_number_of_steps=1500' in warning
   assert '64%' in warning
   assert '--batch_norm_decay=%g' % check.suggested_decay in warning
@@ -181,7 +183,7 @@ def test_resolve_decay(value, expected):
 
 @pytest.mark.parametrize('value', ['fast', '1.0', -0.1, 'nan'])
 def test_resolve_decay_rejects_bad_values(value):
-  with pytest.raises(ValueError, match='--batch_norm_decay=.*auto'):
+  with pytest.raises(ValueError, match='batch_norm_decay=.*auto'):
     bn.resolve_decay(value, 1500, 0.9997)
 
 
@@ -231,7 +233,8 @@ def test_stale_statistics_are_detected_after_a_short_run():
   assert stale.layers == 3
   # The smallest variance bounds the initial share 0.9997**1500 from above.
   assert bn.initial_share(0.9997, 1500) <= stale.max_share < 0.7
-  text = bn.explain_stale(stale, 'train/model.ckpt-1500', 1500, 0.9997)
+  text = script_utils.as_command_line(
+      bn.explain_stale(stale, 'train/model.ckpt-1500', 1500, 0.9997))
   assert 'still close to their initial values' in text
   assert '64%' in text and '--batch_norm_decay=auto' in text
   assert str(bn.steps_to_converge(0.9997)) in text

@@ -583,7 +583,7 @@ def test_cluster_from_tf_config_and_from_flags(monkeypatch):
       ps_hosts=['a:1'], worker_hosts=['b:1'], job_name='ps', task=0)
   assert spec == {'ps': ['a:1'], 'worker': ['b:1']}
   assert (job, task) == ('ps', 0)
-  with pytest.raises(cluster.ClusterError, match='--num_ps_tasks=3'):
+  with pytest.raises(cluster.ClusterError, match='num_ps_tasks=3'):
     cluster.resolve_cluster(ps_hosts=['a:1'], worker_hosts=['b:1'],
                             num_ps_tasks=3)
 

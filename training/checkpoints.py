@@ -18,6 +18,9 @@ import tf_slim as slim
 from deployment import errors
 from nets import nets_factory
 
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 # What tf.train.ExponentialMovingAverage appends to a variable's name to
 # name its shadow copy.
 EMA_SUFFIX = '/ExponentialMovingAverage'
@@ -33,13 +36,13 @@ class CheckpointError(errors.InputError):
   """A checkpoint that is missing, unreadable or does not fit the graph."""
 
 
-def resolve_checkpoint(path, setting_name='--checkpoint_path'):
+def resolve_checkpoint(path, setting_name='checkpoint_path'):
   """The checkpoint prefix that `path` names.
 
   Args:
     path: a prefix such as `train/model.ckpt-100`, or a directory (its
       newest checkpoint).
-    setting_name: how the caller's user gave `path` (for the message).
+    setting_name: the parameter that gave `path` (for the message).
 
   Raises:
     CheckpointError: nothing found.
@@ -52,12 +55,12 @@ def resolve_checkpoint(path, setting_name='--checkpoint_path'):
         '%s=%s is a directory without a checkpoint (no `checkpoint` file '
         'naming an existing one). Pass a checkpoint prefix such as '
         'DIR/model.ckpt-1000, or the train_dir of a run that saved one.' %
-        (setting_name, path))
+        (ref(setting_name), path))
   if tf.gfile.Exists(path + '.index') or tf.gfile.Exists(path):
     return path
   raise CheckpointError('%s=%s: no such checkpoint (expected %s.index and '
                         'its data files, or a directory holding '
-                        'checkpoints).' % (setting_name, path, path))
+                        'checkpoints).' % (ref(setting_name), path, path))
 
 
 def checkpoint_shapes(checkpoint):
@@ -119,11 +122,13 @@ def require_moving_averages(checkpoint, checkpoint_names):
   if any(name.endswith(EMA_SUFFIX) for name in checkpoint_names):
     return
   raise CheckpointError(
-      '--moving_average_decay is set but checkpoint %s holds no moving '
+      '%s is set but checkpoint %s holds no moving '
       'averages: it has no ExponentialMovingAverage variables (no names '
-      'ending in ...%s), so it was trained without --moving_average_decay. '
-      'Drop --moving_average_decay to use its trained weights, or pass a '
-      'checkpoint trained with it.' % (checkpoint, EMA_SUFFIX))
+      'ending in ...%s), so it was trained without %s. '
+      'Drop %s to use its trained weights, or pass a '
+      'checkpoint trained with it.' %
+      (ref('moving_average_decay'), checkpoint, EMA_SUFFIX,
+       ref('moving_average_decay'), ref('moving_average_decay')))
 
 
 def _main_scope(names):
@@ -152,16 +157,18 @@ def _mismatch_advice(var_to_source, shapes, missing, wrong_shape,
   heads = set(_head_scope(name) for name in bad)
   body_shapes = [w for w in wrong_shape if _head_scope(w[0]) is None]
   if saved_scope and model_scope and saved_scope != model_scope:
-    return ('The checkpoint holds a %s model but --model_name=%s builds %s: '
-            'pass the --model_name of the checkpoint\'s network.' %
-            (saved_scope, model_name, model_scope))
+    return ('The checkpoint holds a %s model but %s builds %s: '
+            'pass the %s of the checkpoint\'s network.' %
+            (saved_scope, ref('model_name', model_name), model_scope,
+             ref('model_name')))
   if None not in heads:
     advice = ('Only the classification head differs (another number of '
-              'classes): pass the --dataset_name/--labels_offset the '
-              'checkpoint was trained with')
+              'classes): pass the %s/%s the '
+              'checkpoint was trained with' %
+              (ref('dataset_name'), ref('labels_offset')))
     if fine_tuning:
-      advice += (', or --checkpoint_exclude_scopes=%s to train a new head' %
-                 ','.join(sorted(heads)))
+      advice += (', or %s to train a new head' %
+                 ref('checkpoint_exclude_scopes', ','.join(sorted(heads))))
     return advice + '.'
   if body_shapes:
     name, saved, built = body_shapes[0]
@@ -170,17 +177,20 @@ def _mismatch_advice(var_to_source, shapes, missing, wrong_shape,
       fitting = nets_factory.closest_width_variant(model_name, ratio)
     except ValueError:  # Not a factory name: no variant to suggest.
       fitting = None
-    suggestion = (' (--model_name=%s)' % fitting
+    suggestion = (' (%s)' % ref('model_name', fitting)
                   if fitting and fitting != model_name else '')
     return ('The checkpoint was trained with another width (e.g. %s has '
-            '%.2fx the channels): pass the --model_name with the '
-            'checkpoint\'s depth multiplier%s.' % (name, ratio, suggestion))
-  advice = 'Pass the --model_name and flags the checkpoint was trained with'
+            '%.2fx the channels): pass the %s with the '
+            'checkpoint\'s depth multiplier%s.' %
+            (name, ratio, ref('model_name'), suggestion))
+  advice = ('Pass the %s and other settings the checkpoint was trained '
+            'with' % ref('model_name'))
   if any(name.endswith(EMA_SUFFIX) for name in missing):
-    advice += ', or drop --moving_average_decay (it has no moving averages)'
+    advice += (', or drop %s (it has no moving averages)' %
+               ref('moving_average_decay'))
   if fine_tuning:
-    advice += (', or --ignore_missing_vars to keep missing variables at '
-               'their initial values')
+    advice += (', or %s to keep missing variables at '
+               'their initial values' % ref('ignore_missing_vars'))
   return advice + '.'
 
 
@@ -192,7 +202,8 @@ def check_checkpoint_fits(var_to_source, checkpoint, setting_name,
   Args:
     var_to_source: {checkpoint name: variable} to restore.
     checkpoint: the checkpoint prefix.
-    setting_name: how the user named the checkpoint (for the message).
+    setting_name: the parameter that named the checkpoint (for the
+      message).
     model_name: the network's name (for the message).
     ignore_missing: leave variables that the checkpoint lacks out of the
       result (they keep their initial values) instead of failing.
@@ -220,25 +231,27 @@ def check_checkpoint_fits(var_to_source, checkpoint, setting_name,
   if missing and ignore_missing:
     for name in missing:
       logging.warning('Variable %s is missing from checkpoint %s; it keeps '
-                      'its initial value (--ignore_missing_vars).',
-                      name, checkpoint)
+                      'its initial value (%s).',
+                      name, checkpoint, ref('ignore_missing_vars'))
     missing = []
   if not missing and not wrong_shape:
     return restore
   advice = _mismatch_advice(var_to_source, shapes, missing, wrong_shape,
                             model_name, fine_tuning)
   if resuming:
-    advice += (' If --train_dir belongs to another run, use a new '
-               '--train_dir (training resumes from the checkpoint in it).')
+    advice += (' If %s belongs to another run, use a new %s (training '
+               'resumes from the checkpoint in it).' %
+               (ref('train_dir'), ref('train_dir')))
   lines = ['  %s: checkpoint %s vs model %s' % w for w in wrong_shape]
   lines += ['  %s: missing from the checkpoint' % name for name in missing]
   if len(lines) > _MAX_LISTED:
     lines = lines[:_MAX_LISTED] + [
         '  ... and %d more' % (len(lines) - _MAX_LISTED)]
   raise CheckpointError(
-      '%s=%s does not fit --model_name=%s: %d variable(s) have another '
+      '%s does not fit %s: %d variable(s) have another '
       'shape, %d are missing. %s\n%s' %
-      (setting_name, checkpoint, model_name, len(wrong_shape), len(missing),
+      (ref(setting_name, checkpoint), ref('model_name', model_name),
+       len(wrong_shape), len(missing),
        advice, '\n'.join(lines)))
 
 
@@ -270,7 +283,7 @@ def fine_tune_saver(checkpoint_path, model_name, exclude_scopes=(),
   var_map, averaged = moving_average_map(variables,
                                          checkpoint_shapes(checkpoint))
   restore = check_checkpoint_fits(
-      var_map, checkpoint, '--checkpoint_path', model_name,
+      var_map, checkpoint, 'checkpoint_path', model_name,
       ignore_missing=ignore_missing_vars, fine_tuning=True)
   if not restore:
     logging.warning('Nothing to restore from %s.', checkpoint)

@@ -30,6 +30,9 @@ from training import checkpoint_recovery
 from training import checkpoints
 from training import model_inputs
 
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 # Metric name -> k of "the label is among the k highest logits".
 METRICS = (('Accuracy', 1), ('Recall_5', 5))
 
@@ -58,18 +61,19 @@ def check_config(config):
   for name in ('batch_size', 'num_readers', 'num_preprocessing_threads'):
     value = getattr(config.inputs, name)
     if value < 1:
-      raise EvaluationError('--%s must be >= 1, got %d.' % (name, value))
+      raise EvaluationError('%s must be >= 1, got %d.' % (ref(name), value))
   if config.max_num_batches is not None and config.max_num_batches < 1:
-    raise EvaluationError('--max_num_batches must be >= 1 (or unset to '
-                          'evaluate every example).')
+    raise EvaluationError('%s must be >= 1 (or unset to evaluate every '
+                          'example).' % ref('max_num_batches'))
   if config.eval_interval_secs is not None and config.eval_interval_secs < 0:
-    raise EvaluationError('--eval_interval_secs must be >= 0.')
+    raise EvaluationError('%s must be >= 0.' % ref('eval_interval_secs'))
   if config.quantize and tf_compat.IS_TF2:
     raise EvaluationError(
-        '--quantize builds a fake-quantized eval graph with '
+        '%s builds a fake-quantized eval graph with '
         'tf.contrib.quantize, which exists only on TensorFlow 1.15; this is '
         'TensorFlow %s. Evaluate the float checkpoint, and quantize after '
-        'training at export (post-training quantization).' % tf.__version__)
+        'training at export (post-training quantization).' %
+        (ref('quantize'), tf.__version__))
 
 
 def _hit_counts(logits, labels, num_classes):
@@ -96,7 +100,7 @@ def build_eval_graph(config):
   """
   global_step = tf.train.get_or_create_global_step()
   with tf.device('/device:CPU:0'):
-    inputs = model_inputs.prepare(config.inputs, False, '--eval_image_size')
+    inputs = model_inputs.prepare(config.inputs, False, 'eval_image_size')
     iterator = tf.data.make_initializable_iterator(inputs.data)
     images, labels = iterator.get_next()
     labels = tf.cast(labels, tf.int64)
@@ -143,7 +147,7 @@ def restore_saver(config, graph, checkpoint):
     logging.warning('%d variables have no moving average in %s; using '
                     'their values.', len(unaveraged), checkpoint)
   var_map = checkpoints.check_checkpoint_fits(
-      var_map, checkpoint, '--checkpoint_path', config.inputs.model_name)
+      var_map, checkpoint, 'checkpoint_path', config.inputs.model_name)
   restores_step = graph.global_step.op.name in names
   if restores_step:
     var_map[graph.global_step.op.name] = graph.global_step
@@ -277,9 +281,9 @@ def _watch(config, graph, tf_graph):
       if problem is None:
         raise
       logging.warning('Skipping checkpoint %s: %s (%s).', checkpoint,
-                      problem, str(e).split('\n')[0])
-  logging.info('No new checkpoint for %s s; stopping (--timeout).',
-               config.timeout)
+                      problem, errors.marked(e).split('\n')[0])
+  logging.info('No new checkpoint for %s s; stopping (%s).',
+               config.timeout, ref('timeout'))
   return results
 
 
@@ -293,14 +297,15 @@ def evaluate(config):
     InputError: bad settings, data or checkpoints.
   """
   check_config(config)
-  model_inputs.check_writable_dir(config.eval_dir, '--eval_dir')
+  model_inputs.check_writable_dir(config.eval_dir, 'eval_dir')
   watch = config.eval_interval_secs is not None
   if watch and not tf.gfile.IsDirectory(config.checkpoint_path):
     raise EvaluationError(
-        '--eval_interval_secs watches a directory for new checkpoints, but '
-        '--checkpoint_path=%s is not a directory. Pass the train_dir, or '
-        'drop --eval_interval_secs to evaluate one checkpoint.' %
-        config.checkpoint_path)
+        '%s watches a directory for new checkpoints, but %s is not a '
+        'directory. Pass the train_dir, or drop %s to evaluate one '
+        'checkpoint.' % (ref('eval_interval_secs'),
+                         ref('checkpoint_path', config.checkpoint_path),
+                         ref('eval_interval_secs')))
   checkpoint = None
   if not watch:
     # A missing checkpoint fails before anything is built.

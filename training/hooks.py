@@ -16,6 +16,9 @@ import tensorflow.compat.v1 as tf
 
 from deployment import errors
 
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 # Recent (global step, loss) pairs a ProgressHook keeps: enough to see a
 # trend, small enough that a million-step run stays flat in memory.
 DEFAULT_HISTORY_SIZE = 1000
@@ -101,10 +104,10 @@ class NonFiniteLossHook(tf.train.SessionRunHook):
   def _stop(self, what):
     raise NonFiniteLossError(
         '%s, so training stopped; that step was not saved. The last good '
-        'checkpoint is %s. Lower --learning_rate, use --optimizer=sgd or a '
-        'smaller --opt_epsilon, or check the data, then rerun (training '
-        'resumes from that checkpoint).' %
-        (what, tf.train.latest_checkpoint(self._train_dir) or '(none yet)'))
+        'checkpoint is %s. Lower %s, use %s or a smaller %s, or check the '
+        'data, then rerun (training resumes from that checkpoint).' %
+        (what, tf.train.latest_checkpoint(self._train_dir) or '(none yet)',
+         ref('learning_rate'), ref('optimizer', 'sgd'), ref('opt_epsilon')))
 
 
 class _FiniteWeightsListener(tf.train.CheckpointSaverListener):

@@ -17,11 +17,15 @@ import os
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+from datasets import dataset_errors
 from datasets import dataset_factory
 from datasets import input_pipeline
 from deployment import errors
 from nets import nets_factory
 from preprocessing import preprocessing_factory
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 # The MobileNets shrink their input 32-fold; a smaller image leaves no cell
 # in the last feature map.
@@ -58,12 +62,10 @@ def _first_line(error):
 
 def _creation_hint(dataset_name):
   """One sentence saying which command writes the dataset's files."""
+  command = dataset_errors.CONVERT_COMMAND % (dataset_name, 'DIR')
   if dataset_name == 'shapes':
-    return (' Create the embedded set with `python '
-            'download_and_convert_data.py --dataset_name=shapes '
-            '--dataset_dir=DIR`.')
-  return (' Create it with `python download_and_convert_data.py '
-          '--dataset_name=%s --dataset_dir=DIR`.' % dataset_name)
+    return ' Create the embedded set with `%s`.' % command
+  return ' Create it with `%s`.' % command
 
 
 def get_dataset(dataset_name, split_name, dataset_dir):
@@ -79,12 +81,13 @@ def get_dataset(dataset_name, split_name, dataset_dir):
   """
   hint = _creation_hint(dataset_name)
   if not dataset_dir:
-    raise InputError('--dataset_dir is required: the directory holding the '
-                     'TFRecord files of --dataset_name=%s.%s' %
-                     (dataset_name, hint))
+    raise InputError('%s is required: the directory holding the '
+                     'TFRecord files of %s.%s' %
+                     (ref('dataset_dir'), ref('dataset_name', dataset_name),
+                      hint))
   if not tf.gfile.IsDirectory(dataset_dir):
-    raise InputError('--dataset_dir=%s does not exist or is not a '
-                     'directory.%s' % (dataset_dir, hint))
+    raise InputError('%s does not exist or is not a directory.%s' %
+                     (ref('dataset_dir', dataset_dir), hint))
   try:
     dataset = dataset_factory.get_dataset(dataset_name, split_name,
                                           dataset_dir)
@@ -92,15 +95,17 @@ def get_dataset(dataset_name, split_name, dataset_dir):
     raise
   except (ValueError, KeyError, IOError, OSError,
           tf.errors.NotFoundError) as e:
-    raise InputError('Cannot load --dataset_name=%s --dataset_split_name=%s '
-                     'from --dataset_dir=%s: %s' %
-                     (dataset_name, split_name, dataset_dir, e))
+    raise InputError('Cannot load %s %s from %s: %s' %
+                     (ref('dataset_name', dataset_name),
+                      ref('dataset_split_name', split_name),
+                      ref('dataset_dir', dataset_dir), errors.marked(e)))
   sources = dataset.data_sources
   patterns = sources if isinstance(sources, (list, tuple)) else [sources]
   if not any(tf.gfile.Glob(pattern) for pattern in patterns):
-    raise InputError('No files match %s for --dataset_split_name=%s in '
-                     '--dataset_dir=%s.%s' %
-                     (', '.join(patterns), split_name, dataset_dir, hint))
+    raise InputError('No files match %s for %s in %s.%s' %
+                     (', '.join(patterns),
+                      ref('dataset_split_name', split_name),
+                      ref('dataset_dir', dataset_dir), hint))
   return dataset
 
 
@@ -150,10 +155,10 @@ def explain_input_errors(dataset, dataset_name, dataset_dir):
     with input_pipeline.raise_corrupt_shard_errors(dataset):
       yield
   except tf.errors.DataLossError as e:
-    raise InputError('A data file of --dataset_name=%s in --dataset_dir=%s '
-                     'is damaged: %s Re-create the dataset with '
-                     'download_and_convert_data.py.' %
-                     (dataset_name, dataset_dir, _first_line(e)))
+    raise InputError('A data file of %s in %s is damaged: %s Re-create '
+                     'the dataset with download_and_convert_data.py.' %
+                     (ref('dataset_name', dataset_name),
+                      ref('dataset_dir', dataset_dir), _first_line(e)))
 
 
 _BACKGROUND_NAMES = ('background', 'none', '')
@@ -174,8 +179,9 @@ def check_labels_offset(dataset, labels_offset, dataset_name):
   count = dataset.num_classes
   if not 0 <= labels_offset < count:
     raise InputError(
-        '--labels_offset=%d must be in [0, %d) for --dataset_name=%s, which '
-        'has %d classes.' % (labels_offset, count, dataset_name, count))
+        '%s must be in [0, %d) for %s, which has %d classes.' %
+        (ref('labels_offset', labels_offset), count,
+         ref('dataset_name', dataset_name), count))
   names = dataset.labels_to_names
   if not labels_offset or not names:
     return
@@ -184,11 +190,13 @@ def check_labels_offset(dataset, labels_offset, dataset_name):
           if n is not None and n.lower() not in _BACKGROUND_NAMES]
   if real:
     raise InputError(
-        '--labels_offset=%d is inconsistent with --dataset_name=%s: its '
+        '%s is inconsistent with %s: its '
         'label 0 is the real class %r, not a background class, so it would '
-        'become -1. Use --labels_offset=0 (offset 1 is for 1001-class '
+        'become -1. Use %s (offset 1 is for 1001-class '
         'ImageNet-style labels with background at 0).' %
-        (labels_offset, dataset_name, dropped[0]))
+        (ref('labels_offset', labels_offset),
+         ref('dataset_name', dataset_name), dropped[0],
+         ref('labels_offset', 0)))
 
 
 def get_network_fn(model_name, num_classes, weight_decay=0.0,
@@ -215,7 +223,8 @@ def get_network_fn(model_name, num_classes, weight_decay=0.0,
     listing = ''
     if known and 'Valid' not in str(e):
       listing = ' Valid names: %s.' % ', '.join(sorted(known))
-    raise InputError('Bad --model_name=%s: %s%s' % (model_name, e, listing))
+    raise InputError('Bad %s: %s%s' % (ref('model_name', model_name),
+                                        errors.marked(e), listing))
 
 
 def get_preprocessing_fn(name, is_training, use_grayscale=False):
@@ -228,7 +237,7 @@ def get_preprocessing_fn(name, is_training, use_grayscale=False):
     return preprocessing_factory.get_preprocessing(
         name, is_training=is_training, use_grayscale=use_grayscale)
   except (ValueError, KeyError) as e:
-    raise InputError(str(e))
+    raise InputError(errors.marked(e))
 
 
 def check_image_size(size, setting_name):
@@ -236,7 +245,7 @@ def check_image_size(size, setting_name):
 
   Args:
     size: side of the square input, in pixels.
-    setting_name: how the caller's user set it, e.g. '--eval_image_size'.
+    setting_name: the parameter that set it, e.g. 'eval_image_size'.
 
   Raises:
     InputError: if `size` is below `MIN_IMAGE_SIZE`.
@@ -247,7 +256,8 @@ def check_image_size(size, setting_name):
       '%s=%d is too small: the MobileNets downsample by 32, so images must '
       'be at least %d pixels. Use %s=%d or larger (the nets are trained at '
       '224; the embedded shapes set has 64x64 images).' %
-      (setting_name, size, MIN_IMAGE_SIZE, setting_name, MIN_IMAGE_SIZE))
+      (ref(setting_name), size, MIN_IMAGE_SIZE, ref(setting_name),
+       MIN_IMAGE_SIZE))
 
 
 def check_writable_dir(path, setting_name):
@@ -255,7 +265,7 @@ def check_writable_dir(path, setting_name):
 
   Args:
     path: the directory.
-    setting_name: how the caller's user named it, e.g. '--train_dir'.
+    setting_name: the parameter that named it, e.g. 'train_dir'.
 
   Raises:
     InputError: it cannot be created or written to.
@@ -269,7 +279,7 @@ def check_writable_dir(path, setting_name):
   except (tf.errors.OpError, IOError, OSError) as e:
     raise InputError('%s=%s is not a writable directory (%s). Choose a '
                      'directory you can write to.' %
-                     (setting_name, path, _first_line(e)))
+                     (ref(setting_name), path, _first_line(e)))
 
 
 def prepare(config, is_training, image_size_name, weight_decay=0.0,
@@ -280,7 +290,8 @@ def prepare(config, is_training, image_size_name, weight_decay=0.0,
     config: an `InputConfig`.
     is_training: for training (augmenting, shuffled, repeated input and a
       network in training mode) or for evaluation.
-    image_size_name: how the user sets the image size (for messages).
+    image_size_name: the parameter that sets the image size (for
+      messages).
     weight_decay: L2 weight decay of the network.
     batch_norm_decay: the network's batch-norm decay; None: its default.
 

@@ -15,6 +15,9 @@ import tensorflow.compat.v1 as tf
 
 from deployment import errors
 
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 # Hyper-parameters of every optimizer; each optimizer reads its own.
 OptimizerConfig = collections.namedtuple('OptimizerConfig', [
     'optimizer', 'opt_epsilon', 'adadelta_rho',
@@ -114,8 +117,9 @@ def learning_rate(config, global_step, steps_per_decay):
         config.learning_rate, global_step, steps_per_decay,
         config.end_learning_rate, power=1.0, cycle=False,
         name='polynomial_decay_learning_rate')
-  raise UnknownNameError('--learning_rate_decay_type=%s is not one of %s.' %
-                         (kind, ', '.join(LEARNING_RATE_DECAY_TYPES)))
+  raise UnknownNameError('%s is not one of %s.' %
+                         (ref('learning_rate_decay_type', kind),
+                          ', '.join(LEARNING_RATE_DECAY_TYPES)))
 
 
 def optimizer(config, learning_rate_tensor):
@@ -126,6 +130,7 @@ def optimizer(config, learning_rate_tensor):
   """
   builder = _BUILDERS.get(config.optimizer)
   if builder is None:
-    raise UnknownNameError('--optimizer=%s is not one of %s.' %
-                           (config.optimizer, ', '.join(sorted(_BUILDERS))))
+    raise UnknownNameError('%s is not one of %s.' %
+                           (ref('optimizer', config.optimizer),
+                            ', '.join(sorted(_BUILDERS))))
   return builder(learning_rate_tensor, config)

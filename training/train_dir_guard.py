@@ -24,6 +24,9 @@ from training import checkpoint_recovery
 from training import model_inputs
 from training import train_dir_lock
 
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 
 class TrainDirError(errors.InputError):
   """The training directory is in use, was taken over, or cannot resume."""
@@ -39,12 +42,12 @@ class LockLostHook(tf.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     if self._lock.lost:
       raise TrainDirError(
-          'The lock of --train_dir=%s was taken over by another trainer '
+          'The lock of %s was taken over by another trainer '
           '(this one\'s heartbeat had stalled for more than %d s), so this '
           'trainer stopped without saving rather than write checkpoints '
-          'beside it. Let one trainer finish, or give each its own '
-          '--train_dir.' % (self._train_dir,
-                            train_dir_lock.DEFAULT_STALE_SECS))
+          'beside it. Let one trainer finish, or give each its own %s.' %
+          (ref('train_dir', self._train_dir),
+           train_dir_lock.DEFAULT_STALE_SECS, ref('train_dir')))
 
 
 def locked_message(error):
@@ -55,17 +58,18 @@ def locked_message(error):
   """
   holder = error.holder
   return (
-      '--train_dir=%s is in use by another trainer: %s (its lock file %s was '
+      '%s is in use by another trainer: %s (its lock file %s was '
       'refreshed %.0f s ago). Two trainers in one directory overwrite each '
       'other\'s checkpoints, so this one stopped before touching it. Wait '
       'for that trainer to finish, stop it (kill %s on host %s), or pass '
-      'another --train_dir. If that trainer is gone without its host '
+      'another %s. If that trainer is gone without its host '
       'knowing (e.g. its host went down), its lock counts as stale %d s '
       'after its last heartbeat: rerun then.' %
-      (error.train_dir, train_dir_lock.describe_holder(holder),
+      (ref('train_dir', error.train_dir),
+       train_dir_lock.describe_holder(holder),
        os.path.join(error.train_dir, train_dir_lock.LOCK_NAME),
        max(0.0, error.heartbeat_age_secs), holder.get('pid', '?'),
-       holder.get('host', '?'), error.stale_secs))
+       holder.get('host', '?'), ref('train_dir'), error.stale_secs))
 
 
 def resumable_checkpoint(train_dir):
@@ -80,11 +84,12 @@ def resumable_checkpoint(train_dir):
     recovery = checkpoint_recovery.find_resumable_checkpoint(train_dir)
   except checkpoint_recovery.NoReadableCheckpointError as e:
     raise TrainDirError(
-        'No checkpoint in --train_dir=%s can be read, so training cannot '
+        'No checkpoint in %s can be read, so training cannot '
         'resume: %s. Nothing was changed. Restore the files from a backup, '
-        'or move them away (or pass a new --train_dir) to start over.' %
-        (train_dir, '; '.join('%s: %s' % (os.path.basename(p), r)
-                              for p, r in e.skipped)))
+        'or move them away (or pass a new %s) to start over.' %
+        (ref('train_dir', train_dir),
+         '; '.join('%s: %s' % (os.path.basename(p), r)
+                   for p, r in e.skipped), ref('train_dir')))
   if recovery.skipped:
     aside = checkpoint_recovery.set_aside_unreadable(train_dir, recovery)
     for prefix, reason in recovery.skipped:
@@ -117,7 +122,7 @@ class TrainDirGuard(object):
   def __enter__(self):
     if not self._is_chief:
       return self
-    model_inputs.check_writable_dir(self._train_dir, '--train_dir')
+    model_inputs.check_writable_dir(self._train_dir, 'train_dir')
     if self._use_lock and train_dir_lock.is_local_path(self._train_dir):
       self._acquire()
     try:
@@ -141,9 +146,9 @@ class TrainDirGuard(object):
       raise TrainDirError(locked_message(e))
     except OSError as e:
       raise TrainDirError(
-          'Cannot create the lock file %s (%s). Fix --train_dir, or pass '
-          '--nolock_train_dir if its filesystem has no hard links.' %
-          (lock.path, e))
+          'Cannot create the lock file %s (%s). Fix %s, or pass %s if its '
+          'filesystem has no hard links.' %
+          (lock.path, e, ref('train_dir'), ref('lock_train_dir', 'false')))
     self.hooks = [LockLostHook(self._lock, self._train_dir)]
 
   def __exit__(self, *unused_exc_info):

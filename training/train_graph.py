@@ -3,7 +3,7 @@
 The step is assembled from `deployment.model_deploy`'s pieces
 (`create_clones`, `optimize_clones`), the same ones its `deploy` is made
 of, plus what training needs beyond `deploy`: a restricted variable list
-(--trainable_scopes), moving averages and a synchronous-replicas optimizer.
+(trainable_scopes), moving averages and a synchronous-replicas optimizer.
 """
 
 from __future__ import absolute_import
@@ -20,6 +20,9 @@ from deployment import errors
 from deployment import model_deploy
 from training import model_inputs
 from training import optimizers
+
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 # The graph `trainer.train` runs.
 TrainGraph = collections.namedtuple('TrainGraph', [
@@ -60,7 +63,7 @@ def make_clone_fn(network_fn, iterator, num_classes, inputs_device,
       in_range = tf.reduce_all(tf.logical_and(labels >= 0,
                                               labels < num_classes))
       check = tf.Assert(in_range, [
-          'Labels outside [0, %d) after --labels_offset=%d:' %
+          'Labels outside [0, %d) after labels_offset=%d:' %
           (num_classes, labels_offset), labels], name='check_labels')
       with tf.control_dependencies([check]):
         labels = tf.identity(labels)
@@ -87,9 +90,10 @@ def variables_to_train(trainable_scopes, model_name):
     if not found:
       tops = sorted(set('/'.join(v.op.name.split('/')[:2])
                         for v in tf.trainable_variables()))
-      raise ScopeError('--trainable_scopes: scope %r matches no trainable '
-                       'variable of --model_name=%s. Scopes look like: %s.' %
-                       (scope, model_name, ', '.join(tops[:8])))
+      raise ScopeError('%s: scope %r matches no trainable variable of %s. '
+                       'Scopes look like: %s.' %
+                       (ref('trainable_scopes'), scope,
+                        ref('model_name', model_name), ', '.join(tops[:8])))
     chosen.extend(v for v in found if v not in chosen)
   return chosen
 
@@ -198,7 +202,7 @@ def build(config, deploy_config, before_optimizer=None):
     global_step = tf.train.get_or_create_global_step()
   with tf.device(deploy_config.inputs_device()):
     inputs = model_inputs.prepare(
-        config.inputs, True, '--train_image_size',
+        config.inputs, True, 'train_image_size',
         weight_decay=config.weight_decay,
         batch_norm_decay=config.batch_norm_decay)
     iterator = tf.data.make_initializable_iterator(inputs.data)

@@ -29,6 +29,9 @@ from training import model_inputs
 from training import train_dir_guard
 from training import train_graph
 
+# Marks a parameter name in a message; the scripts spell it as a flag.
+ref = errors.ref
+
 # Where and how this task runs. ps_hosts/worker_hosts/job_name describe a
 # cluster (else TF_CONFIG may); task, num_ps_tasks and worker_replicas are
 # taken from the cluster when there is one.
@@ -75,17 +78,17 @@ def check_config(config):
                   worker_replicas=config.deploy.worker_replicas)
   for name, value in positive.items():
     if value < 1:
-      raise TrainingError('--%s must be >= 1, got %d.' % (name, value))
+      raise TrainingError('%s must be >= 1, got %d.' % (ref(name), value))
   if config.max_number_of_steps is not None and config.max_number_of_steps < 0:
-    raise TrainingError('--max_number_of_steps must be >= 0.')
+    raise TrainingError('%s must be >= 0.' % ref('max_number_of_steps'))
   if config.schedule.learning_rate <= 0:
-    raise TrainingError('--learning_rate must be > 0.')
+    raise TrainingError('%s must be > 0.' % ref('learning_rate'))
   if not 0.0 <= config.label_smoothing < 1.0:
-    raise TrainingError('--label_smoothing must be in [0, 1).')
+    raise TrainingError('%s must be in [0, 1).' % ref('label_smoothing'))
   decay = config.moving_average_decay
   if decay is not None and not 0.0 < decay < 1.0:
-    raise TrainingError('--moving_average_decay must be in (0, 1), e.g. '
-                        '0.9999.')
+    raise TrainingError('%s must be in (0, 1), e.g. 0.9999.' %
+                        ref('moving_average_decay'))
   _check_environment(config)
 
 
@@ -93,20 +96,20 @@ def _check_environment(config):
   """Checks what the TensorFlow build and the machine must provide."""
   if config.quantize_delay >= 0 and tf_compat.IS_TF2:
     raise TrainingError(
-        '--quantize_delay (quantization-aware training) needs '
+        '%s (quantization-aware training) needs '
         'tf.contrib.quantize, which exists only on TensorFlow 1.15; this is '
-        'TensorFlow %s. Train without --quantize_delay and quantize after '
+        'TensorFlow %s. Train without %s and quantize after '
         'training, at export (post-training quantization with the TFLite '
         'converter, see export_tflite.py), or train on the TF 1.15 stack.' %
-        tf.__version__)
+        (ref('quantize_delay'), tf.__version__, ref('quantize_delay')))
   deploy = config.deploy
   if deploy.num_clones > 1 and not deploy.clone_on_cpu and not deploy.master:
     gpus = tf.config.experimental.list_physical_devices('GPU')
     if len(gpus) < deploy.num_clones:
       raise TrainingError(
-          '--num_clones=%d puts one clone per GPU but %d GPU(s) are '
-          'visible. Add --clone_on_cpu, or lower --num_clones.' %
-          (deploy.num_clones, len(gpus)))
+          '%s puts one clone per GPU but %d GPU(s) are visible. Add %s, '
+          'or lower %s.' % (ref('num_clones', deploy.num_clones), len(gpus),
+                            ref('clone_on_cpu'), ref('num_clones')))
 
 
 def session_config(task, distributed):
@@ -161,11 +164,11 @@ def _stopped_error(error, config, ps_hosts):
           if m in error.message]
   if full:  # ENOSPC, or EFBIG from a file-size limit or quota.
     return TrainingError(
-        'Writing to --train_dir=%s failed: %s (no space left for the '
+        'Writing to %s failed: %s (no space left for the '
         'checkpoint). The last complete checkpoint, %s, is intact (the '
         'checkpoint file lists only complete ones); free some space (or '
         'raise the file-size limit) and rerun to resume from it.' %
-        (config.train_dir, full[0].lower(),
+        (ref('train_dir', config.train_dir), full[0].lower(),
          tf.train.latest_checkpoint(config.train_dir)))
   if ps_hosts and isinstance(error, cluster.PS_LOST_ERRORS):
     # The monitored session retries these with a new session, whose
@@ -178,10 +181,11 @@ def _stopped_error(error, config, ps_hosts):
   if (isinstance(error, tf.errors.InvalidArgumentError) and
       'labels_offset' in error.message):
     return TrainingError(
-        'Labels fell outside the model\'s classes: --labels_offset=%d does '
-        'not fit the labels of --dataset_name=%s. Use the offset the '
+        'Labels fell outside the model\'s classes: %s does '
+        'not fit the labels of %s. Use the offset the '
         'dataset was made for (0 unless label 0 is a background class). %s' %
-        (config.inputs.labels_offset, config.inputs.dataset_name,
+        (ref('labels_offset', config.inputs.labels_offset),
+         ref('dataset_name', config.inputs.dataset_name),
          error.message.split('\n')[0]))
   return None
 
@@ -197,7 +201,7 @@ def run_steps(config, graph, session_creator, hooks, ps_hosts=()):
     with model_inputs.explain_input_errors(graph.dataset,
                                            config.inputs.dataset_name,
                                            config.inputs.dataset_dir):
-      # --sync_replicas queue runners can block on gradients of workers
+      # sync_replicas queue runners can block on gradients of workers
       # that already stopped; the final save comes before they are joined,
       # so a short grace period is enough.
       with tf.train.MonitoredSession(session_creator=session_creator,
@@ -217,12 +221,12 @@ def _already_done(config, checkpoint):
   step = checkpoints.checkpoint_step(checkpoint)
   limit = config.max_number_of_steps
   if limit is not None and step is not None and step >= limit:
-    logging.info('%s is already at global step %d >= --max_number_of_steps=%d;'
-                 ' nothing to do.', checkpoint, step, limit)
+    logging.info('%s is already at global step %d >= %s; nothing to do.',
+                 checkpoint, step, ref('max_number_of_steps', limit))
     return {'global_step': step, 'local_steps': 0, 'history': [],
             'checkpoint': checkpoint, 'task': config.deploy.task}
-  logging.info('Resuming from %s (--train_dir already holds a checkpoint, '
-               'at global step %s).', checkpoint, step)
+  logging.info('Resuming from %s (%s already holds a checkpoint, '
+               'at global step %s).', checkpoint, ref('train_dir'), step)
   return None
 
 
@@ -284,9 +288,10 @@ def build(config, is_chief, resume_checkpoint):
     if not is_chief:
       return
     if config.checkpoint_path and resume_checkpoint:
-      logging.info('Ignoring --checkpoint_path=%s because --train_dir already '
-                   'holds checkpoint %s; resuming from it.',
-                   config.checkpoint_path, resume_checkpoint)
+      logging.info('Ignoring %s because %s already holds checkpoint %s; '
+                   'resuming from it.',
+                   ref('checkpoint_path', config.checkpoint_path),
+                   ref('train_dir'), resume_checkpoint)
     elif config.checkpoint_path:
       init['saver'], init['checkpoint'] = checkpoints.fine_tune_saver(
           config.checkpoint_path, config.inputs.model_name,
@@ -303,7 +308,7 @@ def build(config, is_chief, resume_checkpoint):
 
 def _check_resumable(variables, checkpoint, config):
   checkpoints.check_checkpoint_fits(
-      {v.op.name: v for v in variables}, checkpoint, '--train_dir',
+      {v.op.name: v for v in variables}, checkpoint, 'train_dir',
       config.inputs.model_name, resuming=True)
 
 

@@ -1,0 +1,230 @@
+"""Library messages name parameters; only the entry scripts spell flags.
+
+Library code marks the parameters a message is about with `ref`
+(`nets/param_refs.py`): `str()` of the error shows plain names, and the
+scripts (`deployment/script_utils.py`) show `--flags`. The source scan below
+keeps command-line spellings out of the library packages.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import ast
+import collections
+import io
+import logging as std_logging
+import os
+import re
+import subprocess
+import sys
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from absl import logging
+import pytest
+
+from datasets import dataset_errors
+from deployment import errors
+from deployment import script_utils
+from nets import param_refs
+from training import optimizers
+from tests import test_export_lib as lib
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBRARY_PACKAGES = ('training', 'export', 'datasets', 'deployment', 'nets',
+                    'preprocessing')
+
+# `--name`, `--%s` or a bare `--` that a name is appended to, not `---`.
+FLAG_SPELLING = re.compile(r'(?<![\w-])--(?:[A-Za-z_%{]|$)')
+
+# Files of the library packages that are command-line code by nature.
+ALLOWED_FILES = {
+    # The one place that spells parameter names as flags, for the scripts.
+    'deployment/script_utils.py',
+    # Reads absl's --verbosity from sys.argv at import, before flags are
+    # parsed, to set TensorFlow's C++ log level in time (lane: logs).
+    'deployment/logs.py',
+    # The export scripts' flag definitions: help texts talk about flags.
+    'export/export_flags.py',
+    # Runnable as `python -m nets.model_analysis`: its main() is an entry
+    # point with its own flags and usage messages.
+    'nets/model_analysis.py',
+}
+# Single literals that must stay: a command line users run, quoted as advice.
+ALLOWED_LITERALS = {
+    ('datasets/dataset_errors.py',
+     'python download_and_convert_data.py --dataset_name=%s '
+     '--dataset_dir=%s'),
+}
+
+
+def _library_files():
+  for package in LIBRARY_PACKAGES:
+    for root, _, names in os.walk(os.path.join(REPO_ROOT, package)):
+      for name in sorted(names):
+        if name.endswith('.py'):
+          path = os.path.join(root, name)
+          yield os.path.relpath(path, REPO_ROOT).replace(os.sep, '/'), path
+
+
+def _docstring_nodes(tree):
+  """The string nodes that are docstrings (documentation, not messages)."""
+  found = set()
+  for node in ast.walk(tree):
+    if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                         ast.AsyncFunctionDef)) and node.body:
+      first = node.body[0]
+      if isinstance(first, ast.Expr) and _string_value(first.value):
+        found.add(id(first.value))
+  return found
+
+
+def _string_value(node):
+  """The text of a string literal node, else None (Python 3.7 and 3.8+)."""
+  value = getattr(node, 'value', getattr(node, 's', None))
+  if isinstance(node, (ast.Constant, getattr(ast, 'Str', ast.Constant))):
+    return value if isinstance(value, str) else None
+  return None
+
+
+def flag_spellings(relative, source):
+  """(line, literal) of each non-docstring literal that spells a flag."""
+  tree = ast.parse(source, relative)
+  docstrings = _docstring_nodes(tree)
+  hits = []
+  for node in ast.walk(tree):
+    text = _string_value(node)
+    if text is None or id(node) in docstrings:
+      continue
+    if FLAG_SPELLING.search(text) and (relative, text) not in ALLOWED_LITERALS:
+      hits.append((node.lineno, text))
+  return hits
+
+
+def test_library_literals_name_no_flags():
+  found = []
+  for relative, path in _library_files():
+    if relative in ALLOWED_FILES:
+      continue
+    with io.open(path, encoding='utf-8') as f:
+      source = f.read()
+    found += ['%s:%d: %r' % (relative, line, text)
+              for line, text in flag_spellings(relative, source)]
+  assert not found, (
+      'Library code spells command-line flags; name the parameter with '
+      'errors.ref / param_refs.ref instead:\n' + '\n'.join(found))
+
+
+def test_the_scan_finds_flag_spellings_and_skips_docstrings():
+  source = ('"""Module doc: --learning_rate is fine here."""\n'
+            'def f():\n'
+            '  """Function doc --train_dir."""\n'
+            '  raise ValueError("--learning_rate must be > 0")\n'
+            'A = "--%s=%d" % ("x", 1)\n'
+            'B = "--" + "name"\n'
+            'C = "a ---- separator, x--y and -- alone"\n')
+  lines = sorted(line for line, _ in flag_spellings('example.py', source))
+  assert lines == [4, 5, 6]
+
+
+def test_str_shows_names_and_scripts_show_flags():
+  error = errors.InputError('%s is bad; lower %s.' %
+                            (errors.ref('learning_rate', 5), errors.ref('x')))
+  assert str(error) == 'learning_rate=5 is bad; lower x.'
+  assert (script_utils.as_command_line(error) ==
+          '--learning_rate=5 is bad; lower --x.')
+  assert (script_utils.as_command_line(error, {'x': 'other'}) ==
+          '--learning_rate=5 is bad; lower --other.')
+  assert str(script_utils.ScriptError(param_refs.marked(error))) == (
+      '--learning_rate=5 is bad; lower --x.')
+  assert param_refs.names_in(param_refs.marked(error)) == ['learning_rate',
+                                                            'x']
+
+
+def test_values_are_never_taken_for_marks():
+  # A value with `--` or names in it stays exactly as given.
+  error = errors.InputError('%s missing' % errors.ref('path', '/a--b/x_y'))
+  assert script_utils.as_command_line(error) == '--path=/a--b/x_y missing'
+  with pytest.raises(ValueError):
+    errors.ref('--learning_rate')
+
+
+def test_wrapped_errors_keep_their_marks():
+  inner = dataset_errors.SettingError('%s must be >= 1.' %
+                                      dataset_errors.ref('num_validation'))
+  assert isinstance(inner, ValueError)
+  outer = errors.InputError('Cannot convert: %s' % errors.marked(inner))
+  assert str(outer) == 'Cannot convert: num_validation must be >= 1.'
+  assert (script_utils.as_command_line(outer) ==
+          'Cannot convert: --num_validation must be >= 1.')
+  with pytest.raises(script_utils.ScriptError, match='--num_validation'):
+    with script_utils.command_line_errors():
+      raise outer
+
+
+def test_library_log_lines_are_plain_unless_a_script_runs():
+  messages = []
+
+  class Collect(std_logging.Handler):
+
+    def emit(self, record):
+      messages.append(record.getMessage())
+
+  handler = Collect()
+  logger = logging.get_absl_logger()
+  logger.addHandler(handler)
+  try:
+    logging.warning('waiting (%s).', errors.ref('ps_timeout_secs'))
+    script_utils.run_or_exit(
+        lambda: logging.warning('waiting (%s).',
+                                errors.ref('ps_timeout_secs')), 'prog',
+        {'ps_timeout_secs': 'ps_wait'})
+    logging.warning('after (%s).', errors.ref('ps_timeout_secs'))
+  finally:
+    logger.removeHandler(handler)
+  assert messages == ['waiting (ps_timeout_secs).', 'waiting (--ps_wait).',
+                      'after (ps_timeout_secs).']
+
+
+def test_run_or_exit_prints_a_library_error_with_the_flag(capsys):
+  config = collections.namedtuple('Config', 'optimizer')('no_such_optimizer')
+  with pytest.raises(optimizers.UnknownNameError) as error:
+    optimizers.optimizer(config, 0.1)
+  assert str(error.value).startswith('optimizer=no_such_optimizer is not ')
+  with pytest.raises(SystemExit) as exit_info:
+    script_utils.run_or_exit(lambda: optimizers.optimizer(config, 0.1),
+                             'train_image_classifier')
+  assert exit_info.value.code == 1
+  stderr = capsys.readouterr().err
+  assert 'train_image_classifier: error: --optimizer=no_such_optimizer' in (
+      stderr)
+  assert '\x1e' not in stderr and '\x1f' not in stderr
+
+
+def test_export_tflite_names_its_own_flag_for_a_library_parameter(tmp_path):
+  # tflite.convert names its `graph_def_file`; export_tflite's flag for it
+  # is --input_graph (export_tflite.FLAG_NAMES).
+  import export_tflite  # pylint: disable=g-import-not-at-top
+  missing = str(tmp_path / 'missing.pb')
+  with pytest.raises(script_utils.ScriptError) as error:
+    lib.run_script(export_tflite, ['--input_graph=' + missing,
+                                   '--output_file=' + str(tmp_path / 'm')])
+  assert str(error.value) == '--input_graph=%s: no such file.' % missing
+  assert str(error.value.__cause__) == 'graph_def_file=%s: no such file.' % (
+      missing)
+
+
+@pytest.mark.slow
+def test_conversion_script_spells_a_renamed_parameter(tmp_path, script_env):
+  # generate_shapes names its `image_size`; the script's flag for it is
+  # --shapes_image_size (download_and_convert_data.FLAG_NAMES).
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, 'download_and_convert_data.py'),
+       '--dataset_name=shapes', '--dataset_dir=' + str(tmp_path / 'out'),
+       '--shapes_image_size=8'],
+      env=script_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      universal_newlines=True)
+  assert result.returncode == 1, result.stderr
+  assert ('download_and_convert_data.py: error: --shapes_image_size must be '
+          '>= 16 pixels, got 8.') in ' '.join(result.stderr.split())
+  assert 'Traceback' not in result.stderr
