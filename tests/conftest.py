@@ -38,3 +38,85 @@ def script_env():
   env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   return env
+
+
+@pytest.fixture(scope='session')
+def model(tmp_path_factory):
+  """The image-folder dataset and checkpoint trained once per session.
+
+  Shared by test_export.py and test_classify.py (one training run for both:
+  their tests form one xdist group through this fixture).
+  """
+  from tests import test_export_lib  # pylint: disable=g-import-not-at-top
+  return test_export_lib.trained_model(tmp_path_factory)
+
+
+# ------------------------------------------------------ xdist distribution
+#
+# `make test` runs the suite on every core (pytest-xdist, --dist loadgroup
+# in pytest.ini). A module- or session-scoped fixture is built once per
+# worker that runs a test using it, and several of ours train a model or
+# start whole clusters. So every test using such a fixture gets an
+# xdist_group: tests that share one (directly or through a chain of shared
+# fixtures) run on one worker, and each fixture is built once per session.
+# Tests that share none are still spread one by one.
+
+_SHARED_SCOPES = ('session', 'package', 'module', 'class')
+
+
+def _shared_fixture_keys(item):
+  """Names of the test-suite fixtures wider than a function `item` uses.
+
+  A parametrized fixture gives one key per parameter, so its instances can
+  go to different workers. pytest's and plugins' own fixtures (tmp dirs,
+  worker ids) are cheap and left out.
+  """
+  info = getattr(item, '_fixtureinfo', None)
+  if info is None:
+    return []
+  params = getattr(getattr(item, 'callspec', None), 'params', {})
+  keys = []
+  for name in info.names_closure:
+    definitions = info.name2fixturedefs.get(name)
+    if not definitions:
+      continue
+    definition = definitions[-1]
+    if definition.scope not in _SHARED_SCOPES or not definition.baseid:
+      continue
+    key = '%s::%s' % (definition.baseid, name)
+    if name in params:
+      key += '[%s]' % (params[name],)
+    keys.append(key)
+  return keys
+
+
+def _group_by_shared_fixtures(items):
+  """{item: group name}: connected components of shared-fixture use."""
+  parent = {}
+
+  def root(key):
+    while parent[key] != key:
+      parent[key] = parent[parent[key]]
+      key = parent[key]
+    return key
+
+  item_keys = []
+  for item in items:
+    keys = _shared_fixture_keys(item)
+    for key in keys:
+      parent.setdefault(key, key)
+    for key in keys[1:]:
+      first, other = root(keys[0]), root(key)
+      if first != other:
+        # The smaller name wins, so every worker names the group alike.
+        parent[max(first, other)] = min(first, other)
+    item_keys.append((item, keys))
+  return {item: root(keys[0]) for item, keys in item_keys if keys}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+  del config  # The marks are harmless without xdist or with another --dist.
+  for item, group in _group_by_shared_fixtures(items).items():
+    if item.get_closest_marker('xdist_group') is None:
+      item.add_marker(pytest.mark.xdist_group(group))

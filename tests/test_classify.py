@@ -35,11 +35,6 @@ _EXPORTS = {}
 
 
 @pytest.fixture
-def model(tmp_path_factory):
-  return lib.trained_model(tmp_path_factory)
-
-
-@pytest.fixture
 def exported(model):
   """{kind: model path} for the session's checkpoint, exported once."""
   if not _EXPORTS:

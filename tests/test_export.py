@@ -39,11 +39,6 @@ V2_OUTPUT = 'MobilenetV2/Predictions/Reshape_1'
 SMALL = ['--model_name=%s' % lib.MODEL_NAME, '--image_size=%d' % lib.IMAGE_SIZE]
 
 
-@pytest.fixture
-def model(tmp_path_factory):
-  return lib.trained_model(tmp_path_factory)
-
-
 def _flags(model, *extra):
   return SMALL + ['--dataset_name=image_folder',
                   '--dataset_dir=%s' % model.dataset_dir] + list(extra)
