@@ -5,6 +5,7 @@ from __future__ import division
 from __future__ import print_function
 
 import os
+import re
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -85,8 +86,10 @@ def _shared_fixture_keys(item):
       continue
     key = '%s::%s' % (definition.baseid, name)
     if name in params:
-      key += '[%s]' % (params[name],)
-    keys.append(key)
+      key += '(%s)' % (params[name],)
+    # xdist reads the group after the last '@' of a test id, and only if
+    # no ']' follows it.
+    keys.append(re.sub(r'[@\[\]]', '_', key))
   return keys
 
 
