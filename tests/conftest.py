@@ -119,7 +119,16 @@ def _group_by_shared_fixtures(items):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-  del config  # The marks are harmless without xdist or with another --dist.
-  for item, group in _group_by_shared_fixtures(items).items():
+  groups = _group_by_shared_fixtures(items)
+  for item, group in groups.items():
     if item.get_closest_marker('xdist_group') is None:
       item.add_marker(pytest.mark.xdist_group(group))
+  if hasattr(config, 'workerinput'):
+    # In an xdist worker: loadgroup hands out the groups first (largest
+    # first), then single tests in collection order. Slow single tests
+    # (whole training runs, clusters) go to the front of those, so the
+    # run ends on quick tests instead of waiting for one long one.
+    def slow_single(item):
+      return item not in groups and item.get_closest_marker('slow')
+    items[:] = ([i for i in items if slow_single(i)] +
+                [i for i in items if not slow_single(i)])
