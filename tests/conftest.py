@@ -4,6 +4,8 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import contextlib
+import io
 import os
 import re
 import sys
@@ -46,10 +48,31 @@ def model(tmp_path_factory):
   """The image-folder dataset and checkpoint trained once per session.
 
   Shared by test_export.py and test_classify.py (one training run for both:
-  their tests form one xdist group through this fixture).
+  their tests form one xdist group through this fixture), as is its frozen
+  graph below.
   """
   from tests import test_export_lib  # pylint: disable=g-import-not-at-top
   return test_export_lib.trained_model(tmp_path_factory)
+
+
+@pytest.fixture(scope='session')
+def frozen_model(model, tmp_path_factory):
+  """`model` frozen once by freeze_graph.py with its defaults.
+
+  Returns:
+    (path of the frozen .pb, what freeze_graph printed).
+  """
+  # pylint: disable=g-import-not-at-top
+  import freeze_graph
+  from tests import test_export_lib as lib
+  path = str(tmp_path_factory.mktemp('frozen_model') / 'frozen.pb')
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    lib.run_script(freeze_graph, [
+        '--model_name=' + lib.MODEL_NAME, '--image_size=%d' % lib.IMAGE_SIZE,
+        '--dataset_name=image_folder', '--dataset_dir=' + model.dataset_dir,
+        '--checkpoint_path=' + model.checkpoint, '--output_file=' + path])
+  return path, printed.getvalue()
 
 
 # ------------------------------------------------------ xdist distribution

@@ -217,13 +217,14 @@ def test_checkpoint_batch_norm_statistics_are_not_trivial(model):
 
 
 @pytest.mark.slow
-def test_frozen_graph_matches_checkpoint(model, tmp_path, capsys):
-  graph_def = _freeze_to_file(model, str(tmp_path / 'frozen.pb'))
+def test_frozen_graph_matches_checkpoint(model, frozen_model):
+  # The session's frozen graph (conftest): freeze_graph with its defaults.
+  path, out = frozen_model
+  graph_def = freeze.load_graph_def(path)
   assert not any(n.op in ('VariableV2', 'VarHandleOp')
                  for n in graph_def.node)
   _assert_parity(_run_graph_def(graph_def, model.images),
                  model.probabilities)
-  out = capsys.readouterr().out
   assert 'raw trained weights' in out
   # Every batch norm is folded into its convolution (same outputs above).
   assert not any(n.op.startswith('FusedBatchNorm') for n in graph_def.node)
@@ -413,16 +414,10 @@ def test_saved_model_errors(model, tmp_path):
 # ------------------------------------------------------------------ TFLite
 
 
-_FROZEN = {}
-
-
 @pytest.fixture
-def frozen_pb(model):
+def frozen_pb(frozen_model):
   """The session checkpoint frozen once (tests only read it)."""
-  if 'path' not in _FROZEN:
-    _FROZEN['path'] = os.path.join(model.root, 'frozen.pb')
-    _freeze_to_file(model, _FROZEN['path'])
-  return _FROZEN['path']
+  return frozen_model[0]
 
 
 def _tflite(frozen, tmp_path, model, mode, *extra):
