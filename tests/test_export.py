@@ -335,10 +335,17 @@ def _export_saved_model(model, export_dir, *extra):
       '--export_dir=%s' % export_dir, '--top_k=3', *extra))
 
 
-@pytest.mark.slow
-def test_saved_model_matches_checkpoint(model, tmp_path):
-  export_dir = str(tmp_path / 'saved_model')
+@pytest.fixture(scope='module')
+def saved_model_dir(model, tmp_path_factory):
+  """The session checkpoint exported once as a SavedModel (tests read it)."""
+  export_dir = str(tmp_path_factory.mktemp('saved_model') / 'saved_model')
   _export_saved_model(model, export_dir)
+  return export_dir
+
+
+@pytest.mark.slow
+def test_saved_model_matches_checkpoint(model, saved_model_dir):
+  export_dir = saved_model_dir
   with tf.Graph().as_default() as graph, tf.Session() as sess:
     meta_graph = tf.saved_model.loader.load(
         sess, [tf.saved_model.tag_constants.SERVING], export_dir)
@@ -369,9 +376,9 @@ def test_saved_model_matches_checkpoint(model, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not tf_compat.IS_TF2, reason='TF 2 eager loader')
-def test_saved_model_loads_with_tf2_eager_loader(model, tmp_path, script_env):
-  export_dir = str(tmp_path / 'saved_model')
-  _export_saved_model(model, export_dir)
+def test_saved_model_loads_with_tf2_eager_loader(model, saved_model_dir,
+                                                tmp_path, script_env):
+  export_dir = saved_model_dir
   np.save(str(tmp_path / 'images.npy'), model.images)
   with open(str(tmp_path / 'image.jpg'), 'wb') as f:
     f.write(model.encoded[0])
