@@ -34,6 +34,7 @@ import tensorflow.compat.v1 as tf
 
 from deployment import cluster
 from deployment import ps_probe
+from deployment import script_utils
 import eval_image_classifier as eic
 import train_image_classifier as tic
 from reliability import kill_loop
@@ -235,10 +236,15 @@ def test_foreign_host_lock_with_a_fresh_heartbeat_blocks(shapes_dir,
   train_dir = str(tmp_path / 'train')
   path = _foreign_lock(train_dir, age_secs=5)
   before = _read(path)
-  result, _ = _run(_train_command(shapes_dir, train_dir,
-                                  '--max_number_of_steps=1'))
-  assert result.returncode == 1, result.stdout[-3000:]
-  message = _error_paragraph(result.stdout)
+  # In-process (the script's train()); the command-line form of such a
+  # refusal is checked end to end by
+  # test_second_trainer_refuses_naming_the_first.
+  with pytest.raises(script_utils.ScriptError) as error:
+    tic.train(tic.parse_flags(FLAGS + [
+        '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
+        '--max_number_of_steps=1']))
+  assert isinstance(error.value.__cause__, train_dir_guard.TrainDirError)
+  message = ' '.join(str(error.value).split())
   assert 'pid 31337 on host other-host.example' in message
   assert 'kill 31337 on host other-host.example' in message
   assert _read(path) == before
