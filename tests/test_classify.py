@@ -19,7 +19,6 @@ import classify_image
 import export_inference_graph
 import export_saved_model
 import export_tflite
-import freeze_graph
 from deployment import run_record
 from deployment import errors
 from export import labels
@@ -34,22 +33,17 @@ _EXPORTS = {}
 
 
 @pytest.fixture
-def model(tmp_path_factory):
-  return lib.trained_model(tmp_path_factory)
-
-
-@pytest.fixture
-def exported(model):
+def exported(model, frozen_model):
   """{kind: model path} for the session's checkpoint, exported once."""
   if not _EXPORTS:
     root = os.path.join(model.root, 'classify_exports')
+    os.makedirs(root, exist_ok=True)
     data_flags = ['--model_name=' + lib.MODEL_NAME,
                   '--image_size=%d' % lib.IMAGE_SIZE,
                   '--dataset_name=image_folder',
                   '--dataset_dir=' + model.dataset_dir,
                   '--checkpoint_path=' + model.checkpoint]
-    frozen = os.path.join(root, 'frozen.pb')
-    lib.run_script(freeze_graph, data_flags + ['--output_file=' + frozen])
+    frozen = frozen_model[0]  # freeze_graph.py with data_flags (conftest)
     saved = os.path.join(root, 'saved_model')
     lib.run_script(export_saved_model, data_flags + ['--export_dir=' + saved])
     tflite_path = os.path.join(root, 'model.tflite')

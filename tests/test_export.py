@@ -39,11 +39,6 @@ V2_OUTPUT = 'MobilenetV2/Predictions/Reshape_1'
 SMALL = ['--model_name=%s' % lib.MODEL_NAME, '--image_size=%d' % lib.IMAGE_SIZE]
 
 
-@pytest.fixture
-def model(tmp_path_factory):
-  return lib.trained_model(tmp_path_factory)
-
-
 def _flags(model, *extra):
   return SMALL + ['--dataset_name=image_folder',
                   '--dataset_dir=%s' % model.dataset_dir] + list(extra)
@@ -197,13 +192,14 @@ def test_checkpoint_batch_norm_statistics_are_not_trivial(model):
 
 
 @pytest.mark.slow
-def test_frozen_graph_matches_checkpoint(model, tmp_path, capsys):
-  graph_def = _freeze_to_file(model, str(tmp_path / 'frozen.pb'))
+def test_frozen_graph_matches_checkpoint(model, frozen_model):
+  # The session's frozen graph (conftest): freeze_graph with its defaults.
+  path, out = frozen_model
+  graph_def = freeze.load_graph_def(path)
   assert not any(n.op in ('VariableV2', 'VarHandleOp')
                  for n in graph_def.node)
   _assert_parity(_run_graph_def(graph_def, model.images),
                  model.probabilities)
-  out = capsys.readouterr().out
   assert 'raw trained weights' in out
   # Every batch norm is folded into its convolution (same outputs above).
   assert not any(n.op.startswith('FusedBatchNorm') for n in graph_def.node)
@@ -314,10 +310,17 @@ def _export_saved_model(model, export_dir, *extra):
       '--export_dir=%s' % export_dir, '--top_k=3', *extra))
 
 
-@pytest.mark.slow
-def test_saved_model_matches_checkpoint(model, tmp_path):
-  export_dir = str(tmp_path / 'saved_model')
+@pytest.fixture(scope='module')
+def saved_model_dir(model, tmp_path_factory):
+  """The session checkpoint exported once as a SavedModel (tests read it)."""
+  export_dir = str(tmp_path_factory.mktemp('saved_model') / 'saved_model')
   _export_saved_model(model, export_dir)
+  return export_dir
+
+
+@pytest.mark.slow
+def test_saved_model_matches_checkpoint(model, saved_model_dir):
+  export_dir = saved_model_dir
   with tf.Graph().as_default() as graph, tf.Session() as sess:
     meta_graph = tf.saved_model.loader.load(
         sess, [tf.saved_model.tag_constants.SERVING], export_dir)
@@ -348,9 +351,9 @@ def test_saved_model_matches_checkpoint(model, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not tf_compat.IS_TF2, reason='TF 2 eager loader')
-def test_saved_model_loads_with_tf2_eager_loader(model, tmp_path, script_env):
-  export_dir = str(tmp_path / 'saved_model')
-  _export_saved_model(model, export_dir)
+def test_saved_model_loads_with_tf2_eager_loader(model, saved_model_dir,
+                                                tmp_path, script_env):
+  export_dir = saved_model_dir
   np.save(str(tmp_path / 'images.npy'), model.images)
   with open(str(tmp_path / 'image.jpg'), 'wb') as f:
     f.write(model.encoded[0])
@@ -393,16 +396,10 @@ def test_saved_model_errors(model, tmp_path):
 # ------------------------------------------------------------------ TFLite
 
 
-_FROZEN = {}
-
-
 @pytest.fixture
-def frozen_pb(model):
+def frozen_pb(frozen_model):
   """The session checkpoint frozen once (tests only read it)."""
-  if 'path' not in _FROZEN:
-    _FROZEN['path'] = os.path.join(model.root, 'frozen.pb')
-    _freeze_to_file(model, _FROZEN['path'])
-  return _FROZEN['path']
+  return frozen_model[0]
 
 
 def _tflite(frozen, tmp_path, model, mode, *extra):

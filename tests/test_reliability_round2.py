@@ -14,6 +14,7 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import io
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ import tensorflow.compat.v1 as tf
 
 from deployment import cluster
 from deployment import ps_probe
+from deployment import script_utils
 import eval_image_classifier as eic
 import train_image_classifier as tic
 from reliability import kill_loop
@@ -225,10 +227,15 @@ def test_foreign_host_lock_with_a_fresh_heartbeat_blocks(shapes_dir,
   train_dir = str(tmp_path / 'train')
   path = _foreign_lock(train_dir, age_secs=5)
   before = _read(path)
-  result, _ = _run(_train_command(shapes_dir, train_dir,
-                                  '--max_number_of_steps=1'))
-  assert result.returncode == 1, result.stdout[-3000:]
-  message = _error_paragraph(result.stdout)
+  # In-process (the script's train()); the command-line form of such a
+  # refusal is checked end to end by
+  # test_second_trainer_refuses_naming_the_first.
+  with pytest.raises(script_utils.ScriptError) as error:
+    tic.train(tic.parse_flags(FLAGS + [
+        '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
+        '--max_number_of_steps=1']))
+  assert isinstance(error.value.__cause__, train_dir_guard.TrainDirError)
+  message = ' '.join(str(error.value).split())
   assert 'pid 31337 on host other-host.example' in message
   assert 'kill 31337 on host other-host.example' in message
   assert _read(path) == before
@@ -237,16 +244,11 @@ def test_foreign_host_lock_with_a_fresh_heartbeat_blocks(shapes_dir,
 
 @pytest.mark.slow
 def test_foreign_host_lock_with_a_stale_heartbeat_does_not_block(
-    shapes_dir, tmp_path, caplog):
-  train_dir = str(tmp_path / 'train')
-  _foreign_lock(train_dir, age_secs=10 * 60)
-  caplog.set_level(logging.INFO)
-  result = tic.train(tic.parse_flags(FLAGS + [
-      '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
-      '--max_number_of_steps=1', '--save_interval_secs=0']))
-  assert result['global_step'] == 1
+    one_step_run):
+  # one_step_run started on a train_dir locked by another host 10 min ago.
+  assert one_step_run['result']['global_step'] == 1
   assert re.search(r'Took over the lock .*other-host.example.*heartbeat '
-                   r'stopped \d+ s ago', caplog.text)
+                   r'stopped \d+ s ago', one_step_run['log'])
 
 
 def test_only_the_chief_takes_the_lock(tmp_path):
@@ -264,13 +266,38 @@ def test_only_the_chief_takes_the_lock(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def two_checkpoints(shapes_dir, tmp_path_factory):
-  """A train_dir listing model.ckpt-0 and model.ckpt-1."""
+def one_step_run(shapes_dir, tmp_path_factory):
+  """One training step that several tests share (each checks its part).
+
+  It starts on a train_dir holding another host's lock whose heartbeat
+  stopped 10 minutes ago, records every os.fsync and the absl log, and
+  leaves a train_dir listing model.ckpt-0 and model.ckpt-1.
+  """
   train_dir = str(tmp_path_factory.mktemp('base') / 'train')
-  with tf.Graph().as_default():
-    tic.train(tic.parse_flags(FLAGS + [
-        '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
-        '--max_number_of_steps=1', '--save_interval_secs=0']))
+  _foreign_lock(train_dir, age_secs=10 * 60)
+  log = io.StringIO()
+  handler = logging.StreamHandler(log)
+  logger = logging.getLogger('absl')
+  level = logger.level
+  logger.addHandler(handler)
+  logger.setLevel(logging.INFO)
+  try:
+    with pytest.MonkeyPatch.context() as patch, tf.Graph().as_default():
+      synced = record_fsyncs(patch)
+      result = tic.train(tic.parse_flags(FLAGS + [
+          '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
+          '--max_number_of_steps=1', '--save_interval_secs=0']))
+  finally:
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+  return {'train_dir': train_dir, 'result': result, 'synced': synced,
+          'log': log.getvalue()}
+
+
+@pytest.fixture(scope='module')
+def two_checkpoints(one_step_run):
+  """A train_dir listing model.ckpt-0 and model.ckpt-1."""
+  train_dir = one_step_run['train_dir']
   state = tf.train.get_checkpoint_state(train_dir)
   assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
       'model.ckpt-0', 'model.ckpt-1']
@@ -349,13 +376,9 @@ def _evaluate(train_dir, shapes_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_each_save_is_fsynced(shapes_dir, tmp_path, monkeypatch):
-  train_dir = str(tmp_path / 'train')
-  synced = record_fsyncs(monkeypatch)
-  tic.train(tic.parse_flags(FLAGS + [
-      '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
-      '--max_number_of_steps=1', '--save_interval_secs=0']))
-  names = set(os.path.relpath(p, train_dir) for p in synced)
+def test_each_save_is_fsynced(one_step_run):
+  train_dir = one_step_run['train_dir']
+  names = set(os.path.relpath(p, train_dir) for p in one_step_run['synced'])
   for step in (0, 1):
     for suffix in ('.index', '.data-00000-of-00001', '.meta'):
       assert 'model.ckpt-%d%s' % (step, suffix) in names, sorted(names)
