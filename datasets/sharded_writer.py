@@ -163,9 +163,11 @@ def _write_pending(plan, todo, example_fn, num_workers, manifest, save,
         done[plan.names[i]] = {'num_examples': count, 'skipped': skipped,
                                'bytes': os.path.getsize(plan.paths[i])}
         save()
-        logging.info('%s: %d/%d shards, %d examples', progress.label,
-                     len(done), len(plan.names),
-                     sum(s['num_examples'] for s in done.values()))
+        # DEBUG: the progress lines (images, rate, ETA) and the summary
+        # already say this; the manifest lists every shard.
+        logging.debug('%s: %d/%d shards, %d examples', progress.label,
+                      len(done), len(plan.names),
+                      sum(s['num_examples'] for s in done.values()))
     except BaseException:
       for future in futures:
         future.cancel()

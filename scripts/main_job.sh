@@ -6,6 +6,9 @@
 # A second run reuses what the first left in OUT (the dataset; training goes on
 # from the last checkpoint up to MAX_STEPS); FRESH=1 deletes OUT first.
 # VERBOSITY=1 shows TensorFlow's own messages (passed on as --verbosity).
+# The default run prints about 50 lines (tests/test_newcomer.py keeps it
+# under 60): a banner per step, a progress line per LOG_EVERY_N_STEPS
+# training steps, the accuracy, and where each output went.
 set -euo pipefail
 
 # PYTHON: the project environment unless set (see python_env.sh).
@@ -19,6 +22,10 @@ MODEL_NAME=${MODEL_NAME:-mobilenet_v1_025}
 IMAGE_SIZE=${IMAGE_SIZE:-64}
 MAX_STEPS=${MAX_STEPS:-1500}
 BATCH_SIZE=${BATCH_SIZE:-64}
+LOG_EVERY_N_STEPS=${LOG_EVERY_N_STEPS:-250}
+# Images per class of the generated dataset (empty: the generator's 1000 / 100).
+SHAPES_TRAIN_PER_CLASS=${SHAPES_TRAIN_PER_CLASS:-}
+SHAPES_VALIDATION_PER_CLASS=${SHAPES_VALIDATION_PER_CLASS:-}
 FRESH=${FRESH:-}
 VERBOSITY=${VERBOSITY:-}
 # How the user started this job, for the "start over" hint.
@@ -55,7 +62,11 @@ if ls "$DATASET_DIR"/shapes_validation_*.tfrecord >/dev/null 2>&1; then
 else
   say "1/5 Generating the embedded shapes dataset in $DATASET_DIR (offline, deterministic)"
 fi
-py download_and_convert_data.py --dataset_name=shapes --dataset_dir="$DATASET_DIR"
+SHAPES_FLAGS=()
+[[ -n "$SHAPES_TRAIN_PER_CLASS" ]] && SHAPES_FLAGS+=(--shapes_train_per_class="$SHAPES_TRAIN_PER_CLASS")
+[[ -n "$SHAPES_VALIDATION_PER_CLASS" ]] && SHAPES_FLAGS+=(--shapes_validation_per_class="$SHAPES_VALIDATION_PER_CLASS")
+py download_and_convert_data.py --dataset_name=shapes --dataset_dir="$DATASET_DIR" \
+  ${SHAPES_FLAGS[@]+"${SHAPES_FLAGS[@]}"}
 
 [ -f train_image_classifier.py ] || missing train_image_classifier.py "issue 5"
 last_step=""
@@ -74,9 +85,9 @@ py train_image_classifier.py \
   --dataset_dir="$DATASET_DIR" --model_name="$MODEL_NAME" \
   --train_image_size="$IMAGE_SIZE" --batch_size="$BATCH_SIZE" \
   --max_number_of_steps="$MAX_STEPS" --optimizer=adam --learning_rate=0.002 --opt_epsilon=1e-8 \
-  --batch_norm_decay=0.99 --preprocessing_name=cifarnet \
+  --batch_norm_decay=auto --preprocessing_name=cifarnet \
   --learning_rate_decay_type=fixed --weight_decay=0.00004 \
-  --log_every_n_steps=250 --save_interval_secs=120
+  --log_every_n_steps="$LOG_EVERY_N_STEPS" --save_interval_secs=120
 
 [ -f eval_image_classifier.py ] || missing eval_image_classifier.py "issue 5"
 say "3/5 Evaluating the last checkpoint on the validation split; metrics JSON in $EVAL_DIR"

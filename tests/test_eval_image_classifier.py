@@ -27,6 +27,7 @@ import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 import eval_image_classifier as eic
+from datasets import conversion_progress
 from datasets import dataset_factory
 from datasets import generate_shapes
 from deployment import script_utils
@@ -321,3 +322,22 @@ def test_cli_missing_checkpoint_is_one_paragraph_without_traceback(
           'directory without a checkpoint' % empty) in ' '.join(
               process.stderr.split())
   assert 'Traceback' not in process.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('interval, expected', [(1e9, []),
+                                                 (0., [4, 8, 12, 16])])
+def test_progress_lines_at_most_once_per_interval(
+    shapes_dir, checkpoint, tmp_path, monkeypatch, interval, expected):
+  # A short evaluation prints only its result; a long one (here: each batch
+  # past the interval) says how far it is, never after its last batch.
+  lines = []
+  monkeypatch.setattr(conversion_progress.logging, 'info',
+                      lambda fmt, *args: lines.append(fmt % args))
+  monkeypatch.setattr(evaluator, 'PROGRESS_INTERVAL_SECS', interval)
+  _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint, '--batch_size=4')
+  prefix = 'Evaluating %s: ' % os.path.basename(checkpoint)
+  progress = [line for line in lines if line.startswith(prefix)]
+  done = [int(line[len(prefix):].split('/')[0]) for line in progress]
+  assert done == expected, lines
+  assert all('/18 images' in line and 'ETA' in line for line in progress)

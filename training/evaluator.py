@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import time
 
 from absl import logging
 
@@ -25,6 +24,7 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
+from datasets import conversion_progress
 from deployment import errors
 from training import checkpoint_recovery
 from training import checkpoints
@@ -35,6 +35,8 @@ ref = errors.ref
 
 # Metric name -> k of "the label is among the k highest logits".
 METRICS = (('Accuracy', 1), ('Recall_5', 5))
+# Least time between two progress lines of one checkpoint's evaluation.
+PROGRESS_INTERVAL_SECS = conversion_progress.DEFAULT_INTERVAL_SECS
 
 # inputs: a `model_inputs.InputConfig`; eval_interval_secs None scores
 # checkpoint_path once, else watches it (a folder) until `timeout`.
@@ -179,9 +181,7 @@ def _count(config, graph, tf_graph, saver, checkpoint, restores_step):
                               float(config.inputs.batch_size)))
   if config.max_num_batches:
     num_batches = min(num_batches, config.max_num_batches)
-  log_every = max(1, num_batches // 10)
   totals = dict((name, 0) for name in graph.counts)
-  start = time.time()
   session_config = tf.ConfigProto(allow_soft_placement=True)
   with tf.Session(config.master, graph=tf_graph,
                   config=session_config) as session, \
@@ -191,6 +191,12 @@ def _count(config, graph, tf_graph, saver, checkpoint, restores_step):
     session.run(graph.init_ops)
     saver.restore(session, checkpoint)
     step = _step_of(checkpoint, session, graph.global_step, restores_step)
+    # A line every PROGRESS_INTERVAL_SECS at most: an evaluation of a few
+    # seconds prints only its result.
+    progress = conversion_progress.ConversionProgress(
+        'Evaluating %s' % os.path.basename(checkpoint),
+        min(graph.num_samples, num_batches * config.inputs.batch_size),
+        PROGRESS_INTERVAL_SECS)
     batches = 0
     while not config.max_num_batches or batches < config.max_num_batches:
       try:
@@ -200,9 +206,7 @@ def _count(config, graph, tf_graph, saver, checkpoint, restores_step):
       batches += 1
       for name, value in counts.items():
         totals[name] += int(value)
-      if batches % log_every == 0 or batches == num_batches:
-        logging.info('Evaluated batch %d/%d (%d examples, %.1f s)', batches,
-                     num_batches, totals['examples'], time.time() - start)
+      progress.advance(int(counts['examples']))
   return step, batches, totals
 
 

@@ -395,13 +395,16 @@ def _train_in_guard(config, server, target, place, is_chief, guard,
 
 
 def _log_start(config, deploy_config):
+  # The decay is named because --batch_norm_decay=auto picks it.
   logging.info('Training %s on %s/%s: %d clone(s), task %d of %d, %d ps '
-               'task(s), batch %d, %s steps.', config.inputs.model_name,
+               'task(s), batch %d, %s steps%s.', config.inputs.model_name,
                config.inputs.dataset_name, config.inputs.dataset_split_name,
                deploy_config.num_clones, config.deploy.task,
                deploy_config.num_replicas, deploy_config.num_ps_tasks,
                config.inputs.batch_size,
-               config.max_number_of_steps or 'unlimited')
+               config.max_number_of_steps or 'unlimited',
+               '' if config.batch_norm_decay is None else
+               ', batch-norm decay %g' % config.batch_norm_decay)
 
 
 def _finish(config, progress, is_chief, unused_server):
