@@ -299,9 +299,12 @@ def _trained_checkpoint(spec, num_classes):
       raise TrainerError('No checkpoint in %s.' % spec['checkpoint'])
     return checkpoint, 0
   train_dir = os.path.join(spec['work_dir'], 'agreement_train_dir')
+  # auto: moving statistics that converge within the short run, so the
+  # float model has real winners and the agreement means something.
   command = [sys.executable, TRAINER] + trainer_flags(
       spec, train_dir, spec['train_steps'],
-      log_every_n_steps=max(1, spec['train_steps'] // 10))
+      log_every_n_steps=max(1, spec['train_steps'] // 10)) + [
+          '--batch_norm_decay=auto']
   log_path = os.path.join(spec['work_dir'], 'agreement_trainer.log')
   with open(log_path, 'w') as log:
     code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,

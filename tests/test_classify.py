@@ -138,12 +138,25 @@ def test_classify_with_full_integer_tflite(model, exported, image_files):
   assert predictor.input_dtype == np.uint8
   predictor.close()
   results, _ = _classify(model, exported['int8'], paths)
+  # uint8 probabilities: steps of 1/256, plus the quantization error.
+  tolerance = 0.1
+  clear_winners = 0
   for row, result in zip(rows, results):
     reference = model.probabilities[row]
-    assert result[0][1] == reference.argmax()
     ranked = sorted(result, key=lambda r: r[1])
-    # uint8 probabilities: steps of 1/256, plus the quantization error.
-    np.testing.assert_allclose([r[0] for r in ranked], reference, atol=0.1)
+    np.testing.assert_allclose([r[0] for r in ranked], reference,
+                               atol=tolerance)
+    # The int8 top-1 is the float top-1 wherever the float model's lead is
+    # larger than the quantization error; in a closer race (the oneDNN TF
+    # 1.15 build trains a fixture with 0.43 vs 0.40) it is one of the
+    # classes within that error of the float maximum.
+    top_two = np.sort(reference)[-2:]
+    if top_two[1] - top_two[0] > 2 * tolerance:
+      clear_winners += 1
+      assert result[0][1] == reference.argmax()
+    else:
+      assert reference[result[0][1]] >= reference.max() - 2 * tolerance
+  assert clear_winners, 'no image with a clear float winner: the check is void'
 
 
 @pytest.mark.slow
