@@ -32,6 +32,7 @@ from deployment import batch_norm_check
 from deployment import run_record
 from deployment import script_utils
 from export import freeze
+from nets import param_refs
 from tests.train_dir_helpers import train_in_process
 from training import model_inputs
 from training import train_dir_lock
@@ -102,7 +103,11 @@ def test_a_contradicted_record_is_not_overwritten(tmp_path):
   conflicts = run_record.write_unless_contradicted(train_dir,
                                                    _small_record(64))
   assert len(conflicts) == 1
-  assert '--image_size=64 but the model was trained at 48' in conflicts[0]
+  # A library text: plain parameter names; a script spells them as flags.
+  assert ('image_size=64 but the model was trained at 48' in
+          param_refs.plain(conflicts[0]))
+  assert ('--image_size=64 but the model was trained at 48' in
+          script_utils.as_command_line(conflicts[0]))
   assert run_record.read_record(path) == first
 
 
