@@ -15,6 +15,7 @@ import os
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
+import tf_slim as slim
 
 REFERENCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                              'data', 'reference')
@@ -117,6 +118,24 @@ def train_graph(build_logits, labels=(0, 1, 2, 3)):
   with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
     train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
   return inputs, train_op
+
+
+def spec_train_graph(net_module, conv_defs, is_training):
+  """`train_graph` of a spec-built net (mobilenet_v2 or mobilenet_v3).
+
+  Args:
+    net_module: the module; its `training_scope` and `mobilenet` are used.
+    conv_defs: the spec to build, with a 5-class head.
+    is_training: passed to `training_scope`.
+  """
+
+  def build_logits(inputs):
+    with slim.arg_scope(net_module.training_scope(is_training=is_training)):
+      logits, _ = net_module.mobilenet(inputs, num_classes=5,
+                                       conv_defs=conv_defs)
+    return logits
+
+  return train_graph(build_logits)
 
 
 def values_around_a_step(inputs, train_op, tensors, fetches=()):

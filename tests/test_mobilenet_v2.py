@@ -33,7 +33,7 @@ from tests.net_helpers import depthwise_rate
 from tests.net_helpers import images
 from tests.net_helpers import random_images
 from tests.net_helpers import read_listing
-from tests.net_helpers import train_graph
+from tests.net_helpers import spec_train_graph
 from tests.net_helpers import without_batch_norm
 
 # Layers 1-4 of V2 (stride 4, 24 channels out).
@@ -516,14 +516,7 @@ def test_is_training_none_defers_to_outer_scope(outer_is_training):
 
 
 def _train_graph(is_training):
-
-  def build_logits(inputs):
-    with slim.arg_scope(mobilenet_v2.training_scope(is_training=is_training)):
-      logits, _ = mobilenet_v2.mobilenet(inputs, num_classes=5,
-                                         conv_defs=SHORT)
-    return logits
-
-  return train_graph(build_logits)
+  return spec_train_graph(mobilenet_v2, SHORT, is_training)
 
 
 def test_training_step_updates_batch_norm_statistics():

@@ -31,7 +31,7 @@ from tests.net_helpers import images
 from tests.net_helpers import moving_stats
 from tests.net_helpers import random_images
 from tests.net_helpers import read_listing
-from tests.net_helpers import train_graph
+from tests.net_helpers import spec_train_graph
 from tests.net_helpers import values_around_a_step
 from tests.net_helpers import without_batch_norm
 
@@ -329,14 +329,7 @@ def test_wrapped_partial_defaults_can_be_overridden():
 
 
 def _train_graph(is_training):
-
-  def build_logits(inputs):
-    with slim.arg_scope(mobilenet_v3.training_scope(is_training=is_training)):
-      logits, _ = mobilenet_v3.mobilenet(inputs, num_classes=5,
-                                         conv_defs=SHORT)
-    return logits
-
-  return train_graph(build_logits)
+  return spec_train_graph(mobilenet_v3, SHORT, is_training)
 
 
 def test_training_step_updates_batch_norm_statistics():
