@@ -150,6 +150,9 @@ def passed_on_flags(flag_values):
       raise UsageError('--%s is not passed on to the benchmark: %s.' %
                        (name, _CONTROLLED[name]))
     passed.append(flag.serialize())
+  if flag_values['measurements'].present and not flag_values.measurements:
+    raise UsageError('--measurements is empty: name one or more (the int8 '
+                     'agreement alone is benchmark.py\'s).')
   try:
     options.resolve_options(flag_values)
   except options.UsageError as e:
