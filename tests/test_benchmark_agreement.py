@@ -94,5 +94,4 @@ def test_unknown_preprocessing_is_refused(repo_root, script_env, value):
   proc = _python(repo_root, script_env, _RESOLVE.replace(
       'sys.argv[1:]', repr(['--agreement_preprocessing=' + value])))
   assert proc.returncode != 0
-  assert '--agreement_preprocessing' in proc.stderr or (
-      'agreement_preprocessing' in proc.stderr)
+  assert 'agreement_preprocessing' in proc.stderr
