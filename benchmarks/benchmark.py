@@ -149,7 +149,9 @@ def _agreement_specs(opts, work_dir, paths, model_names):
   for model in model_names:
     specs.append((model, {
         'model_name': model, 'image_size': opts['image_size'],
-        'dataset_dir': paths['dataset_dir'],
+        'dataset_dir': (opts['agreement_dataset_dir'] or
+                        paths['dataset_dir']),
+        'preprocessing': opts['agreement_preprocessing'],
         'work_dir': os.path.join(work_dir, 'agreement', model),
         'calibration_images': opts['calibration_images'],
         'settings': opts['settings'],
@@ -187,7 +189,8 @@ def run_benchmark(opts, work_dir, command):
   paths = {'exports': {}, 'work_dir': work_dir}
   uses_records = [m for m in opts['measurements']
                   if models.MEASUREMENTS[m][1] == 'tfrecord']
-  if uses_records or opts['int8_agreement']:
+  if uses_records or (opts['int8_agreement'] and
+                      not opts['agreement_dataset_dir']):
     paths['dataset_dir'] = os.path.join(work_dir, 'shapes')
     prep.append(('dataset', None, {
         'dataset_dir': paths['dataset_dir'],

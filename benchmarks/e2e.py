@@ -267,7 +267,7 @@ def train_script(spec):
 def _validation_images(spec, split):
   """Preprocessed (evaluation) images and labels of a split, one by one."""
   preprocessing_fn = preprocessing_factory.get_preprocessing(
-      'inception', is_training=False)
+      spec.get('preprocessing', 'inception'), is_training=False)
   with tf.Graph().as_default():
     dataset = dataset_factory.get_dataset(DATASET_NAME, split,
                                           spec['dataset_dir'])
@@ -304,7 +304,8 @@ def _trained_checkpoint(spec, num_classes):
   command = [sys.executable, TRAINER] + trainer_flags(
       spec, train_dir, spec['train_steps'],
       log_every_n_steps=max(1, spec['train_steps'] // 10)) + [
-          '--batch_norm_decay=auto']
+          '--batch_norm_decay=auto',
+          '--preprocessing_name=%s' % spec.get('preprocessing', 'inception')]
   log_path = os.path.join(spec['work_dir'], 'agreement_trainer.log')
   with open(log_path, 'w') as log:
     code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
@@ -351,7 +352,9 @@ def agreement(spec):
 
   Args:
     spec: dict with `model_name`, `image_size`, `dataset_dir`, `work_dir`,
-      `calibration_images`, `settings`, and `checkpoint` (a checkpoint or a
+      `calibration_images`, `settings`, optional `preprocessing` (the
+      evaluation preprocessing, the one the network was trained with;
+      default inception), and `checkpoint` (a checkpoint or a
       train_dir) or else `train_steps`, `train_batch_size`, `num_readers`
       and `num_preprocessing_threads` for the script to train one.
 
@@ -380,7 +383,8 @@ def agreement(spec):
           'int8_accuracy': float(np.mean(int8_top1 == labels)),
           'int8_tied_top1': float(np.mean(int8_tied)),
           'images': len(labels), 'trained_steps': trained_steps,
-          'checkpoint': checkpoint}
+          'checkpoint': checkpoint, 'dataset_dir': spec['dataset_dir'],
+          'preprocessing': spec.get('preprocessing', 'inception')}
 
 
 TASKS = {'train_script': train_script, 'agreement': agreement}

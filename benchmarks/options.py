@@ -122,6 +122,18 @@ def define_flags():
                     'train_image_classifier.py for --agreement_train_steps.')
   flags.DEFINE_integer('agreement_train_steps', None,
                        'Steps of that training (300).')
+  flags.DEFINE_string('agreement_dataset_dir', None,
+                      'A `shapes` dataset (as download_and_convert_data.py '
+                      'writes it, e.g. the main job\'s OUT/shapes) whose '
+                      'validation split the agreement is measured on and '
+                      'whose train split calibrates the int8 model (default: '
+                      'the set the benchmark generates).')
+  flags.DEFINE_enum('agreement_preprocessing', 'inception',
+                    ['inception', 'cifarnet'],
+                    'Evaluation preprocessing of the agreement check: the '
+                    'one the networks were trained with (inception, as the '
+                    'benchmark trains; cifarnet for the main job\'s '
+                    'networks).')
   flags.DEFINE_integer('tfrecord_image_size', None,
                        'Side of its JPEGs (default: 8/7 of --image_size, '
                        '256 for 224).')
@@ -208,7 +220,10 @@ def resolve_options(flag_values):
                         ('implementations', models.IMPLEMENTATIONS)):
     values = getattr(flag_values, name)
     bad = [v for v in values if v not in allowed]
-    if bad or not values:
+    # No measurement at all: only the (untimed) agreement check.
+    agreement_only = (name == 'measurements' and not values and
+                      flag_values.int8_agreement)
+    if bad or (not values and not agreement_only):
       raise UsageError('--%s=%s: %s. Choose one or more of %s, comma '
                        'separated.' % (name, ','.join(values),
                                        'unknown ' + ', '.join(bad) if bad
@@ -243,6 +258,13 @@ def resolve_options(flag_values):
                        'with a model of --models (%s).' %
                        (pair, ','.join(opts['models'])))
     opts['agreement_checkpoints'][model] = path
+  opts['agreement_dataset_dir'] = flag_values.agreement_dataset_dir
+  opts['agreement_preprocessing'] = flag_values.agreement_preprocessing
+  if opts['agreement_dataset_dir'] and not os.path.isdir(
+      opts['agreement_dataset_dir']):
+    raise UsageError('--agreement_dataset_dir=%s is not a directory; pass '
+                     'the folder holding the shapes TFRecords.' %
+                     opts['agreement_dataset_dir'])
   opts['quick'] = flag_values.quick
   opts['output_dir'] = flag_values.output_dir
   opts['work_dir'] = flag_values.work_dir

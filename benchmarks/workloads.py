@@ -246,6 +246,19 @@ def build_network(impl, model_name, images, is_training,
 # -------------------------------------------------------------------- tasks
 
 
+def _onednn_description():
+  """Whether this TensorFlow runs oneDNN kernels (for the report)."""
+  if 'TF_ENABLE_ONEDNN_OPTS' in os.environ:
+    return os.environ['TF_ENABLE_ONEDNN_OPTS']
+  if tf_compat.IS_TF2:
+    return 'default (on)'
+  # TF 1.15: only Intel's wheel (intel-tensorflow) is built with oneDNN.
+  from tensorflow.python import pywrap_tensorflow  # pylint: disable=g-import-not-at-top
+  if pywrap_tensorflow.IsMklEnabled():
+    return 'on (intel-tensorflow build)'
+  return 'n/a (TF 1.15: Eigen kernels)'
+
+
 def environment(_):
   """Versions of the stack this process runs."""
   return {
@@ -258,9 +271,7 @@ def environment(_):
       'stack': 'tf2' if tf_compat.IS_TF2 else 'tf1',
       'keras': KERAS_DESCRIPTION,
       'numpy': np.__version__,
-      'onednn_opts': os.environ.get('TF_ENABLE_ONEDNN_OPTS',
-                                    'default (on)' if tf_compat.IS_TF2
-                                    else 'n/a (TF 1.15: Eigen kernels)'),
+      'onednn_opts': _onednn_description(),
       'tf_xla_flags': os.environ.get('TF_XLA_FLAGS', ''),
   }
 

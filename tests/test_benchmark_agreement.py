@@ -1,0 +1,97 @@
+"""Tests of the int8 agreement check's options (benchmarks/options.py, e2e.py).
+
+The agreement can be measured on another `shapes` dataset (the main job's)
+with the preprocessing its networks were trained with, and on its own
+(no timed measurement).
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import e2e
+from benchmarks import workloads
+
+
+def test_validation_images_take_the_named_preprocessing(tmp_path):
+  dataset_dir = str(tmp_path / 'shapes')
+  workloads.make_dataset({'dataset_dir': dataset_dir,
+                          'tfrecord_image_size': 40, 'tfrecord_images': 6,
+                          'validation_images': 6})
+  spec = {'dataset_dir': dataset_dir, 'image_size': 32,
+          'calibration_images': 2}
+  default, labels, num_classes = e2e._validation_images(spec, 'validation')
+  inception, _, _ = e2e._validation_images(dict(spec, preprocessing='inception'),
+                                           'validation')
+  cifarnet, cifar_labels, _ = e2e._validation_images(
+      dict(spec, preprocessing='cifarnet'), 'validation')
+  assert num_classes == 6 and len(cifarnet) == len(labels) == 6
+  np.testing.assert_array_equal(labels, cifar_labels)
+  assert all(np.array_equal(a, b) for a, b in zip(default, inception))
+  # cifarnet resizes the whole image; inception crops its centre first.
+  assert cifarnet[0].shape == inception[0].shape == (1, 32, 32, 3)
+  assert not any(np.allclose(a, b) for a, b in zip(cifarnet, inception))
+  calibration, _, _ = e2e._validation_images(
+      dict(spec, preprocessing='cifarnet'), 'train')
+  assert len(calibration) == 2
+
+
+def _python(repo_root, script_env, code):
+  return subprocess.run(
+      [sys.executable, '-c', code], cwd=repo_root, env=script_env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      universal_newlines=True, timeout=120)
+
+
+_RESOLVE = r'''
+import sys
+from absl import flags
+from benchmarks import options
+options.define_flags()
+flags.FLAGS(['benchmark.py'] + sys.argv[1:])
+try:
+  opts = options.resolve_options(flags.FLAGS)
+except options.UsageError as e:
+  print('UsageError: %s' % e)
+else:
+  print(opts['measurements'], opts['agreement_dataset_dir'],
+        opts['agreement_preprocessing'])
+'''
+
+
+def _resolve(repo_root, script_env, *args):
+  proc = _python(repo_root, script_env,
+                 _RESOLVE.replace('sys.argv[1:]', repr(list(args))))
+  assert proc.returncode == 0, proc.stderr
+  return proc.stdout.strip()
+
+
+def test_agreement_flags_are_checked(repo_root, script_env, tmp_path):
+  dataset_dir = str(tmp_path)
+  # No measurement: only the agreement check, on the given dataset.
+  assert _resolve(repo_root, script_env, '--measurements=',
+                  '--agreement_dataset_dir=' + dataset_dir,
+                  '--agreement_preprocessing=cifarnet') == (
+                      "[] %s cifarnet" % dataset_dir)
+  assert _resolve(repo_root, script_env).endswith('None inception')
+  said = _resolve(repo_root, script_env, '--measurements=',
+                  '--noint8_agreement')
+  assert said.startswith('UsageError: --measurements')
+  said = _resolve(repo_root, script_env, '--agreement_dataset_dir=' +
+                  os.path.join(dataset_dir, 'missing'))
+  assert said.startswith('UsageError: --agreement_dataset_dir')
+
+
+@pytest.mark.parametrize('value', ['vgg', ''])
+def test_unknown_preprocessing_is_refused(repo_root, script_env, value):
+  proc = _python(repo_root, script_env, _RESOLVE.replace(
+      'sys.argv[1:]', repr(['--agreement_preprocessing=' + value])))
+  assert proc.returncode != 0
+  assert 'agreement_preprocessing' in proc.stderr
