@@ -95,14 +95,15 @@ def train_command(data_dir, train_dir, max_steps, python=sys.executable):
 
 
 def eval_command(data_dir, train_dir, eval_dir, timeout_secs,
-                 python=sys.executable):
+                 python=sys.executable, interval_secs=0):
   """The command line of the evaluator watching train_dir."""
   return [python, os.path.join(REPO_ROOT, 'eval_image_classifier.py'),
           '--checkpoint_path=%s' % train_dir, '--eval_dir=%s' % eval_dir,
           '--dataset_name=shapes', '--dataset_dir=%s' % data_dir,
           '--model_name=mobilenet_v1_025', '--eval_image_size=%d' % IMAGE_SIZE, '--batch_size=6',
           '--num_readers=1', '--num_preprocessing_threads=1',
-          '--eval_interval_secs=0', '--timeout=%d' % timeout_secs]
+          '--eval_interval_secs=%d' % interval_secs,
+          '--timeout=%d' % timeout_secs]
 
 
 def _env():
@@ -278,7 +279,7 @@ def _check_evaluations(eval_log, eval_dir):
 
 def run_kill_loop(work_dir, trials, seed=0, max_steps=400, with_eval=True,
                   modes=None, python=sys.executable, log=print,
-                  launch_timeout_secs=120):
+                  launch_timeout_secs=120, eval_interval_secs=0):
   """Runs the kill loop; raises CrashSafetyError on the first failed check.
 
   Args:
@@ -292,6 +293,8 @@ def run_kill_loop(work_dir, trials, seed=0, max_steps=400, with_eval=True,
     log: function printing one line.
     launch_timeout_secs: longest wait for one launch to reach a kill point
       (or, for the last launch, to finish).
+    eval_interval_secs: the evaluator's --eval_interval_secs. 0 scores every
+      checkpoint (one a second); more skips some, for a cheaper run.
 
   Returns:
     A summary dict: trials, modes, kills_at_save (killed as soon as a
@@ -312,7 +315,8 @@ def run_kill_loop(work_dir, trials, seed=0, max_steps=400, with_eval=True,
     os.makedirs(train_dir)
     # Its timeout only ends it if training stalls; it is stopped below.
     evaluator = _start(eval_command(data_dir, train_dir, eval_dir, 600,
-                                    python), eval_log_path)
+                                    python, eval_interval_secs),
+                       eval_log_path)
   summary = {'trials': 0, 'kills_at_save': 0, 'kills_mid_write': 0,
              'steps_at_kills': [],
              'resumed_from': [], 'evaluated_steps': [], 'final_step': None,
