@@ -179,10 +179,11 @@ def two_trainers(shapes_dir, tmp_path_factory):
       n for n in os.listdir(train_dir)
       if any(p.match(n) for p in checkpoint_recovery._LEFTOVER_PATTERNS))
   # The restart runs in this process: what it is checked for (taking over
-  # the dead trainer's lock, removing leftovers, resuming) is its log and
-  # its result, not its exit status.
+  # the dead trainer's lock, removing leftovers, resuming, fsyncing each
+  # save) is its log, its files and its result, not its exit status.
   started = time.time()
-  with _absl_log() as log_c:
+  with _absl_log() as log_c, pytest.MonkeyPatch.context() as patch:
+    out['c_synced'] = record_fsyncs(patch)
     tic.train(tic.parse_flags(FLAGS + [
         '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
         '--save_interval_secs=0',
@@ -239,7 +240,8 @@ def test_restart_after_sigkill_takes_the_lock_and_removes_leftovers(
 
 
 def _foreign_lock(train_dir, age_secs):
-  os.makedirs(train_dir)
+  if not os.path.isdir(train_dir):
+    os.makedirs(train_dir)
   path = os.path.join(train_dir, train_dir_lock.LOCK_NAME)
   with open(path, 'w') as f:
     json.dump({'host': 'other-host.example', 'pid': 31337,
@@ -272,11 +274,11 @@ def test_foreign_host_lock_with_a_fresh_heartbeat_blocks(shapes_dir,
 
 @pytest.mark.slow
 def test_foreign_host_lock_with_a_stale_heartbeat_does_not_block(
-    one_step_run):
-  # one_step_run started on a train_dir locked by another host 10 min ago.
-  assert one_step_run['result']['global_step'] == 1
+    resumed_run):
+  # resumed_run started on a train_dir locked by another host 10 min ago.
+  assert resumed_run['result']['global_step'] == resumed_run['final_step']
   assert re.search(r'Took over the lock .*other-host.example.*heartbeat '
-                   r'stopped \d+ s ago', one_step_run['log'])
+                   r'stopped \d+ s ago', resumed_run['log'])
 
 
 def test_only_the_chief_takes_the_lock(tmp_path):
@@ -293,77 +295,69 @@ def test_only_the_chief_takes_the_lock(tmp_path):
 # ------------------------------------------- damaged newest checkpoint ---
 
 
-@pytest.fixture(scope='module')
-def one_step_run(shapes_dir, tmp_path_factory):
-  """One training step that several tests share (each checks its part).
-
-  It starts on a train_dir holding another host's lock whose heartbeat
-  stopped 10 minutes ago, records every os.fsync and the absl log, and
-  leaves a train_dir listing model.ckpt-0 and model.ckpt-1.
-  """
-  train_dir = str(tmp_path_factory.mktemp('base') / 'train')
-  _foreign_lock(train_dir, age_secs=10 * 60)
-  with _absl_log() as log, pytest.MonkeyPatch.context() as patch, \
-      tf.Graph().as_default():
-    synced = record_fsyncs(patch)
-    result = tic.train(tic.parse_flags(FLAGS + [
-        '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
-        '--max_number_of_steps=1', '--save_interval_secs=0']))
-  return {'train_dir': train_dir, 'result': result, 'synced': synced,
-          'log': log.getvalue()}
-
-
-@pytest.fixture(scope='module')
-def two_checkpoints(one_step_run):
-  """A train_dir listing model.ckpt-0 and model.ckpt-1."""
-  train_dir = one_step_run['train_dir']
-  state = tf.train.get_checkpoint_state(train_dir)
-  assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
-      'model.ckpt-0', 'model.ckpt-1']
-  return train_dir
-
-
 def _truncate_data(prefix):
   with open(prefix + '.data-00000-of-00001', 'r+b') as f:
     f.truncate(1000)
 
 
-def _list_missing_checkpoint(train_dir, prefix):
-  """Lists `prefix` as the newest checkpoint although it has no files."""
-  state = tf.train.get_checkpoint_state(train_dir)
-  tf.train.update_checkpoint_state(
-      train_dir, prefix, list(state.all_model_checkpoint_paths) + [prefix])
+def _listed(train_dir):
+  """The checkpoint prefixes the state file lists, oldest first."""
+  return list(tf.train.get_checkpoint_state(
+      train_dir).all_model_checkpoint_paths)
 
 
-@pytest.mark.slow
-def test_training_resumes_from_the_newest_readable_checkpoint(
-    two_checkpoints, shapes_dir, tmp_path, caplog):
-  """Both kinds of damage in one run, newest first: model.ckpt-2 is listed
-  but its files are missing, model.ckpt-1 has truncated data; training
-  must pass over both and resume from model.ckpt-0."""
-  train_dir = copy_train_dir(two_checkpoints, str(tmp_path / 'train'))
-  truncated = os.path.join(train_dir, 'model.ckpt-1')
-  missing = os.path.join(train_dir, 'model.ckpt-2')
+@pytest.fixture(scope='module')
+def resumed_run(two_trainers, shapes_dir, tmp_path_factory):
+  """A resume past two damaged checkpoints, which several tests share.
+
+  In a copy of the restarted trainer's train_dir (see two_trainers), a
+  checkpoint model.ckpt-999999 is listed as the newest but has no files
+  and the data of the newest real one is truncated; another host holds
+  the directory's lock, its heartbeat stopped 10 minutes ago. The run must
+  take over the lock, pass over both damaged checkpoints, resume from the
+  one below them and train 3 steps.
+  """
+  train_dir = copy_train_dir(two_trainers['train_dir'], str(
+      tmp_path_factory.mktemp('resumed') / 'train'))
+  listed = _listed(train_dir)
+  assert len(listed) >= 2, listed
+  truncated, readable = listed[-1], listed[-2]
+  missing = os.path.join(train_dir, 'model.ckpt-999999')
   _truncate_data(truncated)
-  _list_missing_checkpoint(train_dir, missing)
+  tf.train.update_checkpoint_state(train_dir, missing, listed + [missing])
   assert not tf.gfile.Glob(missing + '.*')
   damaged = dict((os.path.basename(p), _read_binary(p))
                  for p in tf.gfile.Glob(truncated + '.*'))
-  caplog.set_level(logging.INFO)
-  result = tic.train(tic.parse_flags(FLAGS + [
-      '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
-      '--max_number_of_steps=3', '--save_interval_secs=0']))
-  log = ' '.join(caplog.text.split())
-  print(re.findall(r'Checkpoint \S+ cannot be read[^\n]*', caplog.text))
-  for unreadable in (missing, truncated):
+  _foreign_lock(train_dir, age_secs=10 * 60)
+  final_step = step_of(readable) + 3
+  with _absl_log() as log:
+    result = tic.train(tic.parse_flags(FLAGS + [
+        '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir,
+        '--max_number_of_steps=%d' % final_step, '--save_interval_secs=0']))
+  return {'train_dir': train_dir, 'result': result, 'log': log.getvalue(),
+          'missing': missing, 'truncated': truncated, 'readable': readable,
+          'damaged': damaged, 'final_step': final_step}
+
+
+@pytest.mark.slow
+def test_training_resumes_from_the_newest_readable_checkpoint(resumed_run):
+  """Both kinds of damage in one run, newest first: a listed checkpoint
+  whose files are missing, then one with truncated data."""
+  run = resumed_run
+  log = ' '.join(run['log'].split())
+  print(re.findall(r'Checkpoint \S+ cannot be read[^\n]*', run['log']))
+  for unreadable in (run['missing'], run['truncated']):
     assert 'Checkpoint %s cannot be read' % unreadable in log
   assert ('Resuming from %s, the newest readable checkpoint, instead of the '
-          'newest listed one %s' % (truncated[:-1] + '0', missing)) in log
-  # Training went on from step 0: three steps to step 3.
-  assert result['local_steps'] == 3 and result['global_step'] == 3
-  assert step_of(tf.train.latest_checkpoint(train_dir)) == 3
-  aside = os.path.join(train_dir, checkpoint_recovery.UNREADABLE_DIR)
-  for name, content in damaged.items():
+          'newest listed one %s' % (run['readable'], run['missing'])) in log
+  # Training went on from the readable checkpoint: three steps.
+  assert run['result']['local_steps'] == 3
+  assert run['result']['global_step'] == run['final_step']
+  assert step_of(tf.train.latest_checkpoint(
+      run['train_dir'])) == run['final_step']
+  aside = os.path.join(run['train_dir'], checkpoint_recovery.UNREADABLE_DIR)
+  assert run['damaged']
+  for name, content in run['damaged'].items():
     assert _read_binary(os.path.join(aside, name)) == content
 
 
@@ -373,11 +367,12 @@ def _read_binary(path):
 
 
 @pytest.mark.slow
-def test_evaluator_skips_an_unreadable_checkpoint(two_checkpoints,
+def test_evaluator_skips_an_unreadable_checkpoint(two_trainers,
                                                   shapes_dir, tmp_path,
                                                   caplog):
-  train_dir = copy_train_dir(two_checkpoints, str(tmp_path / 'train'))
-  newest = os.path.join(train_dir, 'model.ckpt-1')
+  train_dir = copy_train_dir(two_trainers['train_dir'],
+                             str(tmp_path / 'train'))
+  newest = tf.train.latest_checkpoint(train_dir)
   _truncate_data(newest)
   # A trainer holds the directory: evaluators take no lock.
   lock = train_dir_lock.TrainDirLock(train_dir).acquire()
@@ -402,10 +397,11 @@ def _evaluate(train_dir, shapes_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_each_save_is_fsynced(one_step_run):
-  train_dir = one_step_run['train_dir']
-  names = set(os.path.relpath(p, train_dir) for p in one_step_run['synced'])
-  for step in (0, 1):
+def test_each_save_is_fsynced(two_trainers):
+  # The restart's two saves: the restored step again, then its last step.
+  train_dir = two_trainers['train_dir']
+  names = set(os.path.relpath(p, train_dir) for p in two_trainers['c_synced'])
+  for step in (two_trainers['killed_at'], two_trainers['killed_at'] + 2):
     for suffix in ('.index', '.data-00000-of-00001', '.meta'):
       assert 'model.ckpt-%d%s' % (step, suffix) in names, sorted(names)
   assert {'.', 'checkpoint'} <= names
