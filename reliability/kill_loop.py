@@ -11,7 +11,8 @@ it, and after every kill checks that
   * the restarted run says "Resuming from <the newest listed checkpoint>"
     and its first step is the step after it;
 
-and finally lets the run reach --max_steps. Optionally an
+and finally lets the run reach --max_steps (or, with `final_steps`, a few
+steps past the newest checkpoint the kills left). Optionally an
 `eval_image_classifier.py` in watch mode runs beside training the whole
 time; it must never fail, and every checkpoint it evaluated must be a
 complete one whose stored global step matches its name.
@@ -278,20 +279,24 @@ def _check_evaluations(eval_log, eval_dir):
 
 def run_kill_loop(work_dir, trials, seed=0, max_steps=400, with_eval=True,
                   modes=None, python=sys.executable, log=print,
-                  launch_timeout_secs=120):
+                  launch_timeout_secs=120, final_steps=None):
   """Runs the kill loop; raises CrashSafetyError on the first failed check.
 
   Args:
     work_dir: an empty directory for the data, train_dir, eval_dir and logs.
     trials: number of SIGKILLs.
     seed: seed of the random kill moments (and of the mode order).
-    max_steps: --max_number_of_steps of training.
+    max_steps: --max_number_of_steps of training (see `final_steps`).
     with_eval: run the watching evaluator beside training.
     modes: kill modes in order (cycled), default KILL_MODES shuffled.
     python: interpreter that runs the scripts.
     log: function printing one line.
     launch_timeout_secs: longest wait for one launch to reach a kill point
       (or, for the last launch, to finish).
+    final_steps: None: the last launch trains to `max_steps`. A number: it
+      trains that many steps past the newest checkpoint left by the kills
+      (a shorter, cheaper end; `max_steps` then only bounds the killed
+      launches, which must not finish before their kill).
 
   Returns:
     A summary dict: trials, modes, kills_at_save (killed as soon as a
@@ -327,8 +332,11 @@ def run_kill_loop(work_dir, trials, seed=0, max_steps=400, with_eval=True,
       log_path = os.path.join(work_dir, 'train-%03d.log' % trial)
       start = time.time()
       deadline = start + launch_timeout_secs
-      process = _start(train_command(data_dir, train_dir, max_steps, python),
-                       log_path)
+      launch_steps = max_steps
+      if last and final_steps is not None:
+        launch_steps = (saved_step or 0) + final_steps
+      process = _start(train_command(data_dir, train_dir, launch_steps,
+                                     python), log_path)
       temp_name = None
       if mode == 'first_save':
         temp_name = _kill_at_save(process, train_dir, deadline)
@@ -367,9 +375,9 @@ def run_kill_loop(work_dir, trials, seed=0, max_steps=400, with_eval=True,
           _check_no_traceback(text, 'the last training run')
           raise CrashSafetyError('the last training run exited with %d; '
                                  'see %s' % (code, log_path))
-        if new_step != max_steps:
+        if new_step != launch_steps:
           raise CrashSafetyError('training ended at step %s, not %d' %
-                                 (new_step, max_steps))
+                                 (new_step, launch_steps))
         summary['final_step'] = new_step
         log('final run: resumed from %s, reached step %d (%d checkpoints '
             'listed, all complete)' % (resumed_from, new_step, len(paths)))
@@ -395,7 +403,8 @@ def run_kill_loop(work_dir, trials, seed=0, max_steps=400, with_eval=True,
       saved_step = new_step
       resumed_from = tf.train.latest_checkpoint(train_dir)
     if evaluator is not None:
-      wanted = os.path.join(eval_dir, 'metrics-%d.json' % max_steps)
+      wanted = os.path.join(eval_dir,
+                            'metrics-%d.json' % summary['final_step'])
       deadline = time.time() + launch_timeout_secs
       while (not os.path.exists(wanted) and time.time() < deadline and
              evaluator.poll() is None):

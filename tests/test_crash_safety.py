@@ -27,6 +27,7 @@ from deployment import script_utils
 from reliability import kill_loop
 from tests.train_dir_helpers import can_mount_tmpfs
 from tests.train_dir_helpers import checkpoint_values
+from tests.train_dir_helpers import copy_train_dir
 from tests.train_dir_helpers import repoint_checkpoint_state
 from tests.train_dir_helpers import step_of
 from tests.train_dir_helpers import subprocess_env
@@ -51,6 +52,9 @@ BASE_FLAGS = [
 BIG_CHECKPOINT_FLAGS = ['--model_name=mobilenet_v1_075', '--optimizer=adam',
                         '--learning_rate=0.001', '--opt_epsilon=1e-8']
 FILE_SIZE_LIMIT = 10 * 1024 * 1024
+# The model of the tests that resume a small run.
+SMALL_MODEL_FLAGS = ['--model_name=mobilenet_v1_025', '--optimizer=sgd',
+                     '--learning_rate=0.01']
 
 
 @pytest.fixture(scope='module')
@@ -59,6 +63,17 @@ def shapes_dir(tmp_path_factory):
   path = str(tmp_path_factory.mktemp('shapes'))
   kill_loop.make_dataset(path)
   return path
+
+
+@pytest.fixture(scope='module')
+def small_run(shapes_dir, tmp_path_factory):
+  """A train_dir of mobilenet_v1_025 (SGD) at step 1, shared read-only:
+  each test resumes in a copy of it (copy_train_dir)."""
+  train_dir = str(tmp_path_factory.mktemp('small') / 'train')
+  _train(shapes_dir, train_dir, *(SMALL_MODEL_FLAGS +
+                                  ['--max_number_of_steps=1']))
+  assert step_of(tf.train.latest_checkpoint(train_dir)) == 1
+  return train_dir
 
 
 def _train(shapes_dir, train_dir, *flags):
@@ -75,12 +90,19 @@ def _train_command(shapes_dir, train_dir, *flags):
 # ------------------------------------------------------------- SIGKILL ---
 
 
+# Steps of the last run of the loop, past the newest checkpoint the kills
+# left: it must resume and finish (and the evaluator score its end); 150
+# steps there cost as much as all the kills together, and added nothing.
+FINAL_STEPS = 20
+
+
 @pytest.mark.slow
 def test_sigkill_loop_resumes_from_the_newest_complete_checkpoint(
     tmp_path):
   """3 SIGKILLs (one at the first save of a resumed run, i.e. the re-save of
   the restored checkpoint under its own name; one at a later save; one at a
-  random moment), then a run to the end, the evaluator watching throughout.
+  random moment), then a run FINAL_STEPS steps past the newest checkpoint,
+  the evaluator watching throughout.
 
   run_kill_loop checks after every kill that each listed checkpoint is
   complete, that the newest step never decreased, and that the restarted
@@ -94,16 +116,20 @@ def test_sigkill_loop_resumes_from_the_newest_complete_checkpoint(
       modes=['step_save', 'random', 'first_save'], log=lines.append,
       # Generous: the suite runs on every core, so one launch (graph build,
       # 150 steps) took up to 180 s under that load.
-      launch_timeout_secs=360)
+      launch_timeout_secs=360, final_steps=FINAL_STEPS)
   print('\n'.join(lines))
   assert summary['trials'] == 3
-  assert summary['final_step'] == 150
   # At least one kill hit a checkpoint write in progress.
   assert summary['kills_at_save'] >= 1, lines
   # Every restart after the first checkpoint resumed from one.
   assert summary['resumed_from'][0] is None
   assert all(summary['resumed_from'][2:]), summary['resumed_from']
-  assert summary['evaluated_steps'][-1] == 150
+  # The last run went on from the newest checkpoint to its end.
+  # (By its name: the final run's saves may have deleted it.)
+  resumed_step = int(re.search(r'-(\d+)$', summary['resumed_from'][-1])
+                     .group(1))
+  assert summary['final_step'] == resumed_step + FINAL_STEPS
+  assert summary['evaluated_steps'][-1] == summary['final_step']
   assert len(summary['evaluated_steps']) >= 2
 
 
@@ -127,22 +153,21 @@ def test_kill_loop_check_rejects_a_listed_checkpoint_with_a_truncated_index(
 
 @pytest.mark.slow
 def test_resume_rewrites_the_restored_checkpoint_only_by_rename(
-    shapes_dir, tmp_path):
+    small_run, shapes_dir, tmp_path):
   """On resume, the saver hook saves the restored step again, under the
   name of the newest listed checkpoint. Each of its files must be replaced
   by a rename (new inode), never truncated and rewritten in place (the
   sharded Saver rewrote `.index` in place: a kill then left the newest
   listed checkpoint unreadable and training could not resume)."""
-  train_dir = str(tmp_path / 'train')
-  _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',
-         '--max_number_of_steps=1')
+  train_dir = copy_train_dir(small_run, str(tmp_path / 'train'))
   latest = tf.train.latest_checkpoint(train_dir)
   assert step_of(latest) == 1
   inodes = dict((suffix, os.stat(latest + suffix).st_ino)
                 for suffix in ('.index', '.data-00000-of-00001'))
   before = checkpoint_values(latest)
-  _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',
-         '--max_number_of_steps=2')
+  _train(shapes_dir, train_dir, *(SMALL_MODEL_FLAGS +
+                                  ['--max_number_of_steps=2']))
+  assert step_of(tf.train.latest_checkpoint(train_dir)) == 2
   for suffix, inode in inodes.items():
     assert os.stat(latest + suffix).st_ino != inode, suffix
   after = checkpoint_values(latest)
@@ -155,15 +180,13 @@ def test_resume_rewrites_the_restored_checkpoint_only_by_rename(
 
 
 @pytest.mark.slow
-def test_nan_at_a_step_due_for_a_save_is_not_saved(shapes_dir, tmp_path,
-                                                   monkeypatch):
+def test_nan_at_a_step_due_for_a_save_is_not_saved(small_run, shapes_dir,
+                                                   tmp_path, monkeypatch):
   """With a save due after every step, the NaN/Inf step is still never
   saved: the NaN hook runs before the saver hook. Every saved checkpoint is
   finite, and the newest is the step just before the failure."""
-  train_dir = str(tmp_path / 'train')
-  _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',
-         '--max_number_of_steps=2', '--optimizer=sgd',
-         '--learning_rate=0.01')
+  train_dir = copy_train_dir(small_run, str(tmp_path / 'train'))
+  resumed_step = step_of(tf.train.latest_checkpoint(train_dir))
   real_hook = tf.train.CheckpointSaverHook
 
   def save_every_step(checkpoint_dir, save_secs=None, **kwargs):
@@ -181,7 +204,7 @@ def test_nan_at_a_step_due_for_a_save_is_not_saved(shapes_dir, tmp_path,
   assert match, str(error.value)
   assert isinstance(error.value.__cause__, hooks.NonFiniteLossError)
   bad_step = int(match.group(2))
-  assert bad_step > 2
+  assert bad_step > resumed_step  # A step of this run, not the restore.
   latest = tf.train.latest_checkpoint(train_dir)
   assert step_of(latest) == bad_step - 1
   assert latest in str(error.value)
