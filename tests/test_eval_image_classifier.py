@@ -16,8 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -298,30 +296,28 @@ def test_directory_means_its_latest_checkpoint_and_max_num_batches(
 
 @pytest.mark.slow
 def test_watch_mode_evaluates_each_new_checkpoint(shapes_dir,
-                                                  saved_checkpoints, tmp_path):
+                                                  saved_checkpoints, tmp_path,
+                                                  monkeypatch):
   train_dir = str(tmp_path / 'train')
   eval_dir = str(tmp_path / 'eval')
   _publish([saved_checkpoints[10]], train_dir)
-  results = []
+  evaluate_checkpoint = evaluator.evaluate_checkpoint
 
-  def watch():
-    # The timeout runs from the end of checkpoint 10's evaluation; 20 is
-    # published within a poll (0.2 s) of that.
-    results.extend(_evaluate(shapes_dir, eval_dir, train_dir,
-                             '--batch_size=9', '--eval_interval_secs=0',
-                             '--timeout=5'))
+  def publish_while_evaluating(config, graph, checkpoint, tf_graph):
+    # Training saves checkpoint 20 while the watcher scores 10: the
+    # watcher must find it next (no race with its timeout, which then
+    # only ends the watch).
+    if os.path.basename(checkpoint) == 'model.ckpt-10':
+      _publish([saved_checkpoints[20]], train_dir)
+    return evaluate_checkpoint(config, graph, checkpoint, tf_graph)
 
-  thread = threading.Thread(target=watch)
-  thread.start()
-  deadline = time.time() + 120
-  while (not os.path.exists(os.path.join(eval_dir, 'metrics-10.json')) and
-         time.time() < deadline and thread.is_alive()):
-    time.sleep(0.2)
-  _publish([saved_checkpoints[20]], train_dir)
-  thread.join(180)
-  assert not thread.is_alive()
+  monkeypatch.setattr(evaluator, 'evaluate_checkpoint',
+                      publish_while_evaluating)
+  results = _evaluate(shapes_dir, eval_dir, train_dir, '--batch_size=9',
+                      '--eval_interval_secs=0', '--timeout=1')
   assert [m['global_step'] for m in results] == [10, 20]
   assert all(m['num_examples'] == 18 for m in results)
+  assert os.path.exists(os.path.join(eval_dir, 'metrics-10.json'))
   assert os.path.exists(os.path.join(eval_dir, 'metrics-20.json'))
 
 
