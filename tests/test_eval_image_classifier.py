@@ -16,8 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -114,14 +112,62 @@ def _save_checkpoints(shapes_dir, directory, steps, seed):
     return paths
 
 
+# Global steps of the checkpoints saved once for the whole module: STEP is
+# `checkpoint`; the directory and watch-mode tests publish the others.
+SAVED_STEPS = (3, 5, STEP, 10, 20)
+
+
 @pytest.fixture(scope='module')
-def checkpoint(shapes_dir, tmp_path_factory):
-  return _save_checkpoints(shapes_dir, str(tmp_path_factory.mktemp('train')),
-                           [STEP], 1)[0]
+def saved_checkpoints(shapes_dir, tmp_path_factory):
+  """{global step: checkpoint prefix} of SAVED_STEPS, saved from one graph."""
+  paths = _save_checkpoints(shapes_dir, str(tmp_path_factory.mktemp('train')),
+                            SAVED_STEPS, 1)
+  return dict(zip(SAVED_STEPS, paths))
+
+
+@pytest.fixture(scope='module')
+def checkpoint(saved_checkpoints):
+  return saved_checkpoints[STEP]
+
+
+def _publish(prefixes, directory):
+  """Copies checkpoints into `directory` the way a Saver writes them.
+
+  The data files first, then the `checkpoint` state file naming the copies
+  (the last one as the latest).
+
+  Returns:
+    The copies' prefixes.
+  """
+  if not os.path.isdir(directory):
+    os.makedirs(directory)
+  copies = []
+  for prefix in prefixes:
+    for path in glob.glob(prefix + '.*'):
+      shutil.copy(path, directory)
+    copies.append(os.path.join(directory, os.path.basename(prefix)))
+  state = tf.train.get_checkpoint_state(directory)
+  listed = list(state.all_model_checkpoint_paths) if state else []
+  tf.train.update_checkpoint_state(directory, copies[-1], listed + copies)
+  return copies
+
+
+# (shapes_dir, checkpoint, use_moving_averages) -> (logits, labels): the
+# reference is a pure function of those, so each is computed once.
+_REFERENCE_LOGITS = {}
 
 
 def _reference_logits(shapes_dir, checkpoint_path, use_moving_averages):
   """Logits and labels of every validation example, one at a time."""
+  key = (shapes_dir, checkpoint_path, use_moving_averages)
+  if key not in _REFERENCE_LOGITS:
+    _REFERENCE_LOGITS[key] = _compute_reference_logits(*key)
+  logits, labels = _REFERENCE_LOGITS[key]
+  return logits.copy(), labels.copy()
+
+
+def _compute_reference_logits(shapes_dir, checkpoint_path,
+                              use_moving_averages):
   encoded, labels = _validation_records(shapes_dir)
   with tf.Graph().as_default():
     jpeg = tf.placeholder(tf.string, [])
@@ -169,10 +215,13 @@ def test_eval_flags_have_the_slim_names_and_defaults():
 
 @pytest.mark.slow
 def test_eval_counts_every_example_once_and_matches_numpy(
-    shapes_dir, checkpoint, tmp_path, capsys):
+    shapes_dir, checkpoint, tmp_path, capsys, monkeypatch):
   eval_dir = str(tmp_path / 'eval')
+  # A short evaluation (within the progress interval) prints no progress.
+  lines = _record_progress(monkeypatch, 1e9)
   # 18 examples in batches of 4: the last batch holds 2.
   [metrics] = _evaluate(shapes_dir, eval_dir, checkpoint, '--batch_size=4')
+  assert _progress_done(lines, checkpoint) == [], lines
   num_samples = dataset_factory.get_dataset(
       'shapes', 'validation', shapes_dir).num_samples
   assert metrics['num_examples'] == num_samples == 18
@@ -234,9 +283,10 @@ def test_restore_saver_maps_model_variables_to_their_shadows(
 
 @pytest.mark.slow
 def test_directory_means_its_latest_checkpoint_and_max_num_batches(
-    shapes_dir, tmp_path):
+    shapes_dir, saved_checkpoints, tmp_path):
   train_dir = str(tmp_path / 'train')
-  latest = _save_checkpoints(shapes_dir, train_dir, [3, 5], 2)[-1]
+  latest = _publish([saved_checkpoints[3], saved_checkpoints[5]],
+                    train_dir)[-1]
   [metrics] = _evaluate(shapes_dir, str(tmp_path / 'eval'), train_dir,
                         '--batch_size=4', '--max_num_batches=2')
   assert metrics['checkpoint'] == latest
@@ -245,36 +295,44 @@ def test_directory_means_its_latest_checkpoint_and_max_num_batches(
 
 
 @pytest.mark.slow
-def test_watch_mode_evaluates_each_new_checkpoint(shapes_dir, tmp_path):
+def test_watch_mode_evaluates_each_new_checkpoint(shapes_dir,
+                                                  saved_checkpoints, tmp_path,
+                                                  monkeypatch):
   train_dir = str(tmp_path / 'train')
   eval_dir = str(tmp_path / 'eval')
-  staging = str(tmp_path / 'staging')
-  _save_checkpoints(shapes_dir, train_dir, [10], 4)
-  later = _save_checkpoints(shapes_dir, staging, [20], 5)[0]
-  results = []
+  _publish([saved_checkpoints[10]], train_dir)
+  evaluate_checkpoint = evaluator.evaluate_checkpoint
 
-  def watch():
-    results.extend(_evaluate(shapes_dir, eval_dir, train_dir,
-                             '--batch_size=9', '--eval_interval_secs=0',
-                             '--timeout=8'))
+  def publish_while_evaluating(config, graph, checkpoint, tf_graph):
+    # Training saves checkpoint 20 while the watcher scores 10: the
+    # watcher must find it next (no race with its timeout, which then
+    # only ends the watch).
+    if os.path.basename(checkpoint) == 'model.ckpt-10':
+      _publish([saved_checkpoints[20]], train_dir)
+    return evaluate_checkpoint(config, graph, checkpoint, tf_graph)
 
-  thread = threading.Thread(target=watch)
-  thread.start()
-  deadline = time.time() + 120
-  while (not os.path.exists(os.path.join(eval_dir, 'metrics-10.json')) and
-         time.time() < deadline and thread.is_alive()):
-    time.sleep(0.2)
-  # Publish checkpoint 20 the way a Saver does: data first, then the
-  # `checkpoint` state file that names it.
-  for path in glob.glob(later + '.*'):
-    shutil.copy(path, train_dir)
-  published = os.path.join(train_dir, os.path.basename(later))
-  tf.train.update_checkpoint_state(train_dir, published)
-  thread.join(180)
-  assert not thread.is_alive()
+  monkeypatch.setattr(evaluator, 'evaluate_checkpoint',
+                      publish_while_evaluating)
+  results = _evaluate(shapes_dir, eval_dir, train_dir, '--batch_size=9',
+                      '--eval_interval_secs=0', '--timeout=1')
   assert [m['global_step'] for m in results] == [10, 20]
   assert all(m['num_examples'] == 18 for m in results)
+  assert os.path.exists(os.path.join(eval_dir, 'metrics-10.json'))
   assert os.path.exists(os.path.join(eval_dir, 'metrics-20.json'))
+
+
+@pytest.fixture(scope='module')
+def plain_checkpoint(tmp_path_factory):
+  """A checkpoint of a random net without moving averages."""
+  train_dir = str(tmp_path_factory.mktemp('plain'))
+  with tf.Graph().as_default():
+    network_fn = nets_factory.get_network_fn(MODEL_NAME, NUM_CLASSES)
+    network_fn(tf.zeros([1, IMAGE_SIZE, IMAGE_SIZE, 3]))
+    tf.train.get_or_create_global_step()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      return tf.train.Saver().save(sess,
+                                   os.path.join(train_dir, 'model.ckpt'))
 
 
 @pytest.mark.parametrize('flags, expected', [
@@ -284,18 +342,11 @@ def test_watch_mode_evaluates_each_new_checkpoint(shapes_dir, tmp_path):
     (['--eval_image_size=8'], '--eval_image_size=8 is too small'),
     (['--eval_interval_secs=5'], 'is not a directory'),
 ])
-def test_bad_input_is_reported(shapes_dir, tmp_path, flags, expected):
-  train_dir = str(tmp_path / 'plain')
-  with tf.Graph().as_default():
-    network_fn = nets_factory.get_network_fn(MODEL_NAME, NUM_CLASSES)
-    network_fn(tf.zeros([1, IMAGE_SIZE, IMAGE_SIZE, 3]))
-    tf.train.get_or_create_global_step()
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      path = tf.train.Saver().save(sess, os.path.join(train_dir, 'model.ckpt'))
+def test_bad_input_is_reported(shapes_dir, plain_checkpoint, tmp_path, flags,
+                               expected):
   with pytest.raises(script_utils.ScriptError) as error:
     with tf.Graph().as_default():
-      _evaluate(shapes_dir, str(tmp_path / 'eval'), path, *flags)
+      _evaluate(shapes_dir, str(tmp_path / 'eval'), plain_checkpoint, *flags)
   assert expected in str(error.value)
 
 
@@ -324,20 +375,33 @@ def test_cli_missing_checkpoint_is_one_paragraph_without_traceback(
   assert 'Traceback' not in process.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('interval, expected', [(1e9, []),
-                                                 (0., [4, 8, 12, 16])])
-def test_progress_lines_at_most_once_per_interval(
-    shapes_dir, checkpoint, tmp_path, monkeypatch, interval, expected):
-  # A short evaluation prints only its result; a long one (here: each batch
-  # past the interval) says how far it is, never after its last batch.
+def _record_progress(monkeypatch, interval):
+  """Collects the evaluation's info lines, a progress interval given.
+
+  Returns:
+    The list the lines are appended to.
+  """
   lines = []
   monkeypatch.setattr(conversion_progress.logging, 'info',
                       lambda fmt, *args: lines.append(fmt % args))
   monkeypatch.setattr(evaluator, 'PROGRESS_INTERVAL_SECS', interval)
-  _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint, '--batch_size=4')
+  return lines
+
+
+def _progress_done(lines, checkpoint):
+  """The image counts of the progress lines about `checkpoint`."""
   prefix = 'Evaluating %s: ' % os.path.basename(checkpoint)
   progress = [line for line in lines if line.startswith(prefix)]
-  done = [int(line[len(prefix):].split('/')[0]) for line in progress]
-  assert done == expected, lines
   assert all('/18 images' in line and 'ETA' in line for line in progress)
+  return [int(line[len(prefix):].split('/')[0]) for line in progress]
+
+
+@pytest.mark.slow
+def test_progress_lines_at_most_once_per_interval(
+    shapes_dir, checkpoint, tmp_path, monkeypatch):
+  # A short evaluation prints only its result (see the counting test); a
+  # long one (here: each batch past the interval) says how far it is,
+  # never after its last batch.
+  lines = _record_progress(monkeypatch, 0.)
+  _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint, '--batch_size=4')
+  assert _progress_done(lines, checkpoint) == [4, 8, 12, 16], lines

@@ -33,6 +33,7 @@ from deployment import run_record
 from deployment import script_utils
 from export import freeze
 from nets import param_refs
+from tests.train_dir_helpers import copy_train_dir
 from tests.train_dir_helpers import train_in_process
 from training import model_inputs
 from training import train_dir_lock
@@ -195,8 +196,8 @@ def test_fine_tuning_is_not_warned(trained, shapes_dir, tmp_path,
 
 def test_resume_with_other_settings_reports_the_conflict(
     trained, shapes_dir, tmp_path, warnings_logged):
-  train_dir = str(tmp_path / 'resumed')
-  _train(shapes_dir, train_dir, '--batch_norm_decay=0.9')
+  # `trained` recorded --batch_norm_decay=auto's value (0.5).
+  train_dir = copy_train_dir(trained, str(tmp_path / 'resumed'))
   _train(shapes_dir, train_dir, '--batch_norm_decay=0.8',
          '--max_number_of_steps=%d' % (STEPS + 1))
   conflicts = [m for m in warnings_logged if 'other settings' in m]
