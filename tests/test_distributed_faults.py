@@ -8,17 +8,22 @@ alone):
      it rejoins and the global step goes on.
   2. The parameter server is killed with SIGKILL; both workers stop within
      --ps_timeout_secs with a message naming the ps and what to do.
-  3. The whole cluster is restarted; the chief resumes from its last
-     checkpoint and reaches --max_number_of_steps.
+  3. The whole cluster is restarted with scripts/run_local_cluster.sh (the
+     launcher users run, which picks new ports as after a reboot); both
+     workers train on the one global step, the chief resumes from its last
+     checkpoint, reaches --max_number_of_steps and alone writes
+     checkpoints.
 
-The tests below check one phase each. Every process started is killed at
-the end whatever happens.
+The tests below check one phase each (the launcher's normal 2-worker run
+is phase 3: one cluster start serves both checks). Every process started
+is killed at the end whatever happens.
 """
 
 from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import glob
 import os
 import re
 import signal
@@ -40,12 +45,14 @@ PS_TIMEOUT_SECS = 10
 PS_EXIT_SLACK_SECS = 30
 STARTUP_SECS = 240
 RESUME_EXTRA_STEPS = 20
+LAUNCHER_TIMEOUT_SECS = 420
 # Phase 1 and 2 never reach this; the ps kill ends them.
 UNREACHED_MAX_STEPS = 10 ** 6
 
 _STEP_LINE = re.compile(r'task (\d+) step (\d+)')
 _FINISHED = re.compile(r'Finished training on task (\d+): (\d+) local steps, '
                        r'global step (\w+)')
+_LAUNCHER_LOGS = ['ps0.log', 'worker0.log', 'worker1.log']
 
 
 def _free_ports(count):
@@ -147,6 +154,40 @@ def _checkpoint_step(train_dir):
   return int(tf.train.load_checkpoint(checkpoint).get_tensor('global_step'))
 
 
+def _run_launcher(repo_root, env, dataset_dir, train_dir, max_steps, cluster):
+  """Runs scripts/run_local_cluster.sh to `max_steps`; returns its results.
+
+  The launcher's process group joins `cluster`'s processes, so that the
+  ps it starts never outlives the module.
+  """
+  env = dict(env, PYTHON=sys.executable, DATASET_DIR=dataset_dir,
+             TRAIN_DIR=train_dir, MODEL_NAME='mobilenet_v1_025',
+             IMAGE_SIZE='32', BATCH_SIZE='4', MAX_STEPS=str(max_steps))
+  process = subprocess.Popen(
+      ['bash', os.path.join('scripts', 'run_local_cluster.sh'),
+       '--save_summaries_secs=0', '--log_every_n_steps=5',
+       '--num_readers=1', '--num_preprocessing_threads=1'],
+      cwd=repo_root, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, universal_newlines=True,
+      start_new_session=True)
+  cluster.processes.append(process)
+  timed_out = False
+  try:
+    output, _ = process.communicate(timeout=LAUNCHER_TIMEOUT_SECS)
+  except subprocess.TimeoutExpired:
+    timed_out = True
+    cluster.kill(process)
+    output, _ = process.communicate()
+  logs = {}
+  for path in glob.glob(os.path.join(train_dir, 'logs', '*.log')):
+    logs[os.path.basename(path)] = _read(path)
+  return {'launcher_timed_out': timed_out,
+          'launcher_returncode': process.returncode,
+          'launcher_output': output, 'launcher_logs': logs,
+          'launcher_max_steps': max_steps,
+          'checkpoint_after_launcher': tf.train.latest_checkpoint(train_dir)}
+
+
 @pytest.fixture(scope='module')
 def scenario(tmp_path_factory):
   """Runs the three phases; returns what each test checks."""
@@ -217,22 +258,10 @@ def scenario(tmp_path_factory):
     result['checkpoint_step_after_ps_loss'] = _checkpoint_step(train_dir)
     cluster.kill_all()
 
-    # Phase 3: restart the whole cluster (new ports, as after a reboot).
+    # Phase 3: restart the whole cluster with the launcher (new ports).
     resume_step = result['checkpoint_step_after_ps_loss']
-    max_flag = '--max_number_of_steps=%d' % (resume_step + RESUME_EXTRA_STEPS)
-    cluster.new_ports()
-    cluster.start_ps()
-    chief, chief_log = cluster.start('worker', 0, 'worker0_resumed.log',
-                                     max_flag)
-    worker1, worker1_log = cluster.start('worker', 1, 'worker1_resumed.log',
-                                         max_flag)
-    for process in (chief, worker1):
-      try:
-        process.wait(timeout=STARTUP_SECS)
-      except subprocess.TimeoutExpired:
-        pass
-    result['resume_returncodes'] = (chief.returncode, worker1.returncode)
-    result['resume_logs'] = (_read(chief_log), _read(worker1_log))
+    result.update(_run_launcher(repo_root, env, dataset_dir, train_dir,
+                                resume_step + RESUME_EXTRA_STEPS, cluster))
   finally:
     cluster.kill_all()
   return result
@@ -271,11 +300,50 @@ def test_dead_ps_stops_every_worker_with_a_clear_message(scenario):
     assert 'Traceback' not in text
 
 
+def _launcher_logs(scenario):
+  """The launcher's logs by name, after checking that it succeeded."""
+  logs = scenario['launcher_logs']
+  details = scenario['launcher_output'] + '\n'.join(
+      '== %s\n%s' % (name, text[-3000:]) for name, text in logs.items())
+  assert not scenario['launcher_timed_out'], (
+      'The local cluster did not finish in %d s:\n%s' %
+      (LAUNCHER_TIMEOUT_SECS, details))
+  assert scenario['launcher_returncode'] == 0, details
+  assert sorted(logs) == _LAUNCHER_LOGS
+  return logs
+
+
+@pytest.mark.slow
+def test_local_cluster_trains_on_both_workers_with_a_shared_step(scenario):
+  logs = _launcher_logs(scenario)
+  assert re.search(r'ps=127\.0\.0\.1:\d+ workers=127\.0\.0\.1:\d+,'
+                   r'127\.0\.0\.1:\d+', scenario['launcher_output'])
+  finished = {}
+  for name in ('worker0.log', 'worker1.log'):
+    match = _FINISHED.search(logs[name])
+    assert match, logs[name][-3000:]
+    finished[int(match.group(1))] = (int(match.group(2)),
+                                     int(match.group(3)))
+  (local0, final0), (local1, final1) = finished[0], finished[1]
+  max_steps = scenario['launcher_max_steps']
+  # Both workers stepped, each on the one global step of the ps.
+  assert local0 >= 1 and local1 >= 1
+  assert final0 >= max_steps and final1 >= max_steps
+  # Only the chief writes checkpoints; its last one holds the shared step,
+  # which counts the steps of both workers since the resumed checkpoint.
+  checkpoint = scenario['checkpoint_after_launcher']
+  assert checkpoint
+  step = int(tf.train.load_checkpoint(checkpoint).get_tensor('global_step'))
+  resume_step = scenario['checkpoint_step_after_ps_loss']
+  assert final0 <= step <= resume_step + local0 + local1
+  assert 'last checkpoint %s' % checkpoint in logs['worker0.log']
+  assert 'last checkpoint' not in logs['worker1.log']
+
+
 @pytest.mark.slow
 def test_restarted_cluster_resumes_from_the_chiefs_checkpoint(scenario):
-  chief_log, worker1_log = scenario['resume_logs']
-  assert scenario['resume_returncodes'] == (0, 0), (
-      chief_log[-3000:] + worker1_log[-3000:])
+  logs = _launcher_logs(scenario)
+  chief_log = logs['worker0.log']
   resume_step = scenario['checkpoint_step_after_ps_loss']
   assert resume_step > 0
   assert 'at global step %d).' % resume_step in ' '.join(chief_log.split())

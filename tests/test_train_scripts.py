@@ -48,7 +48,7 @@ def test_shapes_launcher_trains_and_evaluates(repo_root, script_env,
                       validation_shards=1, num_workers=1)
   train_dir = str(tmp_path / 'train')
   env = dict(script_env, PYTHON=sys.executable, DATASET_DIR=dataset_dir,
-             TRAIN_DIR=train_dir, MODEL_NAME='mobilenet_v2_035',
+             TRAIN_DIR=train_dir, MODEL_NAME='mobilenet_v1_025',
              IMAGE_SIZE='32', BATCH_SIZE='4', MAX_STEPS='2')
   process = subprocess.run(
       ['bash', os.path.join('scripts', 'train_mobilenet_on_shapes.sh'),
@@ -61,4 +61,4 @@ def test_shapes_launcher_trains_and_evaluates(repo_root, script_env,
     metrics = json.load(f)
   assert metrics['global_step'] == 2
   assert metrics['num_examples'] == 12
-  assert metrics['model_name'] == 'mobilenet_v2_035'
+  assert metrics['model_name'] == 'mobilenet_v1_025'
