@@ -49,7 +49,11 @@ def define_flags():
   """Defines the benchmark's flags (unset ones take DEFAULTS)."""
   flags.DEFINE_bool('quick', False,
                     'Smoke run: small networks (mobilenet_v1_025, '
-                    'mobilenet_v2_035) at 64x64, small batches, one run.')
+                    'mobilenet_v2_035) at 64x64, small batches, one run, '
+                    'one thread per task unless --num_threads says '
+                    'otherwise, and on TF 1.15 TFLite conversions inside '
+                    'the task instead of a converter process each: '
+                    'cheaper, its figures are not comparable.')
   flags.DEFINE_list('models', None,
                     'nets_factory names to benchmark (default '
                     'mobilenet_v1,mobilenet_v2,mobilenet_v3_large,'
@@ -79,7 +83,7 @@ def define_flags():
   flags.DEFINE_integer('throughput_iters', None, 'Timed batch-N runs (2).')
   flags.DEFINE_integer('num_threads', 0,
                        'intra-op threads of TensorFlow sessions and TFLite '
-                       '(0: the CPUs this process may use).')
+                       '(0: the CPUs this process may use; --quick: 1).')
   flags.DEFINE_integer('inter_op_threads', 1,
                        'inter-op threads of TensorFlow sessions.')
   flags.DEFINE_bool('xla', False,
@@ -214,7 +218,10 @@ def resolve_options(flag_values):
                                        'unknown ' + ', '.join(bad) if bad
                                        else 'empty', ', '.join(allowed)))
     opts[name] = [v for v in allowed if v in values]  # Report order.
-  threads = flag_values.num_threads or available_cpus()
+  # A smoke run's tasks share the CPUs (--jobs): one thread each wastes
+  # no CPU time on threads that wait for a core.
+  threads = flag_values.num_threads or (
+      1 if flag_values.quick else available_cpus())
   if flag_values.num_threads < 0 or flag_values.inter_op_threads < 1:
     raise UsageError('--num_threads must be >= 0 (0: all usable CPUs) and '
                      '--inter_op_threads >= 1.')
@@ -244,6 +251,9 @@ def resolve_options(flag_values):
                        (pair, ','.join(opts['models'])))
     opts['agreement_checkpoints'][model] = path
   opts['quick'] = flag_values.quick
+  # TF 1.15 starts a converter process (which imports TensorFlow) for every
+  # TFLite conversion; a smoke run converts inside the task instead.
+  opts['convert_in_process'] = flag_values.quick
   opts['output_dir'] = flag_values.output_dir
   opts['work_dir'] = flag_values.work_dir
   opts['profile'] = flag_values.profile
