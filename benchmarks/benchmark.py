@@ -158,7 +158,8 @@ def _agreement_specs(opts, work_dir, paths, model_names):
         'train_batch_size': opts['train_batch_size'],
         'num_readers': opts['num_readers'],
         'num_preprocessing_threads': opts['num_preprocessing_threads'],
-        'convert_in_process': opts['convert_in_process']}))
+        'convert_in_process': opts['convert_in_process'],
+        'train_in_process': opts['quick']}))
   return specs
 
 
