@@ -159,7 +159,9 @@ def _agreement_specs(opts, work_dir, paths, model_names):
         'train_steps': opts['agreement_train_steps'],
         'train_batch_size': opts['train_batch_size'],
         'num_readers': opts['num_readers'],
-        'num_preprocessing_threads': opts['num_preprocessing_threads']}))
+        'num_preprocessing_threads': opts['num_preprocessing_threads'],
+        'convert_in_process': opts['convert_in_process'],
+        'train_in_process': opts['quick']}))
   return specs
 
 
@@ -206,6 +208,7 @@ def run_benchmark(opts, work_dir, command):
             'infer_batch_size': opts['infer_batch_size'],
             'fold_batch_norms': opts['fold_batch_norms'],
             'int8': 'infer_tflite_int8' in opts['measurements'],
+            'convert_in_process': opts['convert_in_process'],
             'export_dir': os.path.join(work_dir, 'export', model, impl)}))
   macs = {}
   with futures.ThreadPoolExecutor(opts['jobs']) as pool:

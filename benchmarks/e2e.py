@@ -289,6 +289,18 @@ def _validation_images(spec, split):
           dataset.num_classes)
 
 
+def _train_here(script_flags):
+  """Runs the training script's `train` in this process (--quick).
+
+  Saves a process that imports TensorFlow again; the agreement check does
+  not depend on where the model was trained.
+  """
+  import train_image_classifier  # pylint: disable=g-import-not-at-top
+  opts = train_image_classifier.parse_flags(script_flags)
+  with tf.Graph().as_default():
+    train_image_classifier.train(opts)
+
+
 def _trained_checkpoint(spec, num_classes):
   """The spec's checkpoint, or one the script trains on the train split."""
   if spec.get('checkpoint'):
@@ -306,6 +318,9 @@ def _trained_checkpoint(spec, num_classes):
       log_every_n_steps=max(1, spec['train_steps'] // 10)) + [
           '--batch_norm_decay=auto',
           '--preprocessing_name=%s' % spec.get('preprocessing', 'inception')]
+  if spec.get('train_in_process'):
+    _train_here(command[2:])
+    return tf.train.latest_checkpoint(train_dir), spec['train_steps']
   log_path = os.path.join(spec['work_dir'], 'agreement_trainer.log')
   with open(log_path, 'w') as log:
     code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
@@ -356,7 +371,8 @@ def agreement(spec):
       evaluation preprocessing, the one the network was trained with;
       default inception), and `checkpoint` (a checkpoint or a
       train_dir) or else `train_steps`, `train_batch_size`, `num_readers`
-      and `num_preprocessing_threads` for the script to train one.
+      and `num_preprocessing_threads` for the script to train one (in a
+      process of its own, or in this one with `train_in_process`).
 
   Returns:
     dict with `agreement` (fraction of images with the same top-1 class),

@@ -49,7 +49,12 @@ def define_flags():
   """Defines the benchmark's flags (unset ones take DEFAULTS)."""
   flags.DEFINE_bool('quick', False,
                     'Smoke run: small networks (mobilenet_v1_025, '
-                    'mobilenet_v2_035) at 64x64, small batches, one run.')
+                    'mobilenet_v2_035) at 64x64, small batches, one run, '
+                    'one thread per task unless --num_threads says '
+                    'otherwise; TFLite conversions (TF 1.15) and the int8 '
+                    'agreement model\'s training run inside their task, '
+                    'not in processes of their own. Cheaper; its figures '
+                    'are not comparable with a full run\'s.')
   flags.DEFINE_list('models', None,
                     'nets_factory names to benchmark (default '
                     'mobilenet_v1,mobilenet_v2,mobilenet_v3_large,'
@@ -79,7 +84,7 @@ def define_flags():
   flags.DEFINE_integer('throughput_iters', None, 'Timed batch-N runs (2).')
   flags.DEFINE_integer('num_threads', 0,
                        'intra-op threads of TensorFlow sessions and TFLite '
-                       '(0: the CPUs this process may use).')
+                       '(0: the CPUs this process may use; --quick: 1).')
   flags.DEFINE_integer('inter_op_threads', 1,
                        'inter-op threads of TensorFlow sessions.')
   flags.DEFINE_bool('xla', False,
@@ -229,7 +234,10 @@ def resolve_options(flag_values):
                                        'unknown ' + ', '.join(bad) if bad
                                        else 'empty', ', '.join(allowed)))
     opts[name] = [v for v in allowed if v in values]  # Report order.
-  threads = flag_values.num_threads or available_cpus()
+  # A smoke run's tasks share the CPUs (--jobs): one thread each wastes
+  # no CPU time on threads that wait for a core.
+  threads = flag_values.num_threads or (
+      1 if flag_values.quick else available_cpus())
   if flag_values.num_threads < 0 or flag_values.inter_op_threads < 1:
     raise UsageError('--num_threads must be >= 0 (0: all usable CPUs) and '
                      '--inter_op_threads >= 1.')
@@ -266,6 +274,9 @@ def resolve_options(flag_values):
                      'the folder holding the shapes TFRecords.' %
                      opts['agreement_dataset_dir'])
   opts['quick'] = flag_values.quick
+  # TF 1.15 starts a converter process (which imports TensorFlow) for every
+  # TFLite conversion; a smoke run converts inside the task instead.
+  opts['convert_in_process'] = flag_values.quick
   opts['output_dir'] = flag_values.output_dir
   opts['work_dir'] = flag_values.work_dir
   opts['profile'] = flag_values.profile

@@ -36,6 +36,17 @@ _VARIABLE_OPS = ('VariableV2', 'VarHandleOp', 'Variable')
 _READ_OPS = ('Identity', 'ReadVariableOp')
 
 
+def _constant_initializer(getter, *args, **kwargs):
+  """A custom getter: every variable starts from one constant op.
+
+  The analysis reads shapes only and never runs the graph; a random
+  initializer would add several ops per variable, and building those is
+  most of the time `analyze` takes.
+  """
+  kwargs['initializer'] = tf.constant_initializer(0.0)
+  return getter(*args, **kwargs)
+
+
 def _variable_scope_of(tensor):
   """The scope of the variable a filter tensor reads, or None."""
   operation = tensor.op
@@ -107,7 +118,9 @@ def analyze(model_name, image_size, depth_multiplier=None, num_classes=1001):
   with graph.as_default():
     images = tf.placeholder(tf.float32, [batch_size, image_size, image_size, 3],
                             name='input')
-    network_fn(images, **kwargs)
+    with tf.variable_scope(tf.get_variable_scope(),
+                           custom_getter=_constant_initializer):
+      network_fn(images, **kwargs)
     params_of = {v.op.name: int(np.prod(v.get_shape().as_list()))
                  for v in tf.trainable_variables()}
 
@@ -182,16 +195,44 @@ def format_table(result):
 FLAGS = flags.FLAGS
 
 
-def _define_flags():
+def _define_flags(flag_values=FLAGS):
   flags.DEFINE_string('model_name', 'mobilenet_v1',
                       'Network to analyse: one of %s.' %
-                      ', '.join(sorted(nets_factory.networks_map)))
+                      ', '.join(sorted(nets_factory.networks_map)),
+                      flag_values=flag_values)
   flags.DEFINE_integer('image_size', None,
                        'Input height and width (default: the network\'s '
-                       'default image size, 224).')
+                       'default image size, 224).', flag_values=flag_values)
   flags.DEFINE_float('depth_multiplier', None,
-                     'Depth multiplier (default: the network\'s own).')
-  flags.DEFINE_integer('num_classes', 1001, 'Number of classes.')
+                     'Depth multiplier (default: the network\'s own).',
+                     flag_values=flag_values)
+  flags.DEFINE_integer('num_classes', 1001, 'Number of classes.',
+                       flag_values=flag_values)
+
+
+def parse_flags(argv):
+  """This tool's flags parsed from `argv` into a `FlagValues` of their own.
+
+  Lets Python code (tests) run `run_from_flags` without the global flags.
+  """
+  flag_values = flags.FlagValues()
+  _define_flags(flag_values)
+  flag_values(['model_analysis'] + list(argv))
+  return flag_values
+
+
+def run_from_flags(opts):
+  """Prints the table the parsed flags `opts` ask for; returns the exit code."""
+  try:
+    result = analyze(opts.model_name, opts.image_size,
+                     depth_multiplier=opts.depth_multiplier,
+                     num_classes=opts.num_classes)
+  except ValueError as e:
+    sys.stderr.write('model_analysis: %s\nRun `python -m nets.model_analysis '
+                     '--help` for the flags.\n' % e)
+    return 1
+  print(format_table(result))
+  return 0
 
 
 def main(argv):
@@ -201,16 +242,7 @@ def main(argv):
     return 2
   # Only the table on the console, not TensorFlow's graph-building chatter.
   tf.get_logger().setLevel('ERROR')
-  try:
-    result = analyze(FLAGS.model_name, FLAGS.image_size,
-                     depth_multiplier=FLAGS.depth_multiplier,
-                     num_classes=FLAGS.num_classes)
-  except ValueError as e:
-    sys.stderr.write('model_analysis: %s\nRun `python -m nets.model_analysis '
-                     '--help` for the flags.\n' % e)
-    return 1
-  print(format_table(result))
-  return 0
+  return run_from_flags(FLAGS)
 
 
 if __name__ == '__main__':

@@ -138,18 +138,25 @@ def _run(script_env, repo_root, *flags):
       stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
 
 
-@pytest.mark.slow
-def test_command_line(script_env, repo_root):
-  done = _run(script_env, repo_root, '--model_name=mobilenet_v1_025',
-              '--image_size=128', '--num_classes=10')
-  assert done.returncode == 0, done.stderr
-  assert 'MobilenetV1/Conv2d_13_pointwise' in done.stdout
-  assert 'Total params' in done.stdout and 'Total MACs' in done.stdout
+def test_flags_print_the_table_they_ask_for(capsys):
+  # In this process: the flags, their parsing and the printed table.
+  opts = model_analysis.parse_flags(['--model_name=mobilenet_v1_025',
+                                     '--image_size=128', '--num_classes=10'])
+  assert model_analysis.run_from_flags(opts) == 0
+  out = capsys.readouterr().out
+  assert 'MobilenetV1/Conv2d_13_pointwise' in out
+  assert 'Total params' in out and 'Total MACs' in out
   expected = model_analysis.analyze('mobilenet_v1_025', 128, num_classes=10)
-  assert '{:,}'.format(expected['total_macs']) in done.stdout
-  assert '{:,}'.format(expected['total_params']) in done.stdout
+  assert '{:,}'.format(expected['total_macs']) in out
+  assert '{:,}'.format(expected['total_params']) in out
 
-  done = _run(script_env, repo_root, '--model_name=mobilenet_v9')
+
+@pytest.mark.slow
+def test_command_line_error_is_one_paragraph(script_env, repo_root):
+  # As a process: the exit code and stderr of `python -m`, with every flag
+  # the table test sets (an undefined one would fail before the model).
+  done = _run(script_env, repo_root, '--model_name=mobilenet_v9',
+              '--image_size=128', '--num_classes=10')
   assert done.returncode != 0
   assert 'mobilenet_v9' in done.stderr and 'mobilenet_v2_140' in done.stderr
   assert 'Traceback' not in done.stderr
