@@ -235,6 +235,20 @@ def _make_targets():
   return targets, text
 
 
+def _fresh_make_env():
+  """The environment of a user's shell, without what a calling make adds.
+
+  Under `make test TF1_BUILD=onednn`, make exports its command-line
+  variables (MAKEFLAGS and the variables themselves) to this process, and a
+  README command such as `make run TF=2` would inherit TF1_BUILD.
+  """
+  env = dict(os.environ)
+  for name in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES', 'TF',
+               'TF1_BUILD', 'VENV', 'PYTEST_ARGS', 'PYTEST_WORKERS'):
+    env.pop(name, None)
+  return env
+
+
 def test_every_readme_make_command_exists_and_parses():
   targets, makefile = _make_targets()
   commands = [(n, t) for n, t in readme_commands() if t[0] == 'make']
@@ -250,7 +264,7 @@ def test_every_readme_make_command_exists_and_parses():
                        makefile, re.M), (number, variable)
     dry = subprocess.run(['make', '-n'] + tokens[1:], cwd=REPO,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True)
+                         universal_newlines=True, env=_fresh_make_env())
     assert dry.returncode == 0, 'README.md:%d: %s\n%s' % (
         number, ' '.join(tokens), dry.stderr)
 
