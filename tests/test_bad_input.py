@@ -23,7 +23,7 @@ import tensorflow.compat.v1 as tf
 import eval_image_classifier as eic
 from datasets import generate_shapes
 from deployment import script_utils
-from nets import nets_factory
+from tests.train_dir_helpers import save_untrained_checkpoint
 
 MODEL_NAME = 'mobilenet_v1_025'
 IMAGE_SIZE = 32
@@ -40,18 +40,6 @@ def shapes_dir(tmp_path_factory):
   return path
 
 
-def _checkpoint(directory, model_name=MODEL_NAME, num_classes=NUM_CLASSES):
-  """Saves an untrained checkpoint of `model_name`; returns its prefix."""
-  with tf.Graph().as_default():
-    network_fn = nets_factory.get_network_fn(model_name, num_classes)
-    network_fn(tf.zeros([1, IMAGE_SIZE, IMAGE_SIZE, 3]))
-    tf.train.get_or_create_global_step()
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      return tf.train.Saver().save(sess,
-                                   os.path.join(directory, 'model.ckpt'))
-
-
 @pytest.fixture(scope='module')
 def checkpoints(tmp_path_factory):
   """Checkpoints of the evaluated model and of mismatching ones."""
@@ -62,7 +50,8 @@ def checkpoints(tmp_path_factory):
       ('other_classes', MODEL_NAME, 10),
       ('other_model', 'mobilenet_v2_035', NUM_CLASSES)):
     directory = str(root / key)
-    made[key] = _checkpoint(directory, model_name, num_classes)
+    made[key] = save_untrained_checkpoint(directory, model_name,
+                                          num_classes, IMAGE_SIZE)
   return made
 
 

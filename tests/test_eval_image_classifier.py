@@ -32,6 +32,7 @@ from deployment import script_utils
 from nets import mobilenet_v1
 from nets import nets_factory
 from preprocessing import preprocessing_factory
+from tests.train_dir_helpers import save_untrained_checkpoint
 from training import evaluator
 
 IMAGE_SIZE = 32
@@ -324,15 +325,8 @@ def test_watch_mode_evaluates_each_new_checkpoint(shapes_dir,
 @pytest.fixture(scope='module')
 def plain_checkpoint(tmp_path_factory):
   """A checkpoint of a random net without moving averages."""
-  train_dir = str(tmp_path_factory.mktemp('plain'))
-  with tf.Graph().as_default():
-    network_fn = nets_factory.get_network_fn(MODEL_NAME, NUM_CLASSES)
-    network_fn(tf.zeros([1, IMAGE_SIZE, IMAGE_SIZE, 3]))
-    tf.train.get_or_create_global_step()
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      return tf.train.Saver().save(sess,
-                                   os.path.join(train_dir, 'model.ckpt'))
+  return save_untrained_checkpoint(str(tmp_path_factory.mktemp('plain')),
+                                   MODEL_NAME, NUM_CLASSES, IMAGE_SIZE)
 
 
 @pytest.mark.parametrize('flags, expected', [

@@ -16,6 +16,7 @@ import subprocess
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+from nets import nets_factory
 import train_image_classifier as tic
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +62,23 @@ def copy_train_dir(train_dir, target):
   shutil.copytree(train_dir, target)
   repoint_checkpoint_state(target)
   return target
+
+
+def save_untrained_checkpoint(directory, model_name, num_classes,
+                              image_size):
+  """Saves `model_name` as initialized (no training, no averages).
+
+  Returns:
+    The checkpoint prefix, `<directory>/model.ckpt`.
+  """
+  with tf.Graph().as_default():
+    network_fn = nets_factory.get_network_fn(model_name, num_classes)
+    network_fn(tf.zeros([1, image_size, image_size, 3]))
+    tf.train.get_or_create_global_step()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      return tf.train.Saver().save(sess,
+                                   os.path.join(directory, 'model.ckpt'))
 
 
 def checkpoint_values(checkpoint):
