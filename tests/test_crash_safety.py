@@ -32,6 +32,7 @@ from tests.train_dir_helpers import repoint_checkpoint_state
 from tests.train_dir_helpers import step_of
 from tests.train_dir_helpers import subprocess_env
 from tests.train_dir_helpers import train_in_process
+from training import checkpoint_saving
 from training import hooks
 
 IMAGE_SIZE = 32
@@ -112,7 +113,7 @@ def test_sigkill_loop_resumes_from_the_newest_complete_checkpoint(
   """
   lines = []
   summary = kill_loop.run_kill_loop(
-      str(tmp_path), trials=3, seed=1, max_steps=150, with_eval=True,
+      str(tmp_path), trials=3, seed=1, max_steps=1000, with_eval=True,
       modes=['step_save', 'random', 'first_save'], log=lines.append,
       # Generous: the suite runs on every core, so one launch (graph build,
       # 150 steps) took up to 180 s under that load.
@@ -187,13 +188,14 @@ def test_nan_at_a_step_due_for_a_save_is_not_saved(small_run, shapes_dir,
   finite, and the newest is the step just before the failure."""
   train_dir = copy_train_dir(small_run, str(tmp_path / 'train'))
   resumed_step = step_of(tf.train.latest_checkpoint(train_dir))
-  real_hook = tf.train.CheckpointSaverHook
+  real_hook = checkpoint_saving.CheckpointSaverHook
 
   def save_every_step(checkpoint_dir, save_secs=None, **kwargs):
     del save_secs
     return real_hook(checkpoint_dir, save_steps=1, **kwargs)
 
-  monkeypatch.setattr(tf.train, 'CheckpointSaverHook', save_every_step)
+  monkeypatch.setattr(checkpoint_saving, 'CheckpointSaverHook',
+                      save_every_step)
   with pytest.raises(script_utils.ScriptError) as error:
     # Weights grow past float32 within a few steps.
     _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',

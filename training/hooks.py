@@ -31,21 +31,28 @@ class NonFiniteLossError(errors.InputError):
 def finiteness_checks(variables=None):
   """Two scalar bools: every float variable finite; any of them NaN.
 
-  Each variable is reduced on its own device, so only two bools per
-  variable cross the network when variables live on parameter servers.
+  The variables of one device and dtype are flattened into one vector and
+  checked there, so only two bools per device cross the network when
+  variables live on parameter servers, and the graph gains a few ops per
+  variable instead of six (building and first running those was seconds
+  of each training start).
 
   Args:
     variables: the variables to check; default: every global variable.
   """
   if variables is None:
     variables = tf.global_variables()
-  all_finite, any_nan = [], []
+  groups = collections.OrderedDict()
   for var in variables:
-    if not var.dtype.base_dtype.is_floating:
-      continue
-    with tf.device(var.device), tf.name_scope('check_finite'):
-      all_finite.append(tf.reduce_all(tf.is_finite(var)))
-      any_nan.append(tf.reduce_any(tf.is_nan(var)))
+    dtype = var.dtype.base_dtype
+    if dtype.is_floating:
+      groups.setdefault((var.device, dtype), []).append(var)
+  all_finite, any_nan = [], []
+  for (device, _), group in groups.items():
+    with tf.device(device), tf.name_scope('check_finite'):
+      values = tf.concat([tf.reshape(var, [-1]) for var in group], axis=0)
+      all_finite.append(tf.reduce_all(tf.is_finite(values)))
+      any_nan.append(tf.reduce_any(tf.is_nan(values)))
   if not all_finite:
     return tf.constant(True), tf.constant(False)
   return tf.reduce_all(tf.stack(all_finite)), tf.reduce_any(tf.stack(any_nan))

@@ -28,6 +28,7 @@ ref = errors.ref
 TrainGraph = collections.namedtuple('TrainGraph', [
     'deploy_config', 'train_tensor', 'step', 'global_step', 'learning_rate',
     'optimizer', 'summary_op', 'dataset', 'iterator'])
+# summary_op is None when the run writes no summaries.
 
 
 class ScopeError(errors.InputError):
@@ -236,5 +237,8 @@ def build(config, deploy_config, before_optimizer=None):
   return TrainGraph(
       deploy_config=deploy_config, train_tensor=train_tensor, step=step,
       global_step=global_step, learning_rate=rate, optimizer=optimizer,
-      summary_op=summary_op(deploy_config, clones, rate),
+      # Histograms of every activation and weight are a good part of the
+      # graph; a run that writes no summaries does not build them.
+      summary_op=(summary_op(deploy_config, clones, rate)
+                  if config.save_summaries_secs > 0 else None),
       dataset=inputs.dataset, iterator=iterator)

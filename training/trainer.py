@@ -23,6 +23,7 @@ from deployment import cluster
 from deployment import errors
 from deployment import model_deploy
 from training import checkpoint_recovery
+from training import checkpoint_saving
 from training import checkpoints
 from training import hooks as training_hooks
 from training import model_inputs
@@ -151,7 +152,7 @@ def make_hooks(config, graph, scaffold, is_chief):
     listeners = [guard.saver_listener()]
     if config.fsync_checkpoints:
       listeners.append(checkpoint_recovery.FsyncListener(config.train_dir))
-    hooks.append(tf.train.CheckpointSaverHook(
+    hooks.append(checkpoint_saving.CheckpointSaverHook(
         config.train_dir, scaffold=scaffold,
         save_secs=interval if interval > 0 else 10 ** 9,
         listeners=listeners))
@@ -267,7 +268,7 @@ def _scaffold(graph, init_saver, init_checkpoint):
       # saver hook re-saves the restored step under the same prefix on each
       # resume, so a kill then truncated the newest listed index. Unsharded
       # saves write each file under a temporary name and rename it.
-      saver=tf.train.Saver(max_to_keep=_CHECKPOINTS_KEPT))
+      saver=checkpoint_saving.Saver(max_to_keep=_CHECKPOINTS_KEPT))
 
 
 def build(config, is_chief, resume_checkpoint):
