@@ -53,9 +53,6 @@ BASE_FLAGS = [
 BIG_CHECKPOINT_FLAGS = ['--model_name=mobilenet_v1_075', '--optimizer=adam',
                         '--learning_rate=0.001', '--opt_epsilon=1e-8']
 FILE_SIZE_LIMIT = 10 * 1024 * 1024
-# The model of the tests that resume a small run.
-SMALL_MODEL_FLAGS = ['--model_name=mobilenet_v1_025', '--optimizer=sgd',
-                     '--learning_rate=0.01']
 
 
 @pytest.fixture(scope='module')
@@ -64,17 +61,6 @@ def shapes_dir(tmp_path_factory):
   path = str(tmp_path_factory.mktemp('shapes'))
   kill_loop.make_dataset(path)
   return path
-
-
-@pytest.fixture(scope='module')
-def small_run(shapes_dir, tmp_path_factory):
-  """A train_dir of mobilenet_v1_025 (SGD) at step 1, shared read-only:
-  each test resumes in a copy of it (copy_train_dir)."""
-  train_dir = str(tmp_path_factory.mktemp('small') / 'train')
-  _train(shapes_dir, train_dir, *(SMALL_MODEL_FLAGS +
-                                  ['--max_number_of_steps=1']))
-  assert step_of(tf.train.latest_checkpoint(train_dir)) == 1
-  return train_dir
 
 
 def _train(shapes_dir, train_dir, *flags):
@@ -154,21 +140,21 @@ def test_kill_loop_check_rejects_a_listed_checkpoint_with_a_truncated_index(
 
 @pytest.mark.slow
 def test_resume_rewrites_the_restored_checkpoint_only_by_rename(
-    small_run, shapes_dir, tmp_path):
+    big_checkpoint_dir, shapes_dir, tmp_path):
   """On resume, the saver hook saves the restored step again, under the
   name of the newest listed checkpoint. Each of its files must be replaced
   by a rename (new inode), never truncated and rewritten in place (the
   sharded Saver rewrote `.index` in place: a kill then left the newest
   listed checkpoint unreadable and training could not resume)."""
-  train_dir = copy_train_dir(small_run, str(tmp_path / 'train'))
+  train_dir = copy_train_dir(big_checkpoint_dir, str(tmp_path / 'train'))
   latest = tf.train.latest_checkpoint(train_dir)
-  assert step_of(latest) == 1
+  assert step_of(latest) == 2
   inodes = dict((suffix, os.stat(latest + suffix).st_ino)
                 for suffix in ('.index', '.data-00000-of-00001'))
   before = checkpoint_values(latest)
-  _train(shapes_dir, train_dir, *(SMALL_MODEL_FLAGS +
-                                  ['--max_number_of_steps=2']))
-  assert step_of(tf.train.latest_checkpoint(train_dir)) == 2
+  _train(shapes_dir, train_dir, '--max_number_of_steps=3',
+         *BIG_CHECKPOINT_FLAGS)
+  assert step_of(tf.train.latest_checkpoint(train_dir)) == 3
   for suffix, inode in inodes.items():
     assert os.stat(latest + suffix).st_ino != inode, suffix
   after = checkpoint_values(latest)
@@ -181,12 +167,13 @@ def test_resume_rewrites_the_restored_checkpoint_only_by_rename(
 
 
 @pytest.mark.slow
-def test_nan_at_a_step_due_for_a_save_is_not_saved(small_run, shapes_dir,
-                                                   tmp_path, monkeypatch):
+def test_nan_at_a_step_due_for_a_save_is_not_saved(big_checkpoint_dir,
+                                                   shapes_dir, tmp_path,
+                                                   monkeypatch):
   """With a save due after every step, the NaN/Inf step is still never
   saved: the NaN hook runs before the saver hook. Every saved checkpoint is
   finite, and the newest is the step just before the failure."""
-  train_dir = copy_train_dir(small_run, str(tmp_path / 'train'))
+  train_dir = copy_train_dir(big_checkpoint_dir, str(tmp_path / 'train'))
   resumed_step = step_of(tf.train.latest_checkpoint(train_dir))
   real_hook = checkpoint_saving.CheckpointSaverHook
 
@@ -197,10 +184,11 @@ def test_nan_at_a_step_due_for_a_save_is_not_saved(small_run, shapes_dir,
   monkeypatch.setattr(checkpoint_saving, 'CheckpointSaverHook',
                       save_every_step)
   with pytest.raises(script_utils.ScriptError) as error:
-    # Weights grow past float32 within a few steps.
-    _train(shapes_dir, train_dir, '--model_name=mobilenet_v1_025',
-           '--max_number_of_steps=1000', '--optimizer=sgd',
-           '--learning_rate=1e38')
+    # Adam moves every weight by about the learning rate: past float32
+    # within a few steps.
+    _train(shapes_dir, train_dir, '--max_number_of_steps=1000',
+           *(BIG_CHECKPOINT_FLAGS[:2] + ['--learning_rate=1e38',
+                                         '--opt_epsilon=1e-8']))
   match = re.search(r'became (NaN|Inf) at global step (\d+)',
                     str(error.value))
   assert match, str(error.value)
@@ -223,7 +211,11 @@ def test_nan_at_a_step_due_for_a_save_is_not_saved(small_run, shapes_dir,
 
 @pytest.fixture(scope='module')
 def big_checkpoint_dir(shapes_dir, tmp_path_factory):
-  """A train_dir at step 2 whose checkpoint data exceeds FILE_SIZE_LIMIT."""
+  """A train_dir at step 2 whose checkpoint data exceeds FILE_SIZE_LIMIT.
+
+  Shared read-only: the tests that resume it work in a copy
+  (copy_train_dir).
+  """
   train_dir = str(tmp_path_factory.mktemp('big') / 'train')
   _train(shapes_dir, train_dir, '--max_number_of_steps=2',
          *BIG_CHECKPOINT_FLAGS)
