@@ -51,10 +51,12 @@ def define_flags():
                     'Smoke run: small networks (mobilenet_v1_025, '
                     'mobilenet_v2_035) at 64x64, small batches, one run, '
                     'one thread per task unless --num_threads says '
-                    'otherwise; TFLite conversions (TF 1.15) and the int8 '
-                    'agreement model\'s training run inside their task, '
-                    'not in processes of their own. Cheaper; its figures '
-                    'are not comparable with a full run\'s.')
+                    'otherwise; TFLite conversions (TF 1.15) and the '
+                    'training script (without summaries) run inside their '
+                    'task, not in processes of their own, and the int8 '
+                    'agreement takes the network the script\'s timed run '
+                    'trained. Cheaper; its figures are not comparable with '
+                    'a full run\'s.')
   flags.DEFINE_list('models', None,
                     'nets_factory names to benchmark (default '
                     'mobilenet_v1,mobilenet_v2,mobilenet_v3_large,'
