@@ -10,7 +10,8 @@ Tasks (run by `workloads.run_task` in a process of their own):
   the same optimizer (RMSProp, the script's defaults), batch and size. On
   TF 2 `fit` runs eagerly (a `tf.function` per step, what a tf.keras user
   runs), with tf_keras (Keras 2) or optionally Keras 3; on TF 1.15 in
-  graph mode, as there.
+  graph mode, as there. (`--quick` runs the script's `train` inside the
+  task instead, without summaries, and reads the same progress lines.)
 * `agreement`: top-1 agreement of the full-integer (int8) TFLite model with
   the float TFLite model on the validation split, for a checkpoint trained
   on the dataset (given, or trained here by the script).
