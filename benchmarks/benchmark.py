@@ -95,8 +95,10 @@ def _measure_spec(opts, model, impl, measurement, paths, run):
       spec.update(warmup_steps=opts['script_warmup_steps'],
                   keras_fit=opts['keras_fit'],
                   timeout_s=max(60, opts['task_timeout'] - 60),
-                  work_dir=os.path.join(paths['work_dir'], 'script', model,
-                                        '%s_run%d' % (impl, run)))
+                  work_dir=_script_work_dir(paths, model, impl, run))
+      if opts['quick']:
+        # A smoke run: the script in the task's process, without summaries.
+        spec.update(train_in_process=True, save_summaries_secs=0)
   else:
     spec.update(format=kind, infer_batch_size=opts['infer_batch_size'],
                 warmup_iters=opts['warmup_iters'],
@@ -104,6 +106,12 @@ def _measure_spec(opts, model, impl, measurement, paths, run):
                 throughput_iters=opts['throughput_iters'])
     spec.update(paths['exports'][(model, impl)])
   return task, spec
+
+
+def _script_work_dir(paths, model, impl, run):
+  """Where a train_script measurement's train_dir and log go."""
+  return os.path.join(paths['work_dir'], 'script', model,
+                      '%s_run%d' % (impl, run))
 
 
 def _describe(result):
@@ -143,8 +151,14 @@ def available_implementations(opts, environment):
   return impls, notes
 
 
-def _agreement_specs(opts, work_dir, paths, model_names):
-  """One `agreement` task spec per model."""
+def _agreement_specs(opts, work_dir, paths, model_names, trained=None):
+  """One `agreement` task spec per model.
+
+  `trained`: {model: train_dir} of networks trained on the dataset here,
+  which a model without --agreement_checkpoints takes instead of training
+  one of its own.
+  """
+  trained = trained or {}
   specs = []
   for model in model_names:
     specs.append((model, {
@@ -155,13 +169,15 @@ def _agreement_specs(opts, work_dir, paths, model_names):
         'work_dir': os.path.join(work_dir, 'agreement', model),
         'calibration_images': opts['calibration_images'],
         'settings': opts['settings'],
-        'checkpoint': opts['agreement_checkpoints'].get(model),
+        'checkpoint': (opts['agreement_checkpoints'].get(model) or
+                       trained.get(model)),
         'train_steps': opts['agreement_train_steps'],
         'train_batch_size': opts['train_batch_size'],
         'num_readers': opts['num_readers'],
         'num_preprocessing_threads': opts['num_preprocessing_threads'],
         'convert_in_process': opts['convert_in_process'],
-        'train_in_process': opts['quick']}))
+        'train_in_process': opts['quick'],
+        'save_summaries_secs': 0 if opts['quick'] else None}))
   return specs
 
 
@@ -288,7 +304,14 @@ def run_benchmark(opts, work_dir, command):
     slow_tasks = runner.Runner(
         opts['start_method'], options.AGREEMENT_TIMEOUTS * opts['task_timeout'],
         log_dir)
-    for model, spec in _agreement_specs(opts, work_dir, paths, model_names):
+    # A smoke run reuses the network its training-script run trained.
+    trained = {} if not opts['quick'] or opts['agreement_dataset_dir'] else {
+        r['model']: os.path.join(_script_work_dir(
+            paths, r['model'], 'ours', r['run']), 'train_dir')
+        for r in records if r['measurement'] == 'train_script' and
+        r['impl'] == 'ours' and 'error' not in r}
+    for model, spec in _agreement_specs(opts, work_dir, paths, model_names,
+                                        trained):
       spec['timeout_s'] = options.AGREEMENT_TIMEOUTS * opts['task_timeout'] - 60
       try:
         agreement[model], wall_s = slow_tasks.run('agreement', spec,

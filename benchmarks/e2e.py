@@ -10,7 +10,8 @@ Tasks (run by `workloads.run_task` in a process of their own):
   the same optimizer (RMSProp, the script's defaults), batch and size. On
   TF 2 `fit` runs eagerly (a `tf.function` per step, what a tf.keras user
   runs), with tf_keras (Keras 2) or optionally Keras 3; on TF 1.15 in
-  graph mode, as there.
+  graph mode, as there. (`--quick` runs the script's `train` inside the
+  task instead, without summaries, and reads the same progress lines.)
 * `agreement`: top-1 agreement of the full-integer (int8) TFLite model with
   the float TFLite model on the validation split, for a checkpoint trained
   on the dataset (given, or trained here by the script).
@@ -24,6 +25,7 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import logging
 import os
 import re
 import resource
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import time
 
+from absl import logging as absl_logging
 from nets import tf_compat
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -87,7 +90,19 @@ def trainer_flags(spec, train_dir, max_steps, log_every_n_steps=1):
       '--num_readers=%d' % spec['num_readers'],
       '--num_preprocessing_threads=%d' % spec['num_preprocessing_threads'],
       '--log_every_n_steps=%d' % log_every_n_steps,
-  ]
+  ] + (['--save_summaries_secs=%d' % spec['save_summaries_secs']]
+       if spec.get('save_summaries_secs') is not None else [])
+
+
+def agreement_trainer_flags(spec, train_dir):
+  """The script's flags that train the agreement check's network."""
+  # auto: moving statistics that converge within the short run, so the
+  # float model has real winners and the agreement means something.
+  return trainer_flags(
+      spec, train_dir, spec['train_steps'],
+      log_every_n_steps=max(1, spec['train_steps'] // 10)) + [
+          '--batch_norm_decay=auto',
+          '--preprocessing_name=%s' % spec.get('preprocessing', 'inception')]
 
 
 def parse_step_times(log_text):
@@ -154,9 +169,13 @@ def run_trainer(spec):
   command = [sys.executable, TRAINER] + trainer_flags(spec, train_dir,
                                                       max_steps)
   start = time.time()
-  with open(log_path, 'w') as log:
-    code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
-                           cwd=_REPO_ROOT, timeout=spec.get('timeout_s'))
+  if spec.get('train_in_process'):
+    _train_here(command[2:], log_path)
+    code = 0
+  else:
+    with open(log_path, 'w') as log:
+      code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
+                             cwd=_REPO_ROOT, timeout=spec.get('timeout_s'))
   wall_s = time.time() - start
   with open(log_path) as f:
     text = f.read()
@@ -168,11 +187,15 @@ def run_trainer(spec):
   if stamps:
     first = stamps[0][1] - _seconds_of_day(start)
     result['first_step_s'] = first + (_DAY_S if first < 0 else 0)
-  # ru_maxrss of waited-for children: the script (the only child).
-  result['peak_rss_mib'] = resource.getrusage(
-      resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+  if spec.get('train_in_process'):
+    result['peak_rss_mib'] = workloads.memory_mib()['peak']
+  else:
+    # ru_maxrss of waited-for children: the script (the only child).
+    result['peak_rss_mib'] = resource.getrusage(
+        resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
   result.update(wall_s=wall_s, steps_logged=len(stamps),
-                command=' '.join(command[1:]))
+                command=' '.join(command[1:]),
+                in_process=bool(spec.get('train_in_process')))
   return result
 
 
@@ -289,16 +312,31 @@ def _validation_images(spec, split):
           dataset.num_classes)
 
 
-def _train_here(script_flags):
+def _train_here(script_flags, log_path=None):
   """Runs the training script's `train` in this process (--quick).
 
-  Saves a process that imports TensorFlow again; the agreement check does
-  not depend on where the model was trained.
+  Saves a process that imports TensorFlow again (what is timed then leaves
+  out the script's start-up, which a smoke run does not mind). `log_path`:
+  where its absl log lines go too, with the prefix (time of day) they have
+  in the script's own log, so `parse_step_times` reads them alike.
   """
   import train_image_classifier  # pylint: disable=g-import-not-at-top
   opts = train_image_classifier.parse_flags(script_flags)
-  with tf.Graph().as_default():
-    train_image_classifier.train(opts)
+  logger = absl_logging.get_absl_logger()
+  handler, level = None, logger.level
+  if log_path:
+    handler = logging.FileHandler(log_path, mode='w')
+    handler.setFormatter(absl_logging.PythonFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+  try:
+    with tf.Graph().as_default():
+      train_image_classifier.train(opts)
+  finally:
+    if handler:
+      logger.removeHandler(handler)
+      logger.setLevel(level)
+      handler.close()
 
 
 def _trained_checkpoint(spec, num_classes):
@@ -311,13 +349,8 @@ def _trained_checkpoint(spec, num_classes):
       raise TrainerError('No checkpoint in %s.' % spec['checkpoint'])
     return checkpoint, 0
   train_dir = os.path.join(spec['work_dir'], 'agreement_train_dir')
-  # auto: moving statistics that converge within the short run, so the
-  # float model has real winners and the agreement means something.
-  command = [sys.executable, TRAINER] + trainer_flags(
-      spec, train_dir, spec['train_steps'],
-      log_every_n_steps=max(1, spec['train_steps'] // 10)) + [
-          '--batch_norm_decay=auto',
-          '--preprocessing_name=%s' % spec.get('preprocessing', 'inception')]
+  command = [sys.executable, TRAINER] + agreement_trainer_flags(spec,
+                                                                train_dir)
   if spec.get('train_in_process'):
     _train_here(command[2:])
     return tf.train.latest_checkpoint(train_dir), spec['train_steps']

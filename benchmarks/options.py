@@ -45,130 +45,163 @@ DEFAULTS = {
 AGREEMENT_TIMEOUTS = 4
 
 
-def define_flags():
-  """Defines the benchmark's flags (unset ones take DEFAULTS)."""
+def define_flags(flag_values=flags.FLAGS):
+  """Defines the benchmark's flags (unset ones take DEFAULTS).
+
+  Args:
+    flag_values: where (default the global FLAGS; tests pass a fresh
+      `flags.FlagValues`, to parse flags without a process of their own).
+  """
   flags.DEFINE_bool('quick', False,
                     'Smoke run: small networks (mobilenet_v1_025, '
                     'mobilenet_v2_035) at 64x64, small batches, one run, '
                     'one thread per task unless --num_threads says '
-                    'otherwise; TFLite conversions (TF 1.15) and the int8 '
-                    'agreement model\'s training run inside their task, '
-                    'not in processes of their own. Cheaper; its figures '
-                    'are not comparable with a full run\'s.')
+                    'otherwise; TFLite conversions (TF 1.15) and the '
+                    'training script (without summaries) run inside their '
+                    'task, not in processes of their own, and the int8 '
+                    'agreement takes the network the script\'s timed run '
+                    'trained. Cheaper; its figures are not comparable with '
+                    'a full run\'s.', flag_values=flag_values)
   flags.DEFINE_list('models', None,
                     'nets_factory names to benchmark (default '
                     'mobilenet_v1,mobilenet_v2,mobilenet_v3_large,'
                     'mobilenet_v3_small; those nets_factory lacks are '
                     'skipped). Known: %s.' %
-                    ', '.join(sorted(models.KERAS_EQUIVALENTS)))
+                    ', '.join(sorted(models.KERAS_EQUIVALENTS)),
+                    flag_values=flag_values)
   flags.DEFINE_list('measurements', list(models.MEASUREMENT_ORDER),
                     'What to measure: %s.' %
-                    ', '.join(models.MEASUREMENT_ORDER))
+                    ', '.join(models.MEASUREMENT_ORDER),
+                    flag_values=flag_values)
   flags.DEFINE_list('implementations', list(models.IMPLEMENTATIONS),
-                    'ours (slim) and/or keras.')
-  flags.DEFINE_integer('image_size', None, 'Input height and width (224).')
-  flags.DEFINE_integer('train_batch_size', None, 'Training batch (16).')
+                    'ours (slim) and/or keras.', flag_values=flag_values)
+  flags.DEFINE_integer('image_size', None, 'Input height and width (224).',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('train_batch_size', None, 'Training batch (16).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('infer_batch_size', None,
-                       'Batch of the inference throughput (32).')
+                       'Batch of the inference throughput (32).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('runs', None,
                        'Runs of every measurement (3); the report gives '
-                       'medians.')
+                       'medians.', flag_values=flag_values)
   flags.DEFINE_integer('warmup_steps', None,
                        'Untimed training steps after the first, which '
-                       'always runs untimed (0).')
-  flags.DEFINE_integer('train_steps', None, 'Timed training steps (4).')
+                       'always runs untimed (0).', flag_values=flag_values)
+  flags.DEFINE_integer('train_steps', None, 'Timed training steps (4).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('warmup_iters', None,
                        'Untimed batch-1 inference runs after the first (3); '
-                       'batch N has one.')
-  flags.DEFINE_integer('latency_iters', None, 'Timed batch-1 runs (15).')
-  flags.DEFINE_integer('throughput_iters', None, 'Timed batch-N runs (2).')
+                       'batch N has one.', flag_values=flag_values)
+  flags.DEFINE_integer('latency_iters', None, 'Timed batch-1 runs (15).',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('throughput_iters', None, 'Timed batch-N runs (2).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('num_threads', 0,
                        'intra-op threads of TensorFlow sessions and TFLite '
-                       '(0: the CPUs this process may use; --quick: 1).')
+                       '(0: the CPUs this process may use; --quick: 1).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('inter_op_threads', 1,
-                       'inter-op threads of TensorFlow sessions.')
+                       'inter-op threads of TensorFlow sessions.',
+                       flag_values=flag_values)
   flags.DEFINE_bool('xla', False,
                     'Compile with XLA: session global_jit_level=ON_1, and '
                     'TF_XLA_FLAGS=--tf_xla_cpu_global_jit so that it applies '
-                    'on CPU. Much slower on CPU (see BENCHMARKS.md).')
+                    'on CPU. Much slower on CPU (see BENCHMARKS.md).',
+                    flag_values=flag_values)
   flags.DEFINE_bool('fold_batch_norms', True,
                     'Freeze our models as freeze_graph.py does by default, '
                     'with batch norms folded into the convolutions '
                     '(--nofold_batch_norms: unfolded, like the Keras '
-                    'models, which go through plain TensorFlow freezing).')
+                    'models, which go through plain TensorFlow freezing).',
+                    flag_values=flag_values)
   flags.DEFINE_integer('num_preprocessing_threads', 0,
                        'tf.data decode+preprocess calls in parallel '
-                       '(0: as --num_threads).')
-  flags.DEFINE_integer('num_readers', 4, 'TFRecord files read in parallel.')
+                       '(0: as --num_threads).', flag_values=flag_values)
+  flags.DEFINE_integer('num_readers', 4, 'TFRecord files read in parallel.',
+                       flag_values=flag_values)
   flags.DEFINE_integer('tfrecord_images', None,
-                       'Images in the generated TFRecord set (240).')
+                       'Images in the generated TFRecord set (240).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('script_warmup_steps', None,
                        'train_script: untimed steps after the first (2). '
                        'At least 1: the script\'s second step runs a new '
                        'set of fetches (no summary) and builds its '
-                       'executor.')
+                       'executor.', flag_values=flag_values)
   flags.DEFINE_integer('validation_images', None,
                        'Validation images of the generated set, on which '
-                       'the int8 top-1 agreement is measured (300).')
+                       'the int8 top-1 agreement is measured (300).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('calibration_images', None,
                        'Train images that calibrate the int8 model of the '
-                       'agreement check (100, export_tflite.py\'s default).')
+                       'agreement check (100, export_tflite.py\'s default).',
+                       flag_values=flag_values)
   flags.DEFINE_enum('keras_fit', 'tf_keras', ['tf_keras', 'keras3'],
                     'train_script: the Keras whose model.fit is timed on TF '
                     '2: tf_keras (Keras 2, as the other Keras rows) or '
-                    'keras3 (what tf.keras is on TF >= 2.16 by default).')
+                    'keras3 (what tf.keras is on TF >= 2.16 by default).',
+                    flag_values=flag_values)
   flags.DEFINE_bool('int8_agreement', True,
                     'Measure the top-1 agreement of the int8 TFLite model '
-                    'with the float one (one task per model, untimed).')
+                    'with the float one (one task per model, untimed).',
+                    flag_values=flag_values)
   flags.DEFINE_list('agreement_checkpoints', [],
                     'model=checkpoint (or train_dir) pairs of networks '
                     'trained on the dataset, for the agreement check; a '
                     'model without one is trained here by '
-                    'train_image_classifier.py for --agreement_train_steps.')
+                    'train_image_classifier.py for --agreement_train_steps.',
+                    flag_values=flag_values)
   flags.DEFINE_integer('agreement_train_steps', None,
-                       'Steps of that training (300).')
+                       'Steps of that training (300).', flag_values=flag_values)
   flags.DEFINE_string('agreement_dataset_dir', None,
                       'A `shapes` dataset (as download_and_convert_data.py '
                       'writes it, e.g. the main job\'s OUT/shapes) whose '
                       'validation split the agreement is measured on and '
                       'whose train split calibrates the int8 model (default: '
-                      'the set the benchmark generates).')
+                      'the set the benchmark generates).',
+                      flag_values=flag_values)
   flags.DEFINE_enum('agreement_preprocessing', 'inception',
                     ['inception', 'cifarnet'],
                     'Evaluation preprocessing of the agreement check: the '
                     'one the networks were trained with (inception, as the '
                     'benchmark trains; cifarnet for the main job\'s '
-                    'networks).')
+                    'networks).', flag_values=flag_values)
   flags.DEFINE_integer('tfrecord_image_size', None,
                        'Side of its JPEGs (default: 8/7 of --image_size, '
-                       '256 for 224).')
+                       '256 for 224).', flag_values=flag_values)
   flags.DEFINE_string('output_dir', os.path.join(_REPO_ROOT, 'benchmarks',
                                                  'results'),
-                      'Where the Markdown and JSON results go.')
+                      'Where the Markdown and JSON results go.',
+                      flag_values=flag_values)
   flags.DEFINE_string('work_dir', None,
                       'Where datasets and exported models go (default: a '
-                      'temporary directory, removed afterwards).')
+                      'temporary directory, removed afterwards).',
+                      flag_values=flag_values)
   flags.DEFINE_bool('profile', False,
                     'Trace one extra step of the first run of every '
                     'measurement (not TFLite) and report the time per op '
-                    'type.')
+                    'type.', flag_values=flag_values)
   flags.DEFINE_string('trace_dir', None,
                       'With --profile, also write those steps as Chrome '
-                      'traces (chrome://tracing, ui.perfetto.dev) here.')
+                      'traces (chrome://tracing, ui.perfetto.dev) here.',
+                      flag_values=flag_values)
   flags.DEFINE_enum('start_method', None, list(runner.START_METHODS),
                     'How measurement processes start (see '
                     'benchmarks/runner.py): auto (default): a fresh '
                     'interpreter for the first run of each measurement, '
                     'whose peak memory the report gives, forked from a '
                     'server that imported TensorFlow for the repeats; '
-                    'fresh or forked for all (--quick: forked).')
+                    'fresh or forked for all (--quick: forked).',
+                    flag_values=flag_values)
   flags.DEFINE_integer('jobs', None,
                        'Tasks run at once (1; --quick: 2). More than 1 '
-                       'makes timings meaningless: for smoke runs only.')
+                       'makes timings meaningless: for smoke runs only.',
+                       flag_values=flag_values)
   flags.DEFINE_integer('task_timeout', 900,
                        'Seconds one measurement may take before it is '
                        'killed (an int8 agreement task, which may train '
-                       'the network: %d times as long).' % AGREEMENT_TIMEOUTS)
+                       'the network: %d times as long).' % AGREEMENT_TIMEOUTS,
+                       flag_values=flag_values)
 
 
 class UsageError(ValueError):

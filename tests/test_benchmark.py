@@ -220,6 +220,17 @@ def test_trainer_flags_are_flags_of_the_training_script():
   assert parsed.optimizer == 'rmsprop'
   assert parsed.num_preprocessing_threads == 3
   assert parsed.log_every_n_steps == 1
+  assert parsed.save_summaries_secs == 600  # The script's own default.
+  # The agreement check's network (which --quick does not train: it takes
+  # the one the script's timed run trained).
+  spec.update(train_steps=30, preprocessing='cifarnet', save_summaries_secs=0)
+  parsed = train_image_classifier.parse_flags(
+      e2e.agreement_trainer_flags(spec, '/tmp/agreement'))
+  assert parsed.max_number_of_steps == 30 and parsed.log_every_n_steps == 3
+  assert parsed.batch_norm_decay == 'auto'
+  assert parsed.preprocessing_name == 'cifarnet'
+  assert parsed.train_dir == '/tmp/agreement'
+  assert parsed.save_summaries_secs == 0
 
 
 def test_int8_input_is_quantized_with_the_model_scale():
@@ -332,10 +343,22 @@ def test_quick_run_reports_every_row(repo_root, script_env, tmp_path):
   script = rows[(_SMOKE_MODELS[0], 'train_script')]
   assert script['ours']['first_step_s'] > 0
   assert script['keras']['first_step_s'] > 0
+  # --quick: the script ran inside its task, without summaries; its
+  # progress lines still gave the step times.
+  (script_run,) = [r['result'] for r in results['runs']
+                    if r['measurement'] == 'train_script' and
+                    r['impl'] == 'ours']
+  assert script_run['in_process'] is True
+  assert '--save_summaries_secs=0' in script_run['command']
+  assert script_run['steps_logged'] == 4
   (agreement,) = results['agreement'].values()
   assert 0.0 <= agreement['agreement'] <= 1.0
   assert agreement['images'] == 12  # --quick: 2 validation images a class.
-  assert agreement['trained_steps'] == 3
+  # --quick: the int8 model is the network the script's timed run trained
+  # (1 + 1 warm-up + 2 timed steps), not one trained again.
+  assert agreement['trained_steps'] == 0
+  assert os.path.join('script', _SMOKE_MODELS[0], 'ours_run1',
+                      'train_dir', 'model.ckpt-4') in agreement['checkpoint']
   assert 0.0 <= agreement['int8_tied_top1'] <= 1.0
   assert '### int8 TFLite: top-1 agreement' in text
 
