@@ -440,10 +440,22 @@ def test_tflite_full_integer_accuracy_close_to_float(model, frozen_pb,
                       '--num_calibration_images=64')
   probabilities, dtype = lib.run_tflite(quantized, model.images)
   assert dtype == np.uint8
-  float_accuracy = (model.probabilities.argmax(1) == model.labels).mean()
-  int_accuracy = (probabilities.argmax(1) == model.labels).mean()
+  float_top1 = model.probabilities.argmax(1)
+  int_top1 = probabilities.argmax(1)
+  float_accuracy = (float_top1 == model.labels).mean()
+  int_accuracy = (int_top1 == model.labels).mean()
   assert float_accuracy > 0.8  # A trained model, so the comparison means
-  assert abs(int_accuracy - float_accuracy) <= 0.01  # something.
+  # something. One validation image is 1/200 of the accuracy. Int8 rounding
+  # flips the images that lie near a decision boundary, each way about
+  # equally often, so after `flips` of them the accuracy moves by about
+  # sqrt(flips) images: allow 3 of those. A healthy model agreed on 95.5 %
+  # of the images (9 flips, accuracy -1 image); calibration on wrongly
+  # scaled or blank images gives 25-36 % agreement and fails both checks.
+  flips = int((int_top1 != float_top1).sum())
+  assert flips <= 0.1 * len(float_top1)
+  allowed = 3 * np.sqrt(max(flips, 1)) / len(float_top1)
+  assert abs(int_accuracy - float_accuracy) <= allowed, (
+      float_accuracy, int_accuracy, flips)
 
 
 @pytest.mark.slow

@@ -459,7 +459,31 @@ def test_train_dir_of_another_model_is_not_resumed(trained, shapes_dir,
 # ------------------------------------------------- clones, sync, quantize ---
 
 
+def _onednn_tf1_kernels():
+  """Whether this is Intel's TF 1.15 build with its oneDNN rewrite on.
+
+  TF_DISABLE_MKL=1 turns the rewrite off (the Eigen kernels run) while
+  IsMklEnabled() still says True.
+  """
+  if tf_compat.IS_TF2:
+    return False
+  from tensorflow.python import pywrap_tensorflow  # pylint: disable=g-import-not-at-top
+  return (pywrap_tensorflow.IsMklEnabled() and
+          os.environ.get('TF_DISABLE_MKL') != '1')
+
+
+# README.md, "The test suite on the oneDNN build": on intel-tensorflow 1.15.2
+# the weights turn NaN at step 1-2; the same wheel with TF_DISABLE_MKL=1 passes.
+_ONEDNN_NAN_BUG = pytest.mark.skipif(
+    _onednn_tf1_kernels(),
+    reason='intel-tensorflow 1.15.2 oneDNN bug: its kernels give non-finite '
+    'gradients in this training (with QAT: the depthwise filter gradient, '
+    '_MklDepthwiseConv2dNativeBackpropFilter, NaN/3e38 from finite inputs), '
+    'the weights go NaN at step 1-2 (README.md; runs with TF_DISABLE_MKL=1)')
+
+
 @pytest.mark.slow
+@_ONEDNN_NAN_BUG
 def test_two_clones_on_cpu_with_sync_replicas_and_moving_averages(
     shapes_dir, tmp_path):
   train_dir = str(tmp_path / 'clones')
@@ -483,6 +507,7 @@ def test_two_clones_on_cpu_with_sync_replicas_and_moving_averages(
 
 @pytest.mark.skipif(tf_compat.IS_TF2, reason='tf.contrib.quantize is TF 1.15')
 @pytest.mark.slow
+@_ONEDNN_NAN_BUG
 def test_quantize_delay_inserts_fake_quantization(shapes_dir, tmp_path):
   train_dir = str(tmp_path / 'quantized')
   _train(shapes_dir, train_dir, '--max_number_of_steps=1',
