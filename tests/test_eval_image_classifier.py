@@ -218,11 +218,13 @@ def test_eval_flags_have_the_slim_names_and_defaults():
 def test_eval_counts_every_example_once_and_matches_numpy(
     shapes_dir, checkpoint, tmp_path, capsys, monkeypatch):
   eval_dir = str(tmp_path / 'eval')
-  # A short evaluation (within the progress interval) prints no progress.
-  lines = _record_progress(monkeypatch, 1e9)
+  # Each batch here takes longer than the progress interval (0 s): a
+  # progress line after every batch but the last. (A short evaluation,
+  # within the interval, prints none: see the moving-average test.)
+  lines = _record_progress(monkeypatch, 0.)
   # 18 examples in batches of 4: the last batch holds 2.
   [metrics] = _evaluate(shapes_dir, eval_dir, checkpoint, '--batch_size=4')
-  assert _progress_done(lines, checkpoint) == [], lines
+  assert _progress_done(lines, checkpoint) == [4, 8, 12, 16], lines
   num_samples = dataset_factory.get_dataset(
       'shapes', 'validation', shapes_dir).num_samples
   assert metrics['num_examples'] == num_samples == 18
@@ -252,9 +254,12 @@ def test_eval_counts_every_example_once_and_matches_numpy(
 
 @pytest.mark.slow
 def test_moving_average_shadows_are_restored(shapes_dir, checkpoint,
-                                             tmp_path):
+                                             tmp_path, monkeypatch):
+  # A short evaluation (within the progress interval) prints no progress.
+  lines = _record_progress(monkeypatch, 1e9)
   [metrics] = _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint,
                         '--batch_size=5', '--moving_average_decay=0.9999')
+  assert _progress_done(lines, checkpoint) == [], lines
   averaged, labels = _reference_logits(shapes_dir, checkpoint, True)
   raw, _ = _reference_logits(shapes_dir, checkpoint, False)
   assert np.abs(averaged - raw).max() > 1e-3
@@ -388,14 +393,3 @@ def _progress_done(lines, checkpoint):
   progress = [line for line in lines if line.startswith(prefix)]
   assert all('/18 images' in line and 'ETA' in line for line in progress)
   return [int(line[len(prefix):].split('/')[0]) for line in progress]
-
-
-@pytest.mark.slow
-def test_progress_lines_at_most_once_per_interval(
-    shapes_dir, checkpoint, tmp_path, monkeypatch):
-  # A short evaluation prints only its result (see the counting test); a
-  # long one (here: each batch past the interval) says how far it is,
-  # never after its last batch.
-  lines = _record_progress(monkeypatch, 0.)
-  _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint, '--batch_size=4')
-  assert _progress_done(lines, checkpoint) == [4, 8, 12, 16], lines
