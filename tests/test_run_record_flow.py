@@ -7,10 +7,9 @@ explained after evaluation. Evaluation and freezing then run without
 repeating the training flags and must take the record's model and size. A
 given flag that contradicts the record is warned about; resuming with
 --batch_norm_decay=auto resolves it from the step count, without a warning.
-(That a fine-tuning run is not warned is checked by the fine-tuning test
-of test_train_image_classifier.py.)
-(One run from scratch serves all of these: each start-up costs more than
-the steps.)
+One run from scratch serves all of these (a start-up costs more than the
+steps). That a fine-tuning run is not warned is checked by the fine-tuning
+test of test_train_image_classifier.py.
 """
 
 from __future__ import absolute_import
