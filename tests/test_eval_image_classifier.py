@@ -81,6 +81,11 @@ def _save_checkpoints(shapes_dir, directory, steps, seed):
   pass with decay 0), as training would. The moving-average shadows are
   the variables scaled by U(0.3, 1.7), so they give other logits.
 
+  The shadows are saved from variables of their own under the names
+  tf.train.ExponentialMovingAverage gives them (building the averages
+  themselves cost more than the rest), and without .meta files (evaluation
+  builds its own graph).
+
   Returns:
     The checkpoint prefixes, one per step.
   """
@@ -94,22 +99,25 @@ def _save_checkpoints(shapes_dir, directory, steps, seed):
                                 depth_multiplier=0.25, is_training=True)
     global_step = tf.train.get_or_create_global_step()
     model_variables = slim.get_model_variables()
-    ema = tf.train.ExponentialMovingAverage(0.9)
-    ema.apply(model_variables)
-    shadows = tf.group(*[
-        tf.assign(ema.average(v),
-                  v * tf.random_uniform(tf.shape(v), 0.3, 1.7))
-        for v in model_variables])
-    saver = tf.train.Saver()
+    saved = {v.op.name: v for v in tf.global_variables()}
     paths = []
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
       sess.run(tf.get_collection(tf.GraphKeys.UPDATE_OPS))
-      sess.run(shadows)
+      rng = np.random.RandomState(seed)
+      shadows = []
+      for var, value in zip(model_variables, sess.run(model_variables)):
+        scale = rng.uniform(0.3, 1.7, value.shape).astype(value.dtype)
+        shadow = tf.Variable(value * scale, trainable=False,
+                             name='shadow_%d' % len(shadows))
+        saved[var.op.name + EMA] = shadow
+        shadows.append(shadow)
+      sess.run(tf.variables_initializer(shadows))
+      saver = tf.train.Saver(saved)
       for step in steps:
         global_step.load(step, sess)
         paths.append(saver.save(sess, os.path.join(directory, 'model.ckpt'),
-                                global_step=step))
+                                global_step=step, write_meta_graph=False))
     return paths
 
 
