@@ -227,6 +227,7 @@ def run_keras_fit(spec):
     # tf_compat turned eager execution off at import; nothing has been built
     # in this process yet, so it can be turned back on.
     tf.enable_eager_execution()
+    tf.enable_tensor_equality()  # TF 2's default with eager (tf_compat)
     tf.config.threading.set_intra_op_parallelism_threads(
         settings['intra_op_threads'])
     tf.config.threading.set_inter_op_parallelism_threads(

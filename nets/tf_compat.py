@@ -13,7 +13,12 @@ does so through `from nets import tf_compat`). It
   `_MOVED_INTERNALS`). Each one is the public TensorFlow object of the same
   meaning, installed only where the name is missing;
 * disables eager execution on TF 2, since slim networks, queues and
-  `tf.train` savers are graph-mode APIs;
+  `tf.train` savers are graph-mode APIs, and with it TF 2's tensor
+  equality: outside eager execution `==` and `hash` of tensors and
+  variables are identity either way, but with equality on each call first
+  asks whether it runs eagerly, which made graph building (tf_keras'
+  batch norm hashes every global variable per weight it adds) about a
+  third slower;
 * exposes `IS_TF2` / `TF_VERSION` for the few APIs that really differ
   (e.g. `tf.contrib.quantize` exists only on TF 1.15).
 
@@ -119,5 +124,6 @@ RESTORED_INTERNALS = _restore_moved_internals()
 if IS_TF2:
   LEGACY_LAYERS_ALIASED = _alias_legacy_tf_layers()
   _tf.compat.v1.disable_eager_execution()
+  _tf.compat.v1.disable_tensor_equality()
 else:
   LEGACY_LAYERS_ALIASED = False

@@ -75,6 +75,25 @@ def frozen_model(model, tmp_path_factory):
   return path, printed.getvalue()
 
 
+@pytest.fixture(scope='session')
+def saved_model(model, tmp_path_factory):
+  """`model` exported once by export_saved_model.py (--top_k=3).
+
+  Read by test_export.py's SavedModel tests and test_classify.py's
+  predictors (which use the full `probabilities` output, not the top k).
+  """
+  # pylint: disable=g-import-not-at-top
+  import export_saved_model
+  from tests import test_export_lib as lib
+  export_dir = str(tmp_path_factory.mktemp('saved_model') / 'saved_model')
+  lib.run_script(export_saved_model, [
+      '--model_name=' + lib.MODEL_NAME, '--image_size=%d' % lib.IMAGE_SIZE,
+      '--dataset_name=image_folder', '--dataset_dir=' + model.dataset_dir,
+      '--checkpoint_path=' + os.path.dirname(model.checkpoint),
+      '--export_dir=' + export_dir, '--top_k=3'])
+  return export_dir
+
+
 # ------------------------------------------------------ xdist distribution
 #
 # `make test` runs the suite on every core (pytest-xdist, --dist loadgroup

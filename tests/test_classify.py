@@ -17,7 +17,6 @@ import pytest
 
 import classify_image
 import export_inference_graph
-import export_saved_model
 import export_tflite
 from deployment import run_record
 from deployment import errors
@@ -33,19 +32,14 @@ _EXPORTS = {}
 
 
 @pytest.fixture
-def exported(model, frozen_model):
+def exported(model, frozen_model, saved_model):
   """{kind: model path} for the session's checkpoint, exported once."""
   if not _EXPORTS:
     root = os.path.join(model.root, 'classify_exports')
     os.makedirs(root, exist_ok=True)
-    data_flags = ['--model_name=' + lib.MODEL_NAME,
-                  '--image_size=%d' % lib.IMAGE_SIZE,
-                  '--dataset_name=image_folder',
-                  '--dataset_dir=' + model.dataset_dir,
-                  '--checkpoint_path=' + model.checkpoint]
-    frozen = frozen_model[0]  # freeze_graph.py with data_flags (conftest)
-    saved = os.path.join(root, 'saved_model')
-    lib.run_script(export_saved_model, data_flags + ['--export_dir=' + saved])
+    # freeze_graph.py and export_saved_model.py, each run once (conftest).
+    frozen = frozen_model[0]
+    saved = saved_model
     tflite_path = os.path.join(root, 'model.tflite')
     lib.run_script(export_tflite, ['--input_graph=' + frozen,
                                    '--output_file=' + tflite_path])

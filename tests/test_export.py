@@ -310,12 +310,11 @@ def _export_saved_model(model, export_dir, *extra):
       '--export_dir=%s' % export_dir, '--top_k=3', *extra))
 
 
-@pytest.fixture(scope='module')
-def saved_model_dir(model, tmp_path_factory):
-  """The session checkpoint exported once as a SavedModel (tests read it)."""
-  export_dir = str(tmp_path_factory.mktemp('saved_model') / 'saved_model')
-  _export_saved_model(model, export_dir)
-  return export_dir
+@pytest.fixture
+def saved_model_dir(saved_model):
+  """The session checkpoint exported once as a SavedModel (conftest), with
+  this file's flags: `_flags(model)`, --top_k=3. Tests only read it."""
+  return saved_model
 
 
 @pytest.mark.slow

@@ -107,6 +107,28 @@ def preprocess(encoded_images, image_size=IMAGE_SIZE,
       return np.stack([sess.run(image, {data: d}) for d in encoded_images])
 
 
+def _apply_moving_averages(variables, decay):
+  """`tf.train.ExponentialMovingAverage(decay).apply(variables)`, cheaper.
+
+  The same shadow variables (`<name>/ExponentialMovingAverage`, starting
+  at each variable's initial value) and the same update ops, so the same
+  values; built without the class's per-variable `initialized_value()`
+  conditionals, about a fifth of this fixture's graph building and
+  initialization.
+
+  Returns:
+    The op that updates every shadow.
+  """
+  # As the class does it: 1 - decay in the variables' float32.
+  complement = 1.0 - tf.convert_to_tensor(decay)
+  updates = []
+  for variable in variables:
+    shadow = tf.Variable(variable.initial_value, trainable=False,
+                         name=variable.op.name + '/ExponentialMovingAverage')
+    updates.append(tf.assign_sub(shadow, (shadow - variable) * complement))
+  return tf.group(*updates)
+
+
 def train_checkpoint(dataset_dir, train_dir, model_name=MODEL_NAME,
                      image_size=IMAGE_SIZE, steps=100, seed=0):
   """Trains a small net (with EMA shadows) and saves a checkpoint.
@@ -145,9 +167,8 @@ def train_checkpoint(dataset_dir, train_dir, model_name=MODEL_NAME,
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
       train_op = tf.train.AdamOptimizer(0.01).minimize(
           loss, global_step=global_step)
-    ema = tf.train.ExponentialMovingAverage(EMA_DECAY)
     with tf.control_dependencies([train_op]):
-      train_op = ema.apply(tf.trainable_variables())
+      train_op = _apply_moving_averages(tf.trainable_variables(), EMA_DECAY)
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
       for _ in range(steps):

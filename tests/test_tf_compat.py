@@ -178,6 +178,17 @@ def test_compat_restores_exactly_what_this_tensorflow_lacks():
   assert _references_in_fresh_interpreter(import_compat=True) == []
 
 
+def test_graph_mode_compares_tensors_by_identity_without_asking_eager():
+  # TF 2's tensor equality, left on, changes nothing outside eager mode but
+  # makes every variable `==` and `hash` first ask whether it runs eagerly:
+  # tf_keras' batch norm hashes all global variables per weight it adds.
+  variable = tf.Variable(1.0)
+  assert not tf.executing_eagerly()
+  assert hash(variable) == id(variable)
+  assert variable == variable and variable != tf.Variable(1.0)
+  assert not tf.Tensor._USE_EQUALITY  # pylint: disable=protected-access
+
+
 # --- the layers whose code paths reach those names, run for real ---------
 
 def _normalized(values, axes):
