@@ -153,3 +153,13 @@ def test_finiteness_checks_cover_every_float_dtype_and_device(broken,
       values.flat[-1] = value  # One element of one variable.
       var.load(values, session)
     assert tuple(session.run([finite, nan])) == expected
+
+
+def test_a_failed_write_leaves_no_file_behind(tmp_path, monkeypatch):
+  def no_room(*unused_args, **unused_kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, 'No space left')
+
+  monkeypatch.setattr(tf.io.gfile, 'rename', no_room)
+  with pytest.raises(tf.errors.ResourceExhaustedError):
+    checkpoint_saving.write_text_graph(tf.GraphDef(), str(tmp_path))
+  assert os.listdir(str(tmp_path)) == []

@@ -25,16 +25,22 @@ GRAPH_TEXT_FILE = 'graph.pbtxt'
 
 
 def write_atomically(path, data):
-  """Writes `data` (bytes or str) to `path` under a temporary name first.
+  """Writes `data` (bytes or str) to `path` under a temporary name first,
+  removing that file again if the write fails (as TensorFlow's writers do).
 
   The temporary name, `<path>.tmp<32 hex digits>`, is the one TensorFlow's
   own writers use, so `checkpoint_recovery` clears leftovers of either.
   """
   temporary = '%s.tmp%s' % (path, uuid.uuid4().hex)
   mode = 'wb' if isinstance(data, bytes) else 'w'
-  with tf.io.gfile.GFile(temporary, mode) as f:
-    f.write(data)
-  tf.io.gfile.rename(temporary, path, overwrite=True)
+  try:
+    with tf.io.gfile.GFile(temporary, mode) as f:
+      f.write(data)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+  except BaseException:  # A failed write (a full disk) leaves no file.
+    if tf.io.gfile.exists(temporary):
+      tf.io.gfile.remove(temporary)
+    raise
 
 
 def write_text_graph(graph_def, directory, name=GRAPH_TEXT_FILE):
