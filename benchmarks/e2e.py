@@ -270,7 +270,8 @@ def train_script(spec):
     spec: dict with `impl`, `model_name`, `image_size`, `train_batch_size`,
       `warmup_steps` (untimed steps after the first), `train_steps` (timed),
       `dataset_dir`, `num_readers`, `num_preprocessing_threads`, `settings`
-      (Keras's threads; the script uses TensorFlow's defaults), optional
+      (Keras's threads; the script uses TensorFlow's defaults, which the
+      benchmark's own defaults equal), optional
       `keras_fit` ('tf_keras', the default, or 'keras3': `fit` of Keras 3,
       what `tf.keras` is on TF >= 2.16, TF 2 only), and for ours
       `work_dir` (its train_dir and log go there) and `timeout_s`.

@@ -101,8 +101,10 @@ def define_flags(flag_values=flags.FLAGS):
                        'intra-op threads of TensorFlow sessions and TFLite '
                        '(0: the CPUs this process may use; --quick: 1).',
                        flag_values=flag_values)
-  flags.DEFINE_integer('inter_op_threads', 1,
-                       'inter-op threads of TensorFlow sessions.',
+  flags.DEFINE_integer('inter_op_threads', 0,
+                       'inter-op threads of TensorFlow sessions (0: as '
+                       '--num_threads, which is what TensorFlow picks by '
+                       'default and so what the training script runs with).',
                        flag_values=flag_values)
   flags.DEFINE_bool('xla', False,
                     'Compile with XLA: session global_jit_level=ON_1, and '
@@ -271,11 +273,12 @@ def resolve_options(flag_values):
   # no CPU time on threads that wait for a core.
   threads = flag_values.num_threads or (
       1 if flag_values.quick else available_cpus())
-  if flag_values.num_threads < 0 or flag_values.inter_op_threads < 1:
+  if flag_values.num_threads < 0 or flag_values.inter_op_threads < 0:
     raise UsageError('--num_threads must be >= 0 (0: all usable CPUs) and '
-                     '--inter_op_threads >= 1.')
+                     '--inter_op_threads >= 0 (0: as --num_threads).')
   opts['settings'] = {'intra_op_threads': threads,
-                      'inter_op_threads': flag_values.inter_op_threads,
+                      'inter_op_threads': (flag_values.inter_op_threads or
+                                           threads),
                       'xla': flag_values.xla}
   opts['num_preprocessing_threads'] = (flag_values.num_preprocessing_threads
                                        or threads)

@@ -279,6 +279,29 @@ def _run_benchmark(repo_root, script_env, *args):
       stderr=subprocess.PIPE, universal_newlines=True, timeout=1500)
 
 
+def _threads(*args):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from benchmarks import options  # pylint: disable=g-import-not-at-top
+  flag_values = flags.FlagValues()
+  options.define_flags(flag_values)
+  flag_values(['benchmark.py'] + list(args))
+  settings = options.resolve_options(flag_values)['settings']
+  return settings['intra_op_threads'], settings['inter_op_threads']
+
+
+def test_sessions_default_to_the_threads_tensorflow_picks():
+  # The training script runs with TensorFlow's default threads (inter-op =
+  # intra-op = usable CPUs); the bare loop and Keras `fit` must too, or the
+  # end-to-end comparison and the overhead row compare thread settings.
+  from benchmarks import options  # pylint: disable=g-import-not-at-top
+  cpus = options.available_cpus()
+  assert _threads() == (cpus, cpus)
+  assert _threads('--num_threads=3') == (3, 3)
+  assert _threads('--num_threads=3', '--inter_op_threads=1') == (3, 1)
+  with pytest.raises(options.UsageError, match='--inter_op_threads'):
+    _threads('--inter_op_threads=-1')
+
+
 @pytest.mark.parametrize('flag, named', [
     ('--models=resnet_v1_50', '--models'),
     ('--measurements=train_synthetic,warp_speed', '--measurements'),
