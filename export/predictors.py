@@ -15,6 +15,7 @@ from __future__ import print_function
 
 import os
 
+from absl import logging
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -384,6 +385,16 @@ def _usable_cpus():
   return os.cpu_count() or 1
 
 
+# Measured in BENCHMARKS.md (int8 rows of TF 1.15).
+_TF1_INTEGER_TFLITE_NOTE = (
+    '%s is an integer model; TF 1.15\'s TFLite interpreter runs those on '
+    'its unoptimized reference kernels, about 1 s per image for '
+    'mobilenet_v1 at 224x224 on 2 CPU cores (1.3 ms on TF 2.21\'s). The '
+    'file is fine: it runs at full speed on TFLite 2.x (mobile runtimes, or '
+    'this script on the TF 2 stack). For speed on TF 1.15, classify with '
+    'the float .tflite model or the frozen graph.')
+
+
 class TFLitePredictor(Predictor):
   """A TFLite model; (de)quantizes uint8/int8 inputs and outputs."""
 
@@ -409,6 +420,8 @@ class TFLitePredictor(Predictor):
     self.image_size, self.channels = int(shape[1]), int(shape[3])
     self.num_classes = int(self._output['shape'][-1])
     self.scope = self._output['name'].split('/')[0]
+    if not tf_compat.IS_TF2 and self._input['dtype'] != np.float32:
+      logging.warning(_TF1_INTEGER_TFLITE_NOTE, path)
 
   @property
   def input_dtype(self):

@@ -5,6 +5,7 @@ from __future__ import division
 from __future__ import print_function
 
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -126,30 +127,43 @@ def test_classify_with_each_model_kind(model, exported, image_files, kind):
 
 
 @pytest.mark.slow
-def test_classify_with_full_integer_tflite(model, exported, image_files):
+def test_classify_with_full_integer_tflite(model, exported, image_files,
+                                           caplog):
   paths, rows = image_files
-  predictor = predictors.load(exported['int8'])
+  with caplog.at_level(logging.WARNING):
+    predictor = predictors.load(exported['int8'])
   assert predictor.input_dtype == np.uint8
   predictor.close()
+  # TF 1.15's interpreter is ~800x slower on integer models (reference
+  # kernels); the user is told so, once, and only there.
+  notes = [r for r in caplog.records if 'reference kernels' in r.getMessage()]
+  assert len(notes) == (0 if tf_compat.IS_TF2 else 1)
+  if notes:
+    assert exported['int8'] in notes[0].getMessage()
   results, _ = _classify(model, exported['int8'], paths)
-  # uint8 probabilities: steps of 1/256, plus the quantization error.
-  tolerance = 0.1
+  # The script's input quantization and output dequantization give what the
+  # int8 model itself computes on the same images, (de)quantized
+  # independently here: within one uint8 output step.
+  with open(exported['int8'], 'rb') as f:
+    direct, _ = lib.run_tflite(f.read(), model.images[rows])
+  for result, expected in zip(results, direct):
+    ranked = sorted(result, key=lambda r: r[1])
+    np.testing.assert_allclose([r[0] for r in ranked], expected,
+                               atol=1.5 / 256)
+  # Against the float model: int8 rounding of this small fixture moves a
+  # probability by up to ~0.2 (0.61 vs 0.42 seen on an AVX-512 machine), so
+  # the int8 top-1 must be the float top-1 where the float lead is over
+  # twice that, and otherwise within twice that of the float maximum.
+  margin = 0.4
   clear_winners = 0
   for row, result in zip(rows, results):
     reference = model.probabilities[row]
-    ranked = sorted(result, key=lambda r: r[1])
-    np.testing.assert_allclose([r[0] for r in ranked], reference,
-                               atol=tolerance)
-    # The int8 top-1 is the float top-1 wherever the float model's lead is
-    # larger than the quantization error; in a closer race (the oneDNN TF
-    # 1.15 build trains a fixture with 0.43 vs 0.40) it is one of the
-    # classes within that error of the float maximum.
     top_two = np.sort(reference)[-2:]
-    if top_two[1] - top_two[0] > 2 * tolerance:
+    if top_two[1] - top_two[0] > margin:
       clear_winners += 1
       assert result[0][1] == reference.argmax()
     else:
-      assert reference[result[0][1]] >= reference.max() - 2 * tolerance
+      assert reference[result[0][1]] >= reference.max() - margin
   assert clear_winners, 'no image with a clear float winner: the check is void'
 
 
