@@ -20,7 +20,14 @@ does so through `from nets import tf_compat`). It
   batch norm hashes every global variable per weight it adds) about a
   third slower;
 * exposes `IS_TF2` / `TF_VERSION` for the few APIs that really differ
-  (e.g. `tf.contrib.quantize` exists only on TF 1.15).
+  (e.g. `tf.contrib.quantize` exists only on TF 1.15);
+* imports TensorFlow so that `TF_CPP_MIN_LOG_LEVEL` holds for what its C++
+  code prints while loading: TF 2.21 writes its "oneDNN custom operations
+  are on" notice (twice, each after absl's "before absl::InitializeLog()"
+  line) whatever the level, on every CPU where oneDNN is on by default.
+  At level >= 1 (the scripts set 2, see deployment/logs.py) those start-up
+  INFO lines, and at >= 2 WARNING ones, are dropped; anything else it
+  printed is passed on.
 
 Nothing else in the code base branches on the TensorFlow version.
 """
@@ -30,9 +37,68 @@ from __future__ import division
 from __future__ import print_function
 
 import importlib
+import os
+import re
 import sys
+import tempfile
 
-import tensorflow as _tf
+# absl's C++ log records: severity letter, MMDD (0000 before absl is set
+# up), time; and its notice that it is not set up yet.
+_CPP_RECORD = re.compile(r'^([IWEF])\d{4} ')
+_ABSL_NOT_INITIALIZED = 'All log messages before absl::InitializeLog()'
+_HIDDEN_FROM_LEVEL = {'I': 1, 'W': 2}
+
+
+def startup_lines_to_keep(text, level):
+  """The lines of TensorFlow's import-time output that `level` lets through.
+
+  Args:
+    text: what was written to the standard error while importing.
+    level: the TF_CPP_MIN_LOG_LEVEL in effect (0 keeps everything).
+
+  Returns:
+    The kept lines, each with its line end.
+  """
+  kept = []
+  for line in text.splitlines(True):
+    record = _CPP_RECORD.match(line)
+    if record and level >= _HIDDEN_FROM_LEVEL.get(record.group(1), 9):
+      continue
+    if level >= 1 and _ABSL_NOT_INITIALIZED in line:
+      continue
+    kept.append(line)
+  return kept
+
+
+def _cpp_log_level():
+  try:
+    return int(os.environ.get('TF_CPP_MIN_LOG_LEVEL', '0'))
+  except ValueError:
+    return 0
+
+
+def _import_tensorflow():
+  """`import tensorflow`, its C++ start-up output filtered by log level."""
+  level = _cpp_log_level()
+  if level < 1 or 'tensorflow' in sys.modules:
+    return importlib.import_module('tensorflow')
+  sys.stderr.flush()
+  saved_fd = os.dup(2)
+  with tempfile.TemporaryFile(mode='w+b') as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      return importlib.import_module('tensorflow')
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved_fd, 2)
+      os.close(saved_fd)
+      captured.seek(0)
+      text = captured.read().decode('utf-8', 'replace')
+      sys.stderr.write(''.join(startup_lines_to_keep(text, level)))
+      sys.stderr.flush()
+
+
+_tf = _import_tensorflow()
 
 TF_VERSION = tuple(int(part) for part in _tf.__version__.split('.')[:2])
 IS_TF2 = TF_VERSION[0] >= 2

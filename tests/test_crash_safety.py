@@ -99,7 +99,11 @@ def test_sigkill_loop_resumes_from_the_newest_complete_checkpoint(
   """
   lines = []
   summary = kill_loop.run_kill_loop(
-      str(tmp_path), trials=3, seed=1, max_steps=1000, with_eval=True,
+      # max_steps only bounds the killed launches (final_steps ends the
+      # loop): far beyond what any launch reaches before its kill, even on a
+      # fast machine (1000 steps of this tiny network took under 15 s on an
+      # AVX-512 EPYC, so a `random` kill came after the run had ended).
+      str(tmp_path), trials=3, seed=1, max_steps=1000000, with_eval=True,
       modes=['step_save', 'random', 'first_save'], log=lines.append,
       # Generous: the suite runs on every core, so one launch (graph build,
       # 150 steps) took up to 180 s under that load.

@@ -256,7 +256,10 @@ def scenario(tmp_path_factory):
                 'the restarted worker 1 to train', running)
     rejoin_steps = _steps(_read(rejoin_log), 1)
     # The chief trains on beside it.
-    _wait_until(lambda: max(_steps(_read(chief_log), 0)) > rejoin_steps[0],
+    # The chief may not have logged a step yet (a fast machine: worker 1
+    # took every step before the kill).
+    _wait_until(lambda: max(_steps(_read(chief_log), 0) or [-1]) >
+                rejoin_steps[0],
                 60, 'the chief to step after the rejoin', running)
     result['rejoin_steps'] = _steps(_read(rejoin_log), 1)
     result['chief_steps_after_rejoin'] = [

@@ -11,6 +11,7 @@ from __future__ import print_function
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -176,6 +177,36 @@ def test_compat_restores_exactly_what_this_tensorflow_lacks():
   elif tf_compat.TF_VERSION >= (2, 16):
     assert 'tensorflow.python.framework.ops.Tensor' in restored
   assert _references_in_fresh_interpreter(import_compat=True) == []
+
+
+def test_start_up_output_follows_the_cpp_log_level():
+  text = ('WARNING: All log messages before absl::InitializeLog() is called '
+          'are written to STDERR\n'
+          'I0000 00:00:1.5 123 port.cc:153] oneDNN custom operations are on.\n'
+          'W0000 00:00:1.6 123 x.cc:1] a warning\n'
+          'E0000 00:00:1.7 123 y.cc:2] an error\n'
+          'Illegal instruction, not a log record\n')
+  kept = lambda level: ''.join(tf_compat.startup_lines_to_keep(text, level))
+  assert kept(0) == text
+  assert kept(1) == ('W0000 00:00:1.6 123 x.cc:1] a warning\n'
+                     'E0000 00:00:1.7 123 y.cc:2] an error\n'
+                     'Illegal instruction, not a log record\n')
+  assert kept(2) == ('E0000 00:00:1.7 123 y.cc:2] an error\n'
+                     'Illegal instruction, not a log record\n')
+
+
+def test_importing_at_the_scripts_log_level_prints_nothing():
+  # TF 2.21 prints its oneDNN notice at import whatever TF_CPP_MIN_LOG_LEVEL
+  # says, where oneDNN is on by default (AVX-512 CPUs); the scripts' level
+  # (2) must still mean quiet, so each log line is said once, or not at all.
+  code = 'from nets import tf_compat; print("imported")'
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True,
+                       env=env)
+  assert out.returncode == 0, out.stderr
+  assert out.stdout == 'imported\n'
+  assert out.stderr == ''
 
 
 def test_graph_mode_compares_tensors_by_identity_without_asking_eager():
