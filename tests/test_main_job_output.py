@@ -13,6 +13,9 @@ import sys
 
 import pytest
 
+from nets import tf_compat  # noqa: F401  (before tensorflow)
+import tensorflow.compat.v1 as tf
+
 from deployment import batch_norm_check as bn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,8 +96,10 @@ def test_main_job_prints_each_line_once_and_fits_the_limit(tmp_path):
   output = result.stdout
   assert result.returncode == 0, output[-5000:]
   assert _repeated(output) == [], output
+  # The banner names the TensorFlow that runs (read from package metadata).
+  assert 'Main job on TensorFlow %s;' % tf.__version__ in output, output[:500]
   for noise in ('INFO:tensorflow', 'deprecated', 'cpu_feature_guard',
-                'SKIPPED'):
+                'oneDNN custom operations', 'SKIPPED'):
     assert noise not in output, (noise, output)
   progress = [l for l in _message_lines(output) if _PROGRESS_LINE.match(l)]
   assert progress and progress[-1].startswith('task 0 step 8/8, '), output
