@@ -46,6 +46,7 @@ import tempfile
 # up), time; and its notice that it is not set up yet.
 _CPP_RECORD = re.compile(r'^([IWEF])\d{4} ')
 _ABSL_NOT_INITIALIZED = 'All log messages before absl::InitializeLog()'
+# The level from which INFO and WARNING records are dropped; E and F stay.
 _HIDDEN_FROM_LEVEL = {'I': 1, 'W': 2}
 
 

@@ -280,12 +280,10 @@ def _run_benchmark(repo_root, script_env, *args):
 
 
 def _threads(*args):
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from benchmarks import options  # pylint: disable=g-import-not-at-top
-  flag_values = flags.FlagValues()
-  options.define_flags(flag_values)
-  flag_values(['benchmark.py'] + list(args))
-  settings = options.resolve_options(flag_values)['settings']
+  # pylint: disable=g-import-not-at-top
+  from benchmarks import options
+  from tests.test_benchmark_agreement import _parsed
+  settings = options.resolve_options(_parsed(*args))['settings']
   return settings['intra_op_threads'], settings['inter_op_threads']
 
 
