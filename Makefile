@@ -81,7 +81,7 @@ test: $(STAMP)
 	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 run: $(STAMP)
-	@PYTHON=$(VENV_PYTHON) OUT=$(OUT) FRESH=$(FRESH) MAKE_RUN="make run$(if $(filter-out 1,$(TF)), TF=$(TF))$(if $(filter onednn,$(TF1_BUILD)), TF1_BUILD=onednn)" bash scripts/main_job.sh
+	@PYTHON=$(VENV_PYTHON) OUT=$(OUT) DEFAULT_OUT=out/$(STACK) FRESH=$(FRESH) MAKE_RUN="make run$(if $(filter-out 1,$(TF)), TF=$(TF))$(if $(filter onednn,$(TF1_BUILD)), TF1_BUILD=onednn)" bash scripts/main_job.sh
 
 bench: $(STAMP)
 	@if [ -f benchmarks/benchmark.py ]; then \

@@ -498,7 +498,8 @@ def test_main_job_says_what_it_reuses_and_how_to_start_over(tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'Reusing the shapes dataset in %s/shapes' % out in result.stdout
   assert ('Reusing the checkpoints in %s/train (already at step 1500 of '
-          '1500: no training). To start over: make run TF=2 FRESH=1' % out
+          '1500: nothing left to train; evaluation and export run again). '
+          'To start over: make run TF=2 FRESH=1 OUT=%s' % (out, out)
           in result.stdout)
   going_on = _main_job(tmp_path, out, MAX_STEPS='3000')
   assert 'training goes on from step 1500 to 3000' in going_on.stdout
