@@ -69,9 +69,11 @@ if [[ -n "$VERBOSITY" ]]; then
   VERBOSITY_FLAG=(--verbosity="$VERBOSITY")
   (( VERBOSITY >= 1 )) && export TF_CPP_MIN_LOG_LEVEL=0
 fi
+# Progress and result lines without absl's "I1207 17:05:05.176 123 file.py:42]"
+# prefix (warnings and errors keep theirs).
 py() {
   local script="$1"; shift
-  "$PYTHON" "$REPO/$script" "$@" ${VERBOSITY_FLAG[@]+"${VERBOSITY_FLAG[@]}"}
+  "$PYTHON" "$REPO/$script" "$@" --noshowprefixforinfo ${VERBOSITY_FLAG[@]+"${VERBOSITY_FLAG[@]}"}
 }
 
 # The command that starts this job over, to be pasted as printed.

@@ -4,6 +4,7 @@ another working directory."""
 
 import os
 import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -153,6 +154,9 @@ def test_make_run_twice_from_the_repository_root(tmp_path):
     assert 'Accuracy = ' in result.stdout, result.stdout
     outputs.append(result.stdout)
   assert 'nothing left to train' in outputs[1], outputs[1]
+  # Progress lines as plain text, without absl's prefix.
+  assert re.search(r'^task 0 step 6/6, loss = ', outputs[0], re.M), (
+      outputs[0])
   assert '%s/train/model.ckpt-6 is already at global step 6' % out in (
       outputs[1])
   for output in outputs:
@@ -185,3 +189,58 @@ def test_asking_for_help_succeeds(script):
     assert 'Try --helpfull' in output or '--verbosity' in output, output
   status, output = _run([script, '--no_such_flag'])
   assert status == 1, output
+
+
+GUIDE = os.path.join(REPO, 'docs', 'getting_started.md')
+# What makes the guide's own training recipe fit a test: tiny images, data
+# and step counts; everything else runs as written.
+_GUIDE_SHRINK = (('download_and_convert_data.py --dataset_name=shapes',
+                  'download_and_convert_data.py --dataset_name=shapes '
+                  '--shapes_image_size=32 --shapes_train_per_class=4 '
+                  '--shapes_validation_per_class=2'),
+                 ('--train_image_size=64', '--train_image_size=32'),
+                 ('--batch_size=64', '--batch_size=4'),
+                 ('--max_number_of_steps=1500', '--max_number_of_steps=4'),
+                 ('--save_summaries_steps=50', '--save_summaries_steps=2'))
+
+
+def _guide_section_commands(title):
+  """The logical command lines of the bash blocks under a `## title`."""
+  with open(GUIDE) as f:
+    text = f.read()
+  section = text.split('## ' + title, 1)[1].split('\n## ', 1)[0]
+  commands = []
+  for block in re.findall(r'```bash\n(.*?)```', section, re.S):
+    commands.extend(l for l in block.replace('\\\n', ' ').split('\n')
+                    if l.strip())
+  return commands
+
+
+@pytest.mark.slow
+def test_the_guides_training_and_export_recipes_run_as_written(tmp_path):
+  """docs/getting_started.md, sections 4 and 5, with `out/mine` moved to a
+  relative scratch folder and the sizes shrunk."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  mine = _relative(tmp_path / 'mine')
+  image = _relative(tmp_path / 'image.png')
+  Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(str(tmp_path /
+                                                             'image.png'))
+  commands = (_guide_section_commands('4. Training your own run') +
+              _guide_section_commands('5. Exporting and classifying'))
+  assert len(commands) == 7, commands
+  outputs = []
+  for command in commands:
+    for old, new in _GUIDE_SHRINK:
+      command = command.replace(old, new)
+    command = command.replace('out/mine', mine).replace(
+        'out/tf1/export/triangle.png', image)
+    assert command.startswith('python '), command
+    status, output = _run(shlex.split(command)[1:])
+    assert status == 0, (command, output)
+    outputs.append(output)
+  assert 'Accuracy = ' in outputs[2]
+  assert 'training_curves.png: loss at' in outputs[3]
+  assert '(float32, not quantized, ' in outputs[5]
+  # Class names found beside the model alone.
+  assert re.search(r'^\s+1\. [\d.]+\s+\d\s+\w+$', outputs[6], re.M), outputs[6]
