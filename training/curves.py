@@ -52,6 +52,8 @@ def _quiet(*logger_names):
 
 def read_loss(train_dir):
   """(step, total loss) of every summary written to `train_dir`."""
+  if not glob.glob(os.path.join(train_dir, '*tfevents*')):
+    return []  # (tensorboard 1.15's reader fails on a folder without any)
   # Imported here: tensorboard is needed only by whoever plots.
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
   accumulator = event_accumulator.EventAccumulator(
