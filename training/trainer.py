@@ -372,9 +372,10 @@ def train(config, report_ps_loss=None, on_train_dir_locked=None):
     InputError: bad settings, data or checkpoints, or a NaN/Inf loss.
   """
   check_config(config)
-  # Every name and directory is checked before anything is written.
-  model_inputs.check_inputs(config.inputs, True, 'train_image_size')
   config, server, target, place = join_cluster(config)
+  # Every name and directory is checked before anything is written (a ps
+  # task, which reads no data, never gets here).
+  model_inputs.check_inputs(config.inputs, True, 'train_image_size')
   is_chief = config.deploy.task == 0
   # The chief locks train_dir, cleans it and picks the checkpoint to resume;
   # a start that fails before the first checkpoint leaves it as it was.
