@@ -81,7 +81,7 @@ test: $(STAMP)
 	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 run: $(STAMP)
-	@PYTHON=$(VENV_PYTHON) OUT=$(OUT) FRESH=$(FRESH) MAKE_RUN="make run$(if $(filter-out 1,$(TF)), TF=$(TF))$(if $(filter onednn,$(TF1_BUILD)), TF1_BUILD=onednn)" bash scripts/main_job.sh
+	@PYTHON=$(VENV_PYTHON) OUT=$(OUT) DEFAULT_OUT=out/$(STACK) FRESH=$(FRESH) MAKE_RUN="make run$(if $(filter-out 1,$(TF)), TF=$(TF))$(if $(filter onednn,$(TF1_BUILD)), TF1_BUILD=onednn)" bash scripts/main_job.sh
 
 bench: $(STAMP)
 	@if [ -f benchmarks/benchmark.py ]; then \
@@ -89,11 +89,14 @@ bench: $(STAMP)
 	else echo "The benchmark (issue 7) is not built yet."; exit 1; fi
 
 # An interactive shell with the environment's python first on PATH; the
-# README's `python ...` recipes run in it as written.
+# README's `python ...` recipes run in it as written. bash reads the user's
+# ~/.bashrc and then scripts/shell_rc.sh, which puts the environment back in
+# front of whatever the rc file put first (pyenv, conda).
 shell: $(STAMP)
 	@echo ">>> $(VENV) active in a new shell ($$($(VENV_PYTHON) --version 2>&1)); 'exit' leaves it."
-	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(VENV))/bin:$$PATH" TF=$(TF) TF1_BUILD=$(TF1_BUILD) \
-	  PS1="($(STACK)) $${PS1:-\\w \\$$ }" exec "$${SHELL:-/bin/bash}" -i
+	@export VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(VENV))/bin:$$PATH" TF=$(TF) TF1_BUILD=$(TF1_BUILD) \
+	  PS1="($(STACK)) $${PS1:-\\w \\$$ }" MAKE_SHELL_STACK=$(STACK); shell="$${SHELL:-/bin/bash}"; \
+	  case "$$shell" in */bash) exec "$$shell" --rcfile "$(CURDIR)/scripts/shell_rc.sh" -i ;; *) exec "$$shell" -i ;; esac
 
 # Outputs and caches; the environments (about 2 GB) stay.
 clean:

@@ -305,6 +305,10 @@ def define_train_run_flags(flag_values=flags.FLAGS):
   define(flags.DEFINE_integer, 'save_summaries_secs', 600,
          'Seconds between TensorBoard summary writes; 0 writes none.',
          flag_values)
+  define(flags.DEFINE_integer, 'save_summaries_steps', 0,
+         'Steps between TensorBoard summary writes; > 0 replaces '
+         '--save_summaries_secs (a short run then gets a curve, not one '
+         'point).', flag_values)
   define(flags.DEFINE_integer, 'save_interval_secs', 600,
          'Seconds between checkpoints; 0 saves only at start and end.',
          flag_values)

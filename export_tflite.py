@@ -34,6 +34,7 @@ import record_flags
 from deployment import script_utils
 from export import export_flags
 from export import freeze
+from export import labels
 from export import inference_graph
 from export import predictors
 from export import tflite
@@ -92,6 +93,12 @@ def _representative_data(flag_values, graph_def):
       preprocessing_fn, flag_values.num_calibration_images)
 
 
+# How the written model is described, by --quantization.
+MODEL_KINDS = {'none': 'float32, not quantized',
+               'dynamic': 'int8 weights, float activations',
+               'full_integer': 'int8, uint8 input and output',
+               'qat': 'uint8, quantization-aware trained'}
+
 # The flags whose names differ from the library parameters they set.
 FLAG_NAMES = {'graph_def_file': 'input_graph',
               'output_name': 'output_node_name'}
@@ -125,11 +132,15 @@ def _run(flag_values):
                          output_name=flag_values.output_node_name)
   freeze.write_bytes(model, flag_values.output_file)
   print('Wrote %s (%s, %d bytes%s).' %
-        (flag_values.output_file, flag_values.quantization, len(model),
+        (flag_values.output_file,
+         MODEL_KINDS.get(flag_values.quantization, flag_values.quantization),
+         len(model),
          ', calibrated on %d images of %s/%s' %
          (len(representative), flag_values.dataset_name,
           flag_values.dataset_split_name) if representative else ''))
   record_flags.copy_record_beside(source, flag_values.output_file)
+  labels.copy_labels_beside(flag_values.output_file, flag_values.dataset_dir,
+                            source)
   return len(model)
 
 

@@ -32,6 +32,7 @@ from deployment import script_utils
 from training import checkpoints
 from export import export_flags
 from export import freeze
+from export import labels
 
 PROGRAM = 'freeze_graph'
 
@@ -100,6 +101,8 @@ def _run(flag_values):
         (flag_values.output_file, frozen.input_node_name, frozen.image_size,
          frozen.image_size, frozen.output_node_name))
   record_flags.copy_record_beside(source, flag_values.output_file)
+  labels.copy_labels_beside(flag_values.output_file, flag_values.dataset_dir,
+                            checkpoint)
   return frozen
 
 

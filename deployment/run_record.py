@@ -108,6 +108,14 @@ def record_path(train_dir):
   return os.path.join(train_dir, RECORD_FILENAME)
 
 
+def _umask():
+  # type: () -> int
+  """The process's umask (reading it means setting it; put back at once)."""
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
 def write_record(train_dir, record):
   # type: (str, Mapping[str, Any]) -> str
   """Writes `record` into `train_dir` atomically; returns the file's path.
@@ -124,6 +132,9 @@ def write_record(train_dir, record):
     # A crash mid-write must not leave a half record: write, then rename.
     handle, temporary = tempfile.mkstemp(prefix='.' + RECORD_FILENAME,
                                          dir=train_dir)
+    # mkstemp makes the file private (0600); a record is read by whoever
+    # reads the model, so it gets the mode of any other new file.
+    os.chmod(temporary, 0o666 & ~_umask())
     with os.fdopen(handle, 'w') as f:
       json.dump(content, f, indent=2, sort_keys=True)
       f.write('\n')

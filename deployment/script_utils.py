@@ -28,6 +28,36 @@ from deployment import errors
 from nets import param_refs
 
 
+def help_exits_with_success():
+  """Makes --help, --helpshort and --helpfull exit with status 0.
+
+  absl prints the help and exits with 1, so a shell or CI step that only
+  asks for help looks failed. Registers absl's help flags now
+  (`app.define_help_flags` is idempotent; `app.run` calls it again) and
+  turns their exit status 1 into 0. Every entry script imports this
+  module, which calls it once.
+  """
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  app.define_help_flags()
+  for name in ('help', 'helpshort', 'helpfull'):
+    flag = flags.FLAGS[name]
+    if getattr(flag, 'exits_with_success', False):
+      continue
+
+    def parse(argument, absl_parse=flag.parse):
+      try:
+        absl_parse(argument)
+      except SystemExit as e:
+        raise SystemExit(0 if e.code == 1 else e.code)
+
+    flag.parse = parse
+    flag.exits_with_success = True
+
+
+help_exits_with_success()
+
+
 class ScriptError(errors.InputError):
   """Bad command-line input; the message names the flag and the fix.
 

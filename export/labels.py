@@ -66,6 +66,43 @@ def find_labels_file(labels_file=None, dataset_dir=None, model_path=None):
   return None
 
 
+def copy_labels_beside(output_path, dataset_dir=None, model_path=None):
+  """Copies the model's labels.txt into the folder of `output_path`.
+
+  An exported model then carries its class names, which classify_image.py
+  finds beside it. The labels are those of `dataset_dir`, else the ones
+  beside `model_path`; with neither, or when they are there already,
+  nothing is done. The copy is written atomically.
+
+  Returns:
+    The copy's path, or None.
+
+  Raises:
+    LabelsError: the copy cannot be written.
+  """
+  source = None
+  if dataset_dir and os.path.isfile(os.path.join(dataset_dir,
+                                                 LABELS_FILENAME)):
+    source = os.path.join(dataset_dir, LABELS_FILENAME)
+  elif model_path:
+    source = find_labels_file(model_path=model_path)
+  if not source:
+    return None
+  target = os.path.join(os.path.dirname(os.path.abspath(output_path)),
+                        LABELS_FILENAME)
+  if os.path.realpath(source) == os.path.realpath(target):
+    return None
+  # Imported here: the training package pulls in TensorFlow.
+  from training import checkpoint_saving  # pylint: disable=g-import-not-at-top
+  try:
+    with open(source, 'rb') as f:
+      checkpoint_saving.write_atomically(target, f.read())
+  except (IOError, OSError) as e:
+    raise LabelsError('Cannot copy %s beside %s: %s' % (source, output_path,
+                                                         e))
+  return target
+
+
 def read_labels(path):
   """Reads `id:name` lines into {id: name}.
 

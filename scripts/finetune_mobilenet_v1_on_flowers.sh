@@ -24,10 +24,22 @@ BATCH_SIZE=${BATCH_SIZE:-32}
 HEAD_STEPS=${HEAD_STEPS:-1000}
 ALL_STEPS=${ALL_STEPS:-500}
 
+# Relative paths are taken from where the launcher was started (it changes
+# into the repository below).
+for name in PRETRAINED_CHECKPOINT_DIR PRETRAINED_CHECKPOINT DATASET_DIR TRAIN_DIR; do
+  [[ "${!name}" == /* ]] || printf -v "${name}" '%s/%s' "${PWD}" "${!name}"
+done
 cd "${REPO_DIR}"
 if [[ ! -f "${PRETRAINED_CHECKPOINT}.index" ]]; then
   mkdir -p "${PRETRAINED_CHECKPOINT_DIR}"
-  curl -fL "${CHECKPOINT_URL}" -o "${PRETRAINED_CHECKPOINT_DIR}/checkpoint.tgz"
+  if ! curl -fsSL "${CHECKPOINT_URL}" -o "${PRETRAINED_CHECKPOINT_DIR}/checkpoint.tgz"; then
+    rm -f "${PRETRAINED_CHECKPOINT_DIR}/checkpoint.tgz"
+    echo "finetune_mobilenet_v1_on_flowers.sh: cannot download the ImageNet checkpoint" \
+      "${CHECKPOINT_URL} (no internet?). Fetch and unpack it on a connected machine" \
+      "(tar -xzf mobilenet_v1_1.0_224.tgz), copy mobilenet_v1_1.0_224.ckpt.* into" \
+      "${PRETRAINED_CHECKPOINT_DIR}, or set PRETRAINED_CHECKPOINT to where they are." >&2
+    exit 1
+  fi
   tar -xzf "${PRETRAINED_CHECKPOINT_DIR}/checkpoint.tgz" \
       -C "${PRETRAINED_CHECKPOINT_DIR}"
 fi

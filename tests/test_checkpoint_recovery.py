@@ -117,6 +117,40 @@ def test_no_readable_checkpoint_is_an_error_naming_each(tmp_path):
   assert [p for p, _ in error.value.skipped] == paths[::-1]
 
 
+@pytest.mark.parametrize('train_dir', ['out/train', 'train', './train'])
+def test_a_relative_train_dir_resumes_and_sets_aside_from_the_cwd(
+    tmp_path, monkeypatch, train_dir):
+  """Relative names are taken from the working directory, once: the state
+  file's entries were once joined onto train_dir a second time."""
+  monkeypatch.chdir(str(tmp_path))
+  os.makedirs(train_dir)
+  paths = _save_checkpoints(train_dir, [1, 2, 3])
+  assert cr.find_resumable_checkpoint(train_dir) == cr.Recovery(paths[2], [])
+  _truncate(paths[2] + '.index', 0)
+  recovery = cr.find_resumable_checkpoint(train_dir)
+  assert recovery.checkpoint == paths[1]
+  [(skipped, reason)] = recovery.skipped
+  assert skipped == paths[2]
+  # Messages name the file by its full path, not by its base name alone.
+  assert reason == '%s.index is empty (0 bytes)' % os.path.join(
+      str(tmp_path), os.path.normpath(paths[2]))
+  cr.set_aside_unreadable(train_dir, recovery)
+  assert os.path.normpath(tf.train.latest_checkpoint(train_dir)) == (
+      os.path.normpath(paths[1]))
+  assert cr.find_resumable_checkpoint(train_dir).checkpoint == paths[1]
+
+
+def test_the_error_names_each_unreadable_checkpoint_by_its_full_path(
+    tmp_path, monkeypatch):
+  monkeypatch.chdir(str(tmp_path))
+  paths = _save_checkpoints('train', [1])
+  _remove_all(paths[0])
+  with pytest.raises(cr.NoReadableCheckpointError) as error:
+    cr.find_resumable_checkpoint('train')
+  assert os.path.join(str(tmp_path), 'train', 'model.ckpt-1.index') in str(
+      error.value)
+
+
 def test_a_damaged_state_file_falls_back_to_the_files(tmp_path):
   train_dir = str(tmp_path)
   paths = _save_checkpoints(train_dir, [1, 2, 10])

@@ -476,6 +476,31 @@ def test_make_shell_puts_the_environment_first(tmp_path):
   assert 've=%s' % venv in result.stdout
 
 
+def test_make_shell_keeps_the_environment_first_after_a_pyenv_bashrc(
+    tmp_path):
+  """A ~/.bashrc that puts another python first (as `pyenv init` does)
+  runs, and the environment is still the one `python` finds."""
+  root = _make_copy(tmp_path)
+  shutil.copy(os.path.join(REPO, 'scripts', 'shell_rc.sh'),
+              str(root / 'scripts'))
+  venv = root / '.venv' / 'tf2'
+  (venv / 'bin').mkdir(parents=True)
+  os.symlink(sys.executable, str(venv / 'bin' / 'python'))
+  (venv / '.installed').write_text(u'')
+  shims = tmp_path / 'pyenv' / 'shims'
+  shims.mkdir(parents=True)
+  (shims / 'python').write_text(u'#!/bin/sh\necho pyenv python\n')
+  (shims / 'python').chmod(0o755)
+  (tmp_path / '.bashrc').write_text(
+      u'export PATH="%s:$PATH"\nPS1="user-prompt$ "\nRC_READ=yes\n' % shims)
+  env = dict(os.environ, SHELL='/bin/bash', HOME=str(tmp_path))
+  result = _make('shell', 'TF=2', cwd=str(root), env=env,
+                 input='echo "which=$(command -v python) rc=$RC_READ"\n')
+  assert result.returncode == 0, result.stderr
+  assert 'which=%s/bin/python rc=yes' % venv in result.stdout
+  assert '(tf2) user-prompt$ ' in result.stderr  # the prompt names it
+
+
 def _main_job(tmp_path, out, **env_changes):
   env = dict(os.environ, OUT=str(out), PYTHON='true', MAX_STEPS='1500',
              MAKE_RUN='make run TF=2')
@@ -498,7 +523,8 @@ def test_main_job_says_what_it_reuses_and_how_to_start_over(tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'Reusing the shapes dataset in %s/shapes' % out in result.stdout
   assert ('Reusing the checkpoints in %s/train (already at step 1500 of '
-          '1500: no training). To start over: make run TF=2 FRESH=1' % out
+          '1500: nothing left to train; evaluation and export run again). '
+          'To start over: make run TF=2 FRESH=1 OUT=%s' % (out, out)
           in result.stdout)
   going_on = _main_job(tmp_path, out, MAX_STEPS='3000')
   assert 'training goes on from step 1500 to 3000' in going_on.stdout

@@ -59,7 +59,7 @@ class NoReadableCheckpointError(Exception):
     self.skipped = skipped
     super(NoReadableCheckpointError, self).__init__(
         'no readable checkpoint in %s: %s' % (train_dir, '; '.join(
-            '%s (%s)' % (os.path.basename(p), r) for p, r in skipped)))
+            '%s (%s)' % (full_path(p), r) for p, r in skipped)))
 
 
 Recovery = collections.namedtuple('Recovery', ['checkpoint', 'skipped'])
@@ -78,13 +78,14 @@ def unreadable_reason(prefix):
     prefix: a checkpoint prefix, e.g. `train_dir/model.ckpt-100`.
 
   Returns:
-    None, or a short reason such as 'model.ckpt-100.index is empty'.
+    None, or a short reason naming the file by its full path, such as
+    '/data/train/model.ckpt-100.index is empty (0 bytes)'.
   """
   index = prefix + '.index'
   if not tf.gfile.Exists(index):
-    return '%s is missing' % os.path.basename(index)
+    return '%s is missing' % full_path(index)
   if tf.gfile.Stat(index).length == 0:
-    return '%s is empty (0 bytes)' % os.path.basename(index)
+    return '%s is empty (0 bytes)' % full_path(index)
   # The reader raises OpErrors, but also IndexError ("Read less bytes than
   # requested") and others for some damage, so any exception counts.
   try:
@@ -99,14 +100,15 @@ def unreadable_reason(prefix):
   return None
 
 
+def full_path(path):
+  """`path` made absolute when it is a local relative path, for messages:
+  a relative one hides which working directory it was taken from."""
+  return path if '://' in path else os.path.abspath(path)
+
+
 def _step(prefix):
   match = _STEP_SUFFIX.search(prefix)
   return int(match.group(1)) if match else -1
-
-
-def _absolute(train_dir, path):
-  return path if os.path.isabs(path) or '://' in path else os.path.join(
-      train_dir, path)
 
 
 def _listed_checkpoints(train_dir):
@@ -124,9 +126,10 @@ def _listed_checkpoints(train_dir):
                       'looking at the checkpoint files instead.', train_dir,
                       _first_line(e))
   if state is not None and state.model_checkpoint_path:
-    paths = [_absolute(train_dir, p)
-             for p in state.all_model_checkpoint_paths]
-    newest = _absolute(train_dir, state.model_checkpoint_path)
+    # get_checkpoint_state has already joined relative entries onto
+    # train_dir (relative or not); joining again doubled a relative one.
+    paths = list(state.all_model_checkpoint_paths)
+    newest = state.model_checkpoint_path
     paths = [p for p in paths if p != newest]
     return [newest] + paths[::-1]
   indexes = tf.gfile.Glob(os.path.join(train_dir, '*.index'))

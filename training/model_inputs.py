@@ -282,6 +282,35 @@ def check_writable_dir(path, setting_name):
                      (ref(setting_name), path, _first_line(e)))
 
 
+def check_inputs(config, is_training, image_size_name, weight_decay=0.0,
+                 batch_norm_decay=None):
+  """Looks up every name of an `InputConfig` and checks its values.
+
+  Builds nothing in any graph, so a job can check all of its inputs before
+  it writes anything (arguments as for `prepare`).
+
+  Returns:
+    (dataset, num_classes, network_fn, preprocessing_fn, image_size).
+
+  Raises:
+    InputError: any name, directory, offset or size that does not work.
+  """
+  dataset = get_dataset(config.dataset_name, config.dataset_split_name,
+                        config.dataset_dir)
+  check_labels_offset(dataset, config.labels_offset, config.dataset_name)
+  num_classes = dataset.num_classes - config.labels_offset
+  network_fn = get_network_fn(config.model_name, num_classes,
+                              weight_decay=weight_decay,
+                              is_training=is_training,
+                              batch_norm_decay=batch_norm_decay)
+  preprocessing_fn = get_preprocessing_fn(
+      config.preprocessing_name or config.model_name, is_training,
+      use_grayscale=config.use_grayscale)
+  image_size = config.image_size or network_fn.default_image_size
+  check_image_size(image_size, image_size_name)
+  return dataset, num_classes, network_fn, preprocessing_fn, image_size
+
+
 def prepare(config, is_training, image_size_name, weight_decay=0.0,
             batch_norm_decay=None):
   """Looks up and checks everything an `InputConfig` names.
@@ -302,19 +331,9 @@ def prepare(config, is_training, image_size_name, weight_decay=0.0,
   Raises:
     InputError: any name, directory, offset or size that does not work.
   """
-  dataset = get_dataset(config.dataset_name, config.dataset_split_name,
-                        config.dataset_dir)
-  check_labels_offset(dataset, config.labels_offset, config.dataset_name)
-  num_classes = dataset.num_classes - config.labels_offset
-  network_fn = get_network_fn(config.model_name, num_classes,
-                              weight_decay=weight_decay,
-                              is_training=is_training,
-                              batch_norm_decay=batch_norm_decay)
-  preprocessing_fn = get_preprocessing_fn(
-      config.preprocessing_name or config.model_name, is_training,
-      use_grayscale=config.use_grayscale)
-  image_size = config.image_size or network_fn.default_image_size
-  check_image_size(image_size, image_size_name)
+  dataset, num_classes, network_fn, preprocessing_fn, image_size = (
+      check_inputs(config, is_training, image_size_name, weight_decay,
+                   batch_norm_decay))
   data = make_input_dataset(
       dataset, preprocessing_fn, image_size, config.batch_size, is_training,
       config.num_readers, config.num_preprocessing_threads,

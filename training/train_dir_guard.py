@@ -84,17 +84,18 @@ def resumable_checkpoint(train_dir):
     recovery = checkpoint_recovery.find_resumable_checkpoint(train_dir)
   except checkpoint_recovery.NoReadableCheckpointError as e:
     raise TrainDirError(
-        'No checkpoint in %s can be read, so training cannot '
-        'resume: %s. Nothing was changed. Restore the files from a backup, '
-        'or move them away (or pass a new %s) to start over.' %
-        (ref('train_dir', train_dir),
-         '; '.join('%s: %s' % (os.path.basename(p), r)
+        'No checkpoint in %s (%s) can be read, so training cannot '
+        'resume: %s. Nothing was changed. Restore these checkpoint files '
+        'from a backup, or pass a new %s to start over there.' %
+        (ref('train_dir', train_dir), checkpoint_recovery.full_path(train_dir),
+         '; '.join('%s: %s' % (checkpoint_recovery.full_path(p), r)
                    for p, r in e.skipped), ref('train_dir')))
   if recovery.skipped:
     aside = checkpoint_recovery.set_aside_unreadable(train_dir, recovery)
     for prefix, reason in recovery.skipped:
       logging.warning('Checkpoint %s cannot be read (%s); its files were '
-                      'moved to %s.', prefix, reason, aside)
+                      'moved to %s.', checkpoint_recovery.full_path(prefix),
+                      reason, checkpoint_recovery.full_path(aside))
     logging.warning('Resuming from %s, the newest readable checkpoint, '
                     'instead of the newest listed one %s.',
                     recovery.checkpoint, recovery.skipped[0][0])

@@ -240,5 +240,6 @@ def build(config, deploy_config, before_optimizer=None):
       # Histograms of every activation and weight are a good part of the
       # graph; a run that writes no summaries does not build them.
       summary_op=(summary_op(deploy_config, clones, rate)
-                  if config.save_summaries_secs > 0 else None),
+                  if (config.save_summaries_secs > 0 or
+                      config.save_summaries_steps > 0) else None),
       dataset=inputs.dataset, iterator=iterator)

@@ -27,6 +27,7 @@ from training import checkpoint_saving
 from training import checkpoints
 from training import hooks as training_hooks
 from training import model_inputs
+from training import train_dir_cleanup
 from training import train_dir_guard
 from training import train_graph
 
@@ -53,7 +54,11 @@ TrainConfig = collections.namedtuple('TrainConfig', [
     'max_number_of_steps', 'weight_decay', 'batch_norm_decay',
     'label_smoothing', 'moving_average_decay', 'quantize_delay',
     'checkpoint_path', 'checkpoint_exclude_scopes', 'trainable_scopes',
-    'ignore_missing_vars', 'lock_train_dir', 'fsync_checkpoints'])
+    'ignore_missing_vars', 'lock_train_dir', 'fsync_checkpoints',
+    'save_summaries_steps'])
+# save_summaries_steps > 0: summaries every that many steps instead of every
+# save_summaries_secs (short runs get a curve, not one point); 0: by time.
+TrainConfig.__new__.__defaults__ = (0,)
 
 # Checkpoints kept in the training directory.
 _CHECKPOINTS_KEPT = 5
@@ -82,6 +87,10 @@ def check_config(config):
       raise TrainingError('%s must be >= 1, got %d.' % (ref(name), value))
   if config.max_number_of_steps is not None and config.max_number_of_steps < 0:
     raise TrainingError('%s must be >= 0.' % ref('max_number_of_steps'))
+  if config.save_summaries_steps < 0:
+    raise TrainingError('%s must be >= 0 (0: by %s).' %
+                        (ref('save_summaries_steps'),
+                         ref('save_summaries_secs')))
   if config.schedule.learning_rate <= 0:
     raise TrainingError('%s must be > 0.' % ref('learning_rate'))
   if not 0.0 <= config.label_smoothing < 1.0:
@@ -122,6 +131,11 @@ def session_config(task, distributed):
   return config
 
 
+def summaries_on(config):
+  """Whether the chief writes TensorBoard summaries at all."""
+  return config.save_summaries_steps > 0 or config.save_summaries_secs > 0
+
+
 def make_hooks(config, graph, scaffold, is_chief):
   """The session hooks, the NaN/Inf guard first.
 
@@ -142,10 +156,12 @@ def make_hooks(config, graph, scaffold, is_chief):
   if config.deploy.sync_replicas:
     hooks.append(graph.optimizer.make_session_run_hook(is_chief))
   if is_chief:
-    if config.save_summaries_secs > 0:
+    if summaries_on(config):
+      every = ({'save_steps': config.save_summaries_steps}
+               if config.save_summaries_steps > 0 else
+               {'save_secs': config.save_summaries_secs})
       hooks.append(tf.train.SummarySaverHook(
-          save_secs=config.save_summaries_secs, output_dir=config.train_dir,
-          summary_op=graph.summary_op))
+          output_dir=config.train_dir, summary_op=graph.summary_op, **every))
     # An interval <= 0 saves only at the start and at the end.
     interval = config.save_interval_secs
     # The weight check first: a save it stops must not be flushed.
@@ -357,14 +373,21 @@ def train(config, report_ps_loss=None, on_train_dir_locked=None):
   """
   check_config(config)
   config, server, target, place = join_cluster(config)
+  # Every name and directory is checked before anything is written (a ps
+  # task, which reads no data, never gets here).
+  model_inputs.check_inputs(config.inputs, True, 'train_image_size')
   is_chief = config.deploy.task == 0
-  # The chief locks train_dir, cleans it and picks the checkpoint to resume.
-  with train_dir_guard.TrainDirGuard(config.train_dir, is_chief,
-                                     lock=config.lock_train_dir) as guard:
-    if is_chief and on_train_dir_locked is not None:
-      on_train_dir_locked()
-    return _train_in_guard(config, server, target, place, is_chief, guard,
-                           report_ps_loss)
+  # The chief locks train_dir, cleans it and picks the checkpoint to resume;
+  # a start that fails before the first checkpoint leaves it as it was.
+  with train_dir_cleanup.undo_failed_start(config.train_dir,
+                                           is_chief) as undo:
+    with train_dir_guard.TrainDirGuard(config.train_dir, is_chief,
+                                       lock=config.lock_train_dir) as guard:
+      undo.armed = True
+      if is_chief and on_train_dir_locked is not None:
+        on_train_dir_locked()
+      return _train_in_guard(config, server, target, place, is_chief, guard,
+                             report_ps_loss)
 
 
 def _train_in_guard(config, server, target, place, is_chief, guard,
