@@ -55,6 +55,7 @@ from absl import flags  # noqa: E402
 
 from benchmarks import models  # noqa: E402
 from benchmarks import options  # noqa: E402
+from benchmarks import pytorch_column  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks import runner  # noqa: E402
 
@@ -69,6 +70,21 @@ def _cpu_model():
   except (IOError, OSError):
     pass
   return 'unknown CPU'
+
+
+def _cpu_flags():
+  """The CPU's vector and matrix extensions that decide which kernels run."""
+  wanted = ('avx', 'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16',
+            'avx_vnni', 'amx_tile', 'amx_bf16', 'amx_int8')
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('flags'):
+          present = set(line.split(':', 1)[1].split())
+          return [flag for flag in wanted if flag in present]
+  except (IOError, OSError):
+    pass
+  return []
 
 
 def _log(message):
@@ -199,6 +215,10 @@ def run_benchmark(opts, work_dir, command):
   for note in skipped:
     _log('Skipped: ' + note)
   model_names = [m for m in opts['models'] if m in impls]
+  torch_tasks, torch_environment, torch_note = pytorch_column.probe(
+      opts['pytorch_python'], opts['task_timeout'], log_dir)
+  _log(torch_note or 'PyTorch %s in %s' % (torch_environment['torch'],
+                                           torch_tasks.python))
 
   # Preparation: multiply-adds, the TFRecord set, exported models.
   prep = [('analyze', model, {'model_name': model,
@@ -256,6 +276,8 @@ def run_benchmark(opts, work_dir, command):
         # Alternate which implementation goes first, so drifting machine
         # load favours neither.
         order = list(impls[model])
+        if torch_tasks:
+          order += pytorch_column.implementations_for(model, measurement)
         if run % 2:
           order.reverse()
         plan.extend((run + 1, model, measurement, impl) for impl in order)
@@ -268,7 +290,10 @@ def run_benchmark(opts, work_dir, command):
 
   def measure(item):
     run, model, measurement, impl = item
-    task, spec = _measure_spec(opts, model, impl, measurement, paths, run)
+    if impl in pytorch_column.IMPLEMENTATIONS:
+      task, spec = pytorch_column.measure_spec(opts, model, measurement, impl)
+    else:
+      task, spec = _measure_spec(opts, model, impl, measurement, paths, run)
     # Traced: the graph runs of this process (not TFLite, not the script).
     traceable = task == 'train' or measurement in ('infer_checkpoint',
                                                    'infer_frozen')
@@ -281,8 +306,11 @@ def run_benchmark(opts, work_dir, command):
               'run': run, 'fresh_process': tasks.fresh(run == 1),
               'load_1m_before': os.getloadavg()[0]}
     try:
-      record['result'], record['wall_s'] = tasks.run(
-          task, spec, fresh=record['fresh_process'])
+      if impl in pytorch_column.IMPLEMENTATIONS:
+        record['result'], record['wall_s'] = torch_tasks.run(task, spec)
+      else:
+        record['result'], record['wall_s'] = tasks.run(
+            task, spec, fresh=record['fresh_process'])
       status = _describe(record['result'])
     except runner.TaskError as e:
       record['error'] = str(e)
@@ -329,7 +357,9 @@ def run_benchmark(opts, work_dir, command):
                              model_names, opts['measurements'])
   meta = {k: v for k, v in opts.items()
           if k not in ('output_dir', 'work_dir', 'trace_dir')}
+  torch_rows = pytorch_column.summarize(records, model_names)
   meta.update(environment=environment, cpu_model=_cpu_model(),
+              cpu_flags=_cpu_flags(),
               models=model_names, skipped=skipped,
               num_classes=paths.get('num_classes'),
               cpus=options.available_cpus(), load_before=list(load_before),
@@ -338,7 +368,11 @@ def run_benchmark(opts, work_dir, command):
               command=command)
   return {'meta': meta, 'macs': macs, 'summary': summary,
           'agreement': agreement,
-          'targets': report.check_targets(summary, model_names, agreement),
+          'targets': (report.check_targets(summary, model_names, agreement) +
+                      pytorch_column.check_targets(torch_rows)),
+          'pytorch': {'python': torch_tasks and torch_tasks.python,
+                      'environment': torch_environment, 'note': torch_note,
+                      'rows': torch_rows},
           'errors': errors, 'runs': records}
 
 
@@ -353,8 +387,16 @@ def write_results(results, output_dir):
   with open(json_path, 'w') as f:
     json.dump(results, f, indent=1, sort_keys=True)
   with open(md_path, 'w') as f:
-    f.write(report.markdown(results) + '\n')
+    f.write(markdown(results) + '\n')
   return json_path, md_path
+
+
+def markdown(results):
+  """The report's Markdown, with the PyTorch column where there is one."""
+  lines = [report.markdown(results)]
+  if 'pytorch' in results:
+    lines.extend(pytorch_column.markdown(results['pytorch']))
+  return '\n'.join(lines)
 
 
 def main(argv):
@@ -400,7 +442,7 @@ def main(argv):
       shutil.rmtree(work_dir, ignore_errors=True)
   json_path, md_path = write_results(results, opts['output_dir'])
   print()
-  print(report.markdown(results))
+  print(markdown(results))
   print('Wrote %s and %s' % (md_path, json_path))
   if results['errors']:
     sys.stderr.write('benchmark.py: %d measurement(s) failed; see Errors in '

@@ -54,3 +54,29 @@ MEASUREMENTS = {
 MEASUREMENT_ORDER = ('train_synthetic', 'train_tfrecord', 'train_loop',
                      'train_script', 'infer_checkpoint', 'infer_frozen',
                      'infer_tflite', 'infer_tflite_int8')
+
+# nets_factory name -> (library, model constructor, keyword arguments) of the
+# PyTorch network with the same layers, for the optional PyTorch column
+# (benchmarks/pytorch_column.py). torchvision's MobileNetV2 keeps its last
+# layer at 1280 channels below width 1.0, as ours does; timm's MobileNetV1
+# exists at widths 1.0 and 1.25 only.
+PYTORCH_EQUIVALENTS = {
+    'mobilenet_v1': ('timm', 'mobilenetv1_100', {}),
+    'mobilenet_v2': ('torchvision', 'mobilenet_v2', {}),
+    'mobilenet_v2_140': ('torchvision', 'mobilenet_v2', {'width_mult': 1.4}),
+    'mobilenet_v2_050': ('torchvision', 'mobilenet_v2', {'width_mult': 0.5}),
+    'mobilenet_v2_035': ('torchvision', 'mobilenet_v2', {'width_mult': 0.35}),
+    'mobilenet_v3_large': ('torchvision', 'mobilenet_v3_large', {}),
+    'mobilenet_v3_small': ('torchvision', 'mobilenet_v3_small', {}),
+    'mobilenet_v4_conv_small': ('timm', 'mobilenetv4_conv_small', {}),
+    'mobilenet_v4_conv_medium': ('timm', 'mobilenetv4_conv_medium', {}),
+    'mobilenet_v4_conv_large': ('timm', 'mobilenetv4_conv_large', {}),
+}
+
+# PyTorch's memory layouts, each a column: NCHW is its default,
+# channels_last (NHWC) the one its oneDNN convolutions prefer on CPU.
+PYTORCH_IMPLEMENTATIONS = ('pytorch_nchw', 'pytorch_channels_last')
+# Our measurement -> the PyTorch task that matches it: the training step on
+# a synthetic batch, and eager inference (torch.inference_mode), which sits
+# beside our frozen graph.
+PYTORCH_MEASUREMENTS = {'train_synthetic': 'train', 'infer_frozen': 'infer'}

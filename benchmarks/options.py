@@ -199,6 +199,15 @@ def define_flags(flag_values=flags.FLAGS):
                        'Tasks run at once (1; --quick: 2). More than 1 '
                        'makes timings meaningless: for smoke runs only.',
                        flag_values=flag_values)
+  flags.DEFINE_string('pytorch_python', '',
+                      'Interpreter with torch, torchvision and timm for the '
+                      'PyTorch column (training step and eager inference '
+                      'of the same networks, NCHW and channels_last, '
+                      'interleaved with ours; optional, never a project '
+                      'requirement). Default: this interpreter if it can '
+                      'import torch, else the column is skipped with a note '
+                      'on how to install it; none: no PyTorch column.',
+                      flag_values=flag_values)
   flags.DEFINE_integer('task_timeout', 900,
                        'Seconds one measurement may take before it is '
                        'killed (an int8 agreement task, which may train '
@@ -318,4 +327,5 @@ def resolve_options(flag_values):
   opts['profile'] = flag_values.profile
   opts['trace_dir'] = flag_values.trace_dir
   opts['task_timeout'] = flag_values.task_timeout
+  opts['pytorch_python'] = flag_values.pytorch_python
   return opts

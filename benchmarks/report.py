@@ -283,6 +283,9 @@ def markdown(results):
                '%.2f before, %.2f after; %s' % (
                    meta['cpu_model'], meta['cpus'], meta['load_before'][0],
                    meta['load_after'][0], meta['date']))
+  lines.append('- CPU flags: %s' % (', '.join(meta['cpu_flags']) or 'none of '
+                                    'AVX2/AVX-512/AMX') if 'cpu_flags' in meta
+               else '- CPU flags: not recorded')
   lines.append('- Threads: intra-op %d, inter-op %d, tf.data preprocessing '
                '%d, TFLite %s; XLA %s; oneDNN: %s' % (
                    settings['intra_op_threads'], settings['inter_op_threads'],

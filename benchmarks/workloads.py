@@ -247,16 +247,14 @@ def build_network(impl, model_name, images, is_training,
 
 
 def _onednn_description():
-  """Whether this TensorFlow runs oneDNN kernels (for the report)."""
-  if 'TF_ENABLE_ONEDNN_OPTS' in os.environ:
-    return os.environ['TF_ENABLE_ONEDNN_OPTS']
-  if tf_compat.IS_TF2:
-    return 'default (on)'
-  # TF 1.15: only Intel's wheel (intel-tensorflow) is built with oneDNN.
-  from tensorflow.python import pywrap_tensorflow  # pylint: disable=g-import-not-at-top
-  if pywrap_tensorflow.IsMklEnabled():
-    return 'on (intel-tensorflow build)'
-  return 'n/a (TF 1.15: Eigen kernels)'
+  """Whether this TensorFlow runs oneDNN kernels, and who chose (the report)."""
+  state = 'on' if tf_compat.onednn_enabled() else 'off'
+  if tf_compat.ONEDNN_SETTING == 'not applicable':
+    return state + (' (intel-tensorflow build)' if state == 'on' else
+                    ' (TF 1.15: Eigen kernels)')
+  return '%s (%s=%s, %s)' % (state, tf_compat.ONEDNN_VARIABLE,
+                             os.environ.get(tf_compat.ONEDNN_VARIABLE),
+                             tf_compat.ONEDNN_SETTING)
 
 
 def environment(_):

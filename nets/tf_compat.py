@@ -21,6 +21,13 @@ does so through `from nets import tf_compat`). It
   third slower;
 * exposes `IS_TF2` / `TF_VERSION` for the few APIs that really differ
   (e.g. `tf.contrib.quantize` exists only on TF 1.15);
+* turns TensorFlow 2's oneDNN kernels on (`TF_ENABLE_ONEDNN_OPTS=1`)
+  before importing it, unless the variable is set already: TF >= 2.9 turns
+  them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX, and runs
+  its older Eigen kernels elsewhere (AVX2-only CPUs, most desktops), where
+  oneDNN trains these networks about twice as fast (docs/performance.md).
+  `TF_ENABLE_ONEDNN_OPTS=0` keeps them off. TF 1.15 has no such switch and
+  is left alone;
 * imports TensorFlow so that `TF_CPP_MIN_LOG_LEVEL` holds for what its C++
   code prints while loading: TF 2.21 writes its "oneDNN custom operations
   are on" notice (twice, each after absl's "before absl::InitializeLog()"
@@ -37,6 +44,7 @@ from __future__ import division
 from __future__ import print_function
 
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -99,6 +107,30 @@ def _import_tensorflow():
       sys.stderr.flush()
 
 
+ONEDNN_VARIABLE = 'TF_ENABLE_ONEDNN_OPTS'
+
+
+def _default_onednn_on():
+  """Sets TF_ENABLE_ONEDNN_OPTS=1 for TF 2 unless it is set or too late.
+
+  Returns:
+    Who decided the variable: 'project default', 'user' (it was set
+    before), 'not applicable' (TensorFlow 1.x, whose `tensorflow_core`
+    package TF >= 2.2 no longer has) or 'too late' (TensorFlow was
+    imported before this module, with whatever the variable said then).
+  """
+  if ONEDNN_VARIABLE in os.environ:
+    return 'user'
+  if 'tensorflow' in sys.modules:
+    return 'too late'
+  if importlib.util.find_spec('tensorflow_core') is not None:
+    return 'not applicable'
+  # Set in os.environ, so the processes this one starts inherit the choice.
+  os.environ[ONEDNN_VARIABLE] = '1'
+  return 'project default'
+
+
+ONEDNN_SETTING = _default_onednn_on()
 _tf = _import_tensorflow()
 
 TF_VERSION = tuple(int(part) for part in _tf.__version__.split('.')[:2])
@@ -194,3 +226,17 @@ if IS_TF2:
   _tf.compat.v1.disable_tensor_equality()
 else:
   LEGACY_LAYERS_ALIASED = False
+
+
+def onednn_enabled():
+  """Whether this process's TensorFlow runs its oneDNN kernels.
+
+  TF 2 answers from `TF_ENABLE_ONEDNN_OPTS` and the CPU; TF 1.15 only
+  for Intel's build (intel-tensorflow, `TF_DISABLE_MKL=1` turns it off).
+  """
+  # pylint: disable=g-import-not-at-top
+  if IS_TF2:
+    from tensorflow.python.util import _pywrap_util_port as port
+  else:
+    from tensorflow.python import pywrap_tensorflow as port
+  return bool(port.IsMklEnabled())

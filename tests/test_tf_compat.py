@@ -209,6 +209,56 @@ def test_importing_at_the_scripts_log_level_prints_nothing():
   assert out.stderr == ''
 
 
+def _import_compat_in_fresh_interpreter(onednn_variable, log_level='2'):
+  """Imports nets.tf_compat in a new interpreter; returns (state, stderr).
+
+  `onednn_variable`: the TF_ENABLE_ONEDNN_OPTS it starts with (None: unset;
+  this process has set it already, so it is removed from the child's).
+  """
+  code = ('import json, os\n'
+          'from nets import tf_compat\n'
+          'print(json.dumps([tf_compat.ONEDNN_SETTING, '
+          'os.environ.get("TF_ENABLE_ONEDNN_OPTS"), '
+          'tf_compat.onednn_enabled()]))\n')
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=log_level)
+  env.pop('TF_ENABLE_ONEDNN_OPTS', None)
+  if onednn_variable is not None:
+    env['TF_ENABLE_ONEDNN_OPTS'] = onednn_variable
+  out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True,
+                       env=env)
+  assert out.returncode == 0, out.stderr
+  return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+
+
+def test_onednn_is_on_by_default_on_tf2_only():
+  state, _ = _import_compat_in_fresh_interpreter(None)
+  if tf_compat.IS_TF2:
+    # Whatever the CPU: TF 2.21 alone leaves it off without AVX-512 VNNI.
+    assert state == ['project default', '1', True]
+  else:
+    assert state[:2] == ['not applicable', None]
+
+
+@pytest.mark.parametrize('value', ['0', '1'])
+def test_a_user_setting_of_onednn_is_kept(value):
+  state, _ = _import_compat_in_fresh_interpreter(value)
+  assert state[:2] == ['user', value]
+  if tf_compat.IS_TF2:
+    assert state[2] == (value == '1')
+
+
+def test_the_onednn_notice_is_hidden_only_at_the_scripts_log_level():
+  # With oneDNN on by default TF 2.21 prints its notice on every CPU; the
+  # scripts' level must hide it, level 0 must still show it.
+  state, quiet = _import_compat_in_fresh_interpreter(None, log_level='2')
+  assert quiet == ''
+  if not state[2]:
+    pytest.skip('oneDNN is off in this TensorFlow: no notice to hide')
+  _, loud = _import_compat_in_fresh_interpreter(None, log_level='0')
+  assert 'oneDNN custom operations are on' in loud
+
+
 def test_graph_mode_compares_tensors_by_identity_without_asking_eager():
   # TF 2's tensor equality, left on, changes nothing outside eager mode but
   # makes every variable `==` and `hash` first ask whether it runs eagerly:
