@@ -12,6 +12,12 @@ The last three layers are V4's head: a 1x1 conv to 960, a global average
 pool and a 1x1 conv to 1280, both with batch norm; then come the logits
 (`MobilenetV4/Logits/Conv2d_1c_1x1`, with biases).
 
+The networks take images in [-1, 1], like every network of the project
+(inception preprocessing), and turn them into the normalization timm's
+weights expect as their first op (`input_mean_std`; None skips it). Doing
+it inside the graph, before the stem's padding, keeps the padded border
+exactly as in timm.
+
 `use_explicit_padding` defaults to True here: timm's weights were trained
 with PyTorch's symmetric padding, which explicit padding reproduces; False
 gives TensorFlow's SAME padding (as the TF Model Garden builds V4).
@@ -24,6 +30,7 @@ import copy
 import functools
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import numpy as np
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
@@ -36,6 +43,9 @@ SCOPE = 'MobilenetV4'
 # PyTorch's batch norm epsilon, which timm's weights were trained with.
 BATCH_NORM_EPSILON = 1e-5
 LAYER_SCALE_INIT = 1e-5
+# timm's MobileNet V4 weights take images as (x - mean) / std with x in
+# [0, 1] (ImageNet statistics, per RGB channel).
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # The moving-statistics decay of the training scope (the Model Garden's
 # batch norm momentum for MobileNets).
 BATCH_NORM_DECAY = 0.99
@@ -88,10 +98,8 @@ def _table(stem_depth, body, activation_fn=tf.nn.relu, layer_scale=None):
           'layer_scale_init_value': layer_scale,
       },
   }
-  layers = _conv(3, 2, stem_depth) + body + _head()
-  spec = [layer._replace(params=dict(layer.params, scope='layer_%d' % number))
-          for number, layer in enumerate(layers, start=1)]
-  return dict(defaults=defaults, spec=spec)
+  return dict(defaults=defaults, layer_scopes=True,
+              spec=_conv(3, 2, stem_depth) + body + _head())
 
 
 V4_CONV_SMALL = _table(32, (
@@ -155,6 +163,25 @@ V4_HYBRID_LARGE = _table(24, (
                           layer_scale=LAYER_SCALE_INIT)
 
 
+def normalize_input(images, mean_std=IMAGENET_MEAN_STD):
+  """[-1, 1] images -> ((images + 1) / 2 - mean) / std, per channel.
+
+  Args:
+    images: a [batch, height, width, channels] tensor in [-1, 1].
+    mean_std: (means, stds), one per channel; None returns images as they
+      are.
+
+  Returns:
+    The normalized images.
+  """
+  if mean_std is None:
+    return images
+  means, stds = (np.asarray(values, dtype=np.float32) for values in mean_std)
+  with tf.name_scope('input_normalization'):
+    # One multiply-add: x * 0.5 / std + (0.5 - mean) / std.
+    return images * (np.float32(0.5) / stds) + (np.float32(0.5) - means) / stds
+
+
 def _keep_full_width(params, multiplier):
   del multiplier
   return params
@@ -168,6 +195,7 @@ def mobilenet(input_tensor,
               conv_defs=None,
               finegrain_classification_mode=False,
               use_explicit_padding=True,
+              input_mean_std=IMAGENET_MEAN_STD,
               **kwargs):
   """MobileNet V4 classifier (or backbone with `base_only=True`).
 
@@ -187,6 +215,10 @@ def mobilenet(input_tensor,
       models do. Ignored when final_endpoint stops earlier.
     use_explicit_padding: symmetric padding, as PyTorch pads (needed for
       timm's weights); False pads as TensorFlow's SAME.
+    input_mean_std: (means, stds) that timm's weights normalize [0, 1]
+      images with (default: ImageNet's); the network maps its [-1, 1]
+      input to them first. None feeds the input unchanged (training from
+      scratch, or timm weights trained with mean = std = 0.5).
     **kwargs: `is_training`, `reuse`, `prediction_fn`, `base_only`,
       `final_endpoint`, `output_stride`, `dropout_keep_prob`,
       `use_reduce_mean_for_pooling` (see `nets.mobilenet.mobilenet`).
@@ -208,6 +240,7 @@ def mobilenet(input_tensor,
     conv_defs = copy.deepcopy(conv_defs)
     conv_defs['spec'][-1] = conv_defs['spec'][-1]._replace(
         multiplier_func=_keep_full_width)
+  input_tensor = normalize_input(input_tensor, input_mean_std)
   return lib.mobilenet(input_tensor, num_classes=num_classes,
                        conv_defs=conv_defs, scope=scope,
                        multiplier=depth_multiplier,

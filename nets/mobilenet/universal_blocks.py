@@ -38,7 +38,8 @@ LAYER_SCALE_SCOPE = 'layer_scale'
 def gelu(x, name=None):
   """The exact (erf) GELU, as timm's MobileNet V4 Hybrid Large uses.
 
-  Written out because TF 1.15 has no tf.nn.gelu.
+  Written out because TF 1.15 has no tf.nn.gelu. TF 2's TFLite converter
+  turns it into its GELU op; TF 1.15's converter has no Erf.
   """
   with tf.name_scope(name, 'gelu', [x]):
     return np.float32(0.5) * x * (
@@ -287,8 +288,9 @@ def multi_query_attention(inputs, num_heads, key_dim, value_dim, kv_stride=1,
   # Query channel h * key_dim + d is head h, so each position's heads are
   # consecutive rows after this reshape.
   query = tf.reshape(query, [-1, height * width * num_heads, key_dim])
-  key = tf.reshape(key, [tf.shape(key)[0], -1, key_dim])
-  value = tf.reshape(value, [tf.shape(value)[0], -1, value_dim])
+  key_height, key_width = _spatial_size(key)
+  key = tf.reshape(key, [-1, key_height * key_width, key_dim])
+  value = tf.reshape(value, [-1, key_height * key_width, value_dim])
   logits = tf.matmul(query * np.float32(key_dim ** -0.5), key,
                      transpose_b=True)
   weights = tf.nn.softmax(logits)

@@ -8,7 +8,9 @@ timm (not a project requirement; the tests read the .npz without torch):
 Each of timm's five `mobilenetv4_*` models is built without downloading
 anything, its parameters and batch-norm statistics are replaced by the
 seeded arrays of tests/golden/seeded_weights.py, and it classifies a few
-seeded images (small, so the file stays small). The file records, per
+seeded images (small, so the file stays small; the images are the slim
+networks' [-1, 1] input, and timm gets them as (x01 - mean) / std with
+ImageNet's mean and std, as timm's preprocessing gives them). The file records, per
 model: the parameter names and shapes (so the tests can regenerate the
 same arrays), timm's parameter count at 1000 classes, and the logits and
 probabilities; plus the images, the seed and the timm / torch versions.
@@ -75,6 +77,14 @@ def _calibrate(model, inputs, seeded):
   return calibration
 
 
+def _timm_input(images):
+  """What timm's V4 models take for the slim networks' [-1, 1] images."""
+  mean = np.array([0.485, 0.456, 0.406], dtype=np.float64)
+  std = np.array([0.229, 0.224, 0.225], dtype=np.float64)
+  return (((images.astype(np.float64) + 1.) / 2. - mean) / std).astype(
+      np.float32)
+
+
 def _run_model(name, images):
   model = timm.create_model(name, pretrained=False, num_classes=1000)
   model.eval()
@@ -83,7 +93,7 @@ def _run_model(name, images):
   shapes = [tuple(state[key].shape) for key in names]
   seeded = seeded_weights.seeded_state_dict(names, shapes, SEED)
   _load(model, seeded)
-  inputs = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+  inputs = torch.from_numpy(_timm_input(images).transpose(0, 3, 1, 2).copy())
   calibration = _calibrate(model, inputs, seeded)
   # The same arrays the tests build, from the stored calibration.
   _load(model, seeded_weights.seeded_state_dict(names, shapes, SEED,
