@@ -61,7 +61,8 @@ class DecayError(errors.InputError):
 # The released networks' own moving-statistics decays (their arg scopes'
 # defaults), by factory-name family.
 NETWORK_DECAYS = {'mobilenet_v1': 0.9997, 'mobilenet_v2': 0.997,
-                  'mobilenet_v3': 0.997, 'mobilenet_edgetpu': 0.997}
+                  'mobilenet_v3': 0.997, 'mobilenet_edgetpu': 0.997,
+                  'mobilenet_v4': 0.99}
 
 _MEAN = 'moving_mean'
 _VARIANCE = 'moving_variance'

@@ -57,6 +57,20 @@ def _variable_scope_of(tensor):
   return None
 
 
+# Attention (MobileNet V4's Mobile MQA): products of two activations.
+_BATCH_MATMUL_OPS = ('BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3')
+
+
+def _batch_matmul_macs(operation, batch_size):
+  """Multiply-adds of a batched [..., n, k] x [..., k, m] product per image."""
+  a_shape = operation.inputs[0].get_shape().as_list()
+  b_shape = operation.inputs[1].get_shape().as_list()
+  inner = a_shape[-2] if operation.get_attr('adj_x') else a_shape[-1]
+  rows = a_shape[-1] if operation.get_attr('adj_x') else a_shape[-2]
+  cols = b_shape[-2] if operation.get_attr('adj_y') else b_shape[-1]
+  return int(np.prod(a_shape[:-2])) * rows * inner * cols // batch_size
+
+
 def _op_macs(operation, batch_size):
   """Multiply-adds of one Conv2D / DepthwiseConv2dNative / MatMul per image."""
   if operation.type in _CONV_OPS:
@@ -67,6 +81,8 @@ def _op_macs(operation, batch_size):
     # output[0] can exceed the batch (atrous via space-to-batch).
     positions = output[0] * output[1] * output[2]
     return positions * int(np.prod(kernel)) // batch_size
+  if operation.type in _BATCH_MATMUL_OPS:
+    return _batch_matmul_macs(operation, batch_size)
   a_shape = operation.inputs[0].get_shape().as_list()
   b_shape = operation.inputs[1].get_shape().as_list()
   rows = a_shape[1] if operation.get_attr('transpose_a') else a_shape[0]
@@ -127,7 +143,7 @@ def analyze(model_name, image_size, depth_multiplier=None, num_classes=1001):
     layers = []
     counted = set()
     for operation in graph.get_operations():
-      if operation.type not in _CONV_OPS + ('MatMul',):
+      if operation.type not in _CONV_OPS + ('MatMul',) + _BATCH_MATMUL_OPS:
         continue
       scope = (_variable_scope_of(operation.inputs[1]) or
                operation.name.rpartition('/')[0])

@@ -22,6 +22,7 @@ import tf_slim as slim
 from nets import mobilenet_v1
 from nets import mobilenet_v2
 from nets.mobilenet import mobilenet_v3
+from nets.mobilenet import mobilenet_v4
 
 networks_map = {
     'mobilenet_v1': mobilenet_v1.mobilenet_v1,
@@ -40,6 +41,11 @@ networks_map = {
     'mobilenet_v3_small_minimalistic': mobilenet_v3.small_minimalistic,
     'mobilenet_edgetpu': mobilenet_v3.edge_tpu,
     'mobilenet_edgetpu_075': mobilenet_v3.edge_tpu_075,
+    'mobilenet_v4_conv_small': mobilenet_v4.conv_small,
+    'mobilenet_v4_conv_medium': mobilenet_v4.conv_medium,
+    'mobilenet_v4_conv_large': mobilenet_v4.conv_large,
+    'mobilenet_v4_hybrid_medium': mobilenet_v4.hybrid_medium,
+    'mobilenet_v4_hybrid_large': mobilenet_v4.hybrid_large,
 }
 
 arg_scopes_map = {
@@ -55,12 +61,16 @@ arg_scopes_map = {
 arg_scopes_map.update(
     (name, mobilenet_v3.training_scope) for name in networks_map
     if name.startswith(('mobilenet_v3', 'mobilenet_edgetpu')))
+arg_scopes_map.update(
+    (name, mobilenet_v4.training_scope) for name in networks_map
+    if name.startswith('mobilenet_v4'))
 
 # The keyword each arg scope uses for batch norm's moving-average decay.
 _BATCH_NORM_DECAY_KWARG = {
     mobilenet_v1.mobilenet_v1_arg_scope: 'batch_norm_decay',
     mobilenet_v2.training_scope: 'bn_decay',
     mobilenet_v3.training_scope: 'bn_decay',
+    mobilenet_v4.training_scope: 'bn_decay',
 }
 
 

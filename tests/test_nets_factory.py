@@ -26,6 +26,11 @@ NAMES = ('mobilenet_v1', 'mobilenet_v1_075', 'mobilenet_v1_050',
          'mobilenet_v3_small_075', 'mobilenet_v3_large_minimalistic',
          'mobilenet_v3_small_minimalistic', 'mobilenet_edgetpu',
          'mobilenet_edgetpu_075')
+# MobileNet V4 (tested in test_mobilenet_v4.py; default sizes 224-384).
+V4_NAMES = ('mobilenet_v4_conv_small', 'mobilenet_v4_conv_medium',
+            'mobilenet_v4_conv_large', 'mobilenet_v4_hybrid_medium',
+            'mobilenet_v4_hybrid_large')
+ALL_NAMES = NAMES + V4_NAMES
 
 V1_SHORT = [mobilenet_v1.Conv(kernel=[3, 3], stride=2, depth=32),
             mobilenet_v1.DepthSepConv(kernel=[3, 3], stride=2, depth=1024)]
@@ -77,8 +82,8 @@ def short_defs(name):
 
 
 def test_maps_list_exactly_the_supported_names():
-  assert set(nets_factory.networks_map) == set(NAMES)
-  assert set(nets_factory.arg_scopes_map) == set(NAMES)
+  assert set(nets_factory.networks_map) == set(ALL_NAMES)
+  assert set(nets_factory.arg_scopes_map) == set(ALL_NAMES)
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -108,7 +113,7 @@ def test_unknown_name_lists_valid_names():
     nets_factory.get_network_fn('mobilenet_v9', num_classes=10)
   message = str(info.value)
   assert "'mobilenet_v9'" in message
-  for name in NAMES:
+  for name in ALL_NAMES:
     assert name in message
 
 
@@ -121,7 +126,7 @@ def test_unknown_name_suggests_the_closest_once_and_lists_once():
   listed = message.split('Valid names: ', 1)[1]
   assert listed.count('mobilenet_v3_large,') == 1
   assert message.count('Valid names') == 1
-  assert sorted(listed.rstrip('.').split(', ')) == sorted(NAMES)
+  assert sorted(listed.rstrip('.').split(', ')) == sorted(ALL_NAMES)
   with pytest.raises(ValueError) as info:
     nets_factory.check_model_name('resnet_50')
   assert 'Did you mean' not in str(info.value)
@@ -129,7 +134,7 @@ def test_unknown_name_suggests_the_closest_once_and_lists_once():
 
 
 def test_model_names_is_the_sorted_map():
-  assert nets_factory.model_names() == sorted(NAMES)
+  assert nets_factory.model_names() == sorted(ALL_NAMES)
 
 
 def test_edgetpu_export_node_name():

@@ -6,7 +6,10 @@ A network is described by a `conv_defs` dict:
   entered as nested `slim.arg_scope`s around the whole network;
 * `spec`: the list of layers, each made by `op(layer_fn, **params)`; layer
   `i` (from 0) becomes end_point `layer_{i+1}`;
-* optionally `overrides`, entered after `defaults`.
+* optionally `overrides`, entered after `defaults`;
+* optionally `layer_scopes`: when True, layer `i` builds in variable scope
+  `layer_{i+1}`, its end_point name (V4), rather than under its
+  function's default name (V2 / V3, whose released checkpoints use those).
 
 `mobilenet_base` builds the layers of a spec with a depth multiplier, an
 optional output stride (atrous convolution) and explicit padding;
@@ -299,6 +302,8 @@ def mobilenet_base(inputs,
     for name, opdef in zip(layer_names[:layer_count], spec):
       params, padding = _prepare_layer(opdef, multiplier, planner,
                                        use_explicit_padding)
+      if conv_defs.get('layer_scopes'):
+        params.setdefault('scope', name)
       if padding is not None:
         net = conv_blocks.fixed_padding(net, *padding)
       ops_before = len(graph.get_operations())
