@@ -13,6 +13,7 @@ still match contrib. Regenerate on TF 1.15 with
 
 import json
 import os
+import re
 import zlib
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
@@ -36,21 +37,31 @@ def images():
       -1, 1, [BATCH, SIZE, SIZE, 3]).astype(np.float32)
 
 
+# A range variable: <scope>/<kind>_quant[_<n>]/min or max.
+_RANGE_BOUND = re.compile(r'_quant(?:_\d+)?/(min|max)$')
+
+
 def _value(name, shape):
   """A plausible value for variable `name`, the same on every stack."""
   rng = np.random.RandomState(zlib.crc32(name.encode()))
   if name.endswith(('moving_variance', 'gamma')):
     return rng.uniform(0.5, 1.5, shape)
-  if name.endswith('_quant/min'):
-    return rng.uniform(-4.0, -0.5, shape)
-  if name.endswith('_quant/max'):
-    return rng.uniform(2.0, 8.0, shape)
-  if name.endswith(('moving_mean', 'beta', 'biases')):
+  # Weight ranges as wide as the weights, so that few round to zero.
+  bound = _RANGE_BOUND.search(name)
+  if bound and 'weights_quant' in name:
+    return rng.uniform(*((-0.6, -0.2) if bound.group(1) == 'min' else
+                         (0.2, 0.6)), size=shape)
+  if bound:
+    return rng.uniform(*((-4.0, -0.5) if bound.group(1) == 'min' else
+                         (2.0, 8.0)), size=shape)
+  if name.endswith('beta'):
+    return rng.uniform(0.0, 0.5, shape)  # keeps ReLU layers alive
+  if name.endswith(('moving_mean', 'biases')):
     return rng.uniform(-0.2, 0.2, shape)
   # A depthwise filter [h, w, channels, 1] sums h * w inputs per output.
   summed = shape[:2] if name.endswith('depthwise_weights') else shape[:-1]
   fan_in = max(1, int(np.prod(summed)))
-  return rng.normal(0.0, 1.0 / np.sqrt(fan_in), shape)
+  return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
 
 
 def seeded_values(variables):

@@ -10,6 +10,8 @@ checkpoints move between `tf.contrib.quantize` and this package:
 See docs/quantization.md.
 """
 
+import re
+
 from nets import tf_compat  # noqa: F401  (must run before TensorFlow is used)
 import tensorflow.compat.v1 as tf
 
@@ -20,6 +22,9 @@ from training.quantization import layer_quantization
 from training.quantization import rewiring
 
 QuantizationError = rewiring.QuantizationError
+# <scope>/<kind>_quant[_<n>]/min or max (a second quantizer in one scope
+# gets a numbered scope, like any variable scope).
+_RANGE_VARIABLE = re.compile(r'_quant(_\d+)?/(min|max)$')
 STEP_NAME = fake_quant.STEP_NAME
 
 
@@ -58,8 +63,7 @@ def rewrite_for_eval(graph=None):
 
 def range_variable_names(names):
   """The names among `names` that quantization rewrites create."""
-  suffixes = ('_quant/min', '_quant/max')
-  return [n for n in names if n.endswith(suffixes) or n == STEP_NAME]
+  return [n for n in names if _RANGE_VARIABLE.search(n) or n == STEP_NAME]
 
 
 def float_checkpoint_message(missing, checkpoint_names, checkpoint,
