@@ -12,6 +12,7 @@ from nets import tf_compat
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+import tf_slim as slim
 
 from tests import quantization_reference as ref
 from training import quantization
@@ -78,3 +79,37 @@ def test_training_step_matches_contrib(model):
   for mine, expected in zip(ours, theirs):
     np.testing.assert_allclose(mine, expected, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(our_ranges, their_ranges, rtol=1e-6)
+
+
+def _small_conv_net(fused):
+  images = tf.placeholder(tf.float32, [1, 8, 8, 3])
+  return slim.conv2d(images, 4, [3, 3], normalizer_fn=slim.batch_norm,
+                     normalizer_params={'fused': fused}, scope='Tiny')
+
+
+def test_unfused_batch_norm_is_refused_naming_the_op():
+  with tf.Graph().as_default():
+    _small_conv_net(fused=False)
+    with pytest.raises(quantization.QuantizationError) as error:
+      quantization.rewrite_for_eval()
+  assert 'Tiny/BatchNorm/batchnorm' in str(error.value)
+  assert 'fused' in str(error.value)
+
+
+def test_rewrite_after_the_optimizer_is_refused():
+  with tf.Graph().as_default():
+    net = _small_conv_net(fused=True)
+    tf.train.GradientDescentOptimizer(0.1).minimize(tf.reduce_sum(net))
+    with pytest.raises(quantization.QuantizationError,
+                       match='before the optimizer'):
+      quantization.rewrite_for_training()
+
+
+def test_small_conv_net_gets_weight_and_activation_ranges():
+  with tf.Graph().as_default() as graph:
+    _small_conv_net(fused=True)
+    quantization.rewrite_for_eval()
+    names = [v.op.name for v in tf.global_variables()]
+  assert 'Tiny/weights_quant/min' in names and 'Tiny/act_quant/max' in names
+  assert not [op for op in graph.get_operations()
+              if op.type == 'FusedBatchNormV3' and op.outputs[0].consumers()]
