@@ -231,15 +231,15 @@ def define_quantize_flag(flag_values=flags.FLAGS):
   """--quantize."""
   define(flags.DEFINE_bool, 'quantize', False,
          'Build the graph with fake-quantization ops, for a checkpoint '
-         'trained with --quantize_delay (TF 1.15 only).', flag_values)
+         'trained with --quantize_delay.', flag_values)
 
 
 def define_quantize_delay_flag(flag_values=flags.FLAGS):
   """--quantize_delay."""
   define(flags.DEFINE_integer, 'quantize_delay', -1,
-         'Global step from which training simulates 8-bit quantization '
-         '(TF 1.15 only); -1 trains in float. On TF 2, quantize after '
-         'training with export_tflite.py.', flag_values)
+         'Step from which training simulates 8-bit quantization '
+         '(quantization-aware training, both stacks); -1 trains in float.',
+         flag_values)
 
 
 def define_master_flag(flag_values=flags.FLAGS):

@@ -10,7 +10,7 @@ and the softmax output `MobilenetV1/Predictions/Reshape_1` (V2:
       --output_file=/tmp/mobilenet_v1_025_inf_graph.pb
 
 To put trained weights in, use freeze_graph.py (one step from the
-checkpoint). With --quantize (TF 1.15) the graph has the fake-quant ops of
+checkpoint). With --quantize the graph has the fake-quant ops of
 a quantization-aware-trained model.
 """
 

@@ -11,7 +11,7 @@ r"""Converts a frozen graph (freeze_graph.py) to a TensorFlow Lite model.
       --quantization=full_integer --dataset_name=shapes \
       --dataset_dir=/tmp/shapes --dataset_split_name=train \
       --output_file=/tmp/model_int8.tflite
-    # quantization-aware-trained graph (freeze_graph.py --quantize, TF 1.15)
+    # quantization-aware-trained graph (freeze_graph.py --quantize)
     python export_tflite.py --input_graph=/tmp/frozen_qat.pb \
       --quantization=qat --output_file=/tmp/model_uint8.tflite
 

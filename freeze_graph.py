@@ -10,7 +10,7 @@ One step from a checkpoint to a `.pb` that TFLite converters and
 The graph is the one export_inference_graph.py writes (input `input`,
 output `<Scope>/Predictions/Reshape_1`). With --moving_average_decay the
 checkpoint's ExponentialMovingAverage shadow weights are used; the command
-prints which weights it used. --quantize (TF 1.15) freezes the fake-quant
+prints which weights it used. --quantize freezes the fake-quant
 graph of a quantization-aware-trained checkpoint, for
 `export_tflite.py --quantization=qat`. Batch norms are folded into the
 convolutions before them (--nofold_batch_norms keeps them).

@@ -21,6 +21,7 @@ from datasets import dataset_factory
 from deployment import errors
 from training import checkpoints
 from training import model_inputs
+from training import quantization
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
@@ -158,22 +159,8 @@ def default_image_size(model_name):
 
 
 def _quantize_eval_graph():
-  """Rewrites the default graph with fake-quant ops (TF 1.15 only).
-
-  Raises:
-    ExportError: on TensorFlow 2, which has no `tf.contrib.quantize`.
-  """
-  if tf_compat.IS_TF2:
-    raise ExportError(
-        '%s rewrites the graph for a quantization-aware-trained '
-        'checkpoint with tf.contrib.quantize, which exists only on TensorFlow '
-        '1.15 (this is %s). On TensorFlow 2 export the float model and '
-        'quantize it after training with export_tflite.py: %s, or %s with a '
-        'representative %s.' %
-        (ref('quantize'), tf.__version__, ref('quantization', 'dynamic'),
-         ref('quantization', 'full_integer'), ref('dataset_dir')))
-  from tensorflow.contrib import quantize  # pylint: disable=g-import-not-at-top
-  quantize.create_eval_graph()
+  """Rewrites the default graph with fake-quant ops (both stacks)."""
+  quantization.rewrite_for_eval()
 
 
 def build_inference_graph(model_name, num_classes, image_size=None,

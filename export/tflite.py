@@ -9,7 +9,7 @@ Quantization modes (`QUANTIZATION_MODES`):
   activations calibrated on a representative dataset, uint8 input and
   output (quantization parameters in the model's input/output details).
 * `qat`: a graph frozen from a quantization-aware-trained checkpoint
-  (freeze_graph.py with `quantize`, TF 1.15) converted to a uint8 model with
+  (freeze_graph.py with `quantize`) converted to a uint8 model with
   the ranges learnt in training.
 
 The same `tf.compat.v1.lite.TFLiteConverter.from_frozen_graph` API exists on
@@ -142,7 +142,7 @@ def convert(graph_def_file, quantization='none', representative_data=None,
   if quantization == 'qat' and not has_fake_quant(graph_def):
     raise ExportError(
         '%s needs a graph with fake-quant ops, frozen by freeze_graph.py '
-        'with %s from a checkpoint trained with %s (TF 1.15). %s has none: '
+        'with %s from a checkpoint trained with %s. %s has none: '
         'use %s or full_integer (post-training) instead.' %
         (ref('quantization', 'qat'), ref('quantize'), ref('quantize_delay'),
          graph_def_file, ref('quantization', 'dynamic')))

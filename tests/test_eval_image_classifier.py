@@ -357,11 +357,15 @@ def test_bad_input_is_reported(shapes_dir, plain_checkpoint, tmp_path, flags,
   assert expected in str(error.value)
 
 
-@pytest.mark.skipif(not tf_compat.IS_TF2, reason='TF 1.15 has contrib')
-def test_quantize_on_tf2_is_a_clear_error(shapes_dir, checkpoint, tmp_path):
-  with pytest.raises(script_utils.ScriptError,
-                     match='post-training quantization'):
-    _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint, '--quantize')
+def test_quantize_on_a_float_checkpoint_says_it_was_not_trained_so(
+    shapes_dir, checkpoint, tmp_path):
+  with pytest.raises(script_utils.ScriptError) as error:
+    with tf.Graph().as_default():
+      _evaluate(shapes_dir, str(tmp_path / 'eval'), checkpoint, '--quantize')
+  message = str(error.value)
+  assert 'was not trained with quantization' in message
+  assert 'act_quant/m' in message  # an example of what is missing
+  assert '--quantize_delay' in message and '\n' not in message
 
 
 @pytest.mark.slow

@@ -161,18 +161,20 @@ def test_num_classes_resolution(model):
     resolve('cifar10', labels_offset=10)
 
 
-@pytest.mark.skipif(not tf_compat.IS_TF2, reason='TF 2 message only')
-def test_quantize_on_tf2_points_to_post_training_quantization(tmp_path):
+@pytest.mark.slow
+def test_quantize_on_a_float_checkpoint_says_it_was_not_trained_so(
+    model, tmp_path):
+  output = str(tmp_path / 'q.pb')
   with pytest.raises(ScriptError) as info:
-    lib.run_script(export_inference_graph, SMALL + [
-        '--dataset_name=flowers', '--quantize',
-        '--output_file=%s' % (tmp_path / 'g.pb')])
-  assert 'TensorFlow 1.15' in str(info.value)
-  assert '--quantization=dynamic' in str(info.value)
+    lib.run_script(freeze_graph, _flags(
+        model, '--checkpoint_path=' + model.checkpoint, '--quantize',
+        '--output_file=' + output))
+  assert 'was not trained with quantization' in str(info.value)
+  assert '--quantize_delay' in str(info.value)
+  assert not os.path.exists(output)
 
 
-@pytest.mark.skipif(tf_compat.IS_TF2, reason='tf.contrib.quantize: TF 1.15')
-def test_quantize_adds_fake_quant_ops_on_tf1(tmp_path):
+def test_quantize_adds_fake_quant_ops(tmp_path):
   path = str(tmp_path / 'g.pb')
   lib.run_script(export_inference_graph, SMALL + [
       '--dataset_name=flowers', '--quantize', '--output_file=' + path])
@@ -477,7 +479,6 @@ def test_tflite_errors(model, frozen_pb, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(tf_compat.IS_TF2, reason='tf.contrib.quantize: TF 1.15')
 def test_quantization_aware_checkpoint_to_uint8_tflite(model, tmp_path):
   checkpoint = lib.quantization_aware_checkpoint(
       model.dataset_dir, str(tmp_path / 'qat_train'), model.checkpoint)

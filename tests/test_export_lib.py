@@ -23,6 +23,7 @@ import tf_slim as slim
 from datasets import convert_image_folder
 from nets import nets_factory
 from preprocessing import preprocessing_factory
+from training import quantization
 
 # Four classes told apart by the colour of a square on a noisy gray
 # background, at random positions and sizes: a small MobileNet learns them in
@@ -184,10 +185,12 @@ def train_checkpoint(dataset_dir, train_dir, model_name=MODEL_NAME,
 def quantization_aware_checkpoint(dataset_dir, train_dir, float_checkpoint,
                                   model_name=MODEL_NAME,
                                   image_size=IMAGE_SIZE, steps=20):
-  """A checkpoint as quantization-aware fine-tuning leaves it (TF 1.15).
+  """A checkpoint as quantization-aware fine-tuning leaves it.
 
   The float checkpoint's weights plus the fake-quant ranges of a
-  `create_training_graph` model. The ranges are learnt by forward passes
+  training-rewritten model: by `tf.contrib.quantize` on TF 1.15 (so the
+  export path is tested on checkpoints that contrib wrote), by the
+  project's rewrite on TF 2. The ranges are learnt by forward passes
   over training batches (they are moving averages updated in the forward
   pass), without gradient steps: the export path only needs a checkpoint
   of that layout, and building the gradient graph would double the time.
@@ -203,8 +206,6 @@ def quantization_aware_checkpoint(dataset_dir, train_dir, float_checkpoint,
   Returns:
     The checkpoint prefix.
   """
-  # pylint: disable=g-import-not-at-top
-  from tensorflow.contrib import quantize as contrib_quantize
   train = read_split(dataset_dir, 'train')
   images = preprocess([d for d, _ in train[:steps * 8]], image_size,
                       model_name)
@@ -213,7 +214,11 @@ def quantization_aware_checkpoint(dataset_dir, train_dir, float_checkpoint,
     with slim.arg_scope(nets_factory.arg_scopes_map[model_name]()):
       logits, _ = nets_factory.networks_map[model_name](
           batch, num_classes=NUM_CLASSES, is_training=True)
-    contrib_quantize.create_training_graph(quant_delay=0)
+    if tf_compat.IS_TF2:
+      quantization.rewrite_for_training(quant_delay=0)
+    else:
+      from tensorflow.contrib import quantize  # pylint: disable=g-import-not-at-top
+      quantize.create_training_graph(quant_delay=0)
     names = tf.train.load_checkpoint(
         float_checkpoint).get_variable_to_shape_map()
     with tf.Session() as sess:

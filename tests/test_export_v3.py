@@ -22,6 +22,7 @@ from export import inference_graph
 from export import tflite
 from nets import nets_factory
 from tests import test_export_lib as lib
+from training import quantization
 
 SIZE = 32
 NUM_CLASSES = 5
@@ -165,14 +166,12 @@ def test_tflite_full_integer(frozen):
   assert probabilities.shape == (4, NUM_CLASSES)
 
 
-@pytest.mark.skipif(tf_compat.IS_TF2, reason='tf.contrib.quantize: TF 1.15')
 def test_quantization_aware_training_graph_builds():
-  from tensorflow.contrib import quantize  # pylint: disable=g-import-not-at-top
   network_fn = nets_factory.get_network_fn(MODEL, NUM_CLASSES,
                                            is_training=True)
   logits, _ = network_fn(tf.placeholder(tf.float32, [2, SIZE, SIZE, 3]))
   tf.losses.softmax_cross_entropy(tf.one_hot([0, 1], NUM_CLASSES), logits)
-  quantize.create_training_graph(quant_delay=0)
+  quantization.rewrite_for_training(quant_delay=0)
   fake_quant = [op for op in tf.get_default_graph().get_operations()
                 if op.type.startswith('FakeQuant')]
   # Weights and activations of the convolutions, squeeze-excite included.
@@ -180,7 +179,6 @@ def test_quantization_aware_training_graph_builds():
   assert [op for op in fake_quant if 'squeeze_excite' in op.name]
 
 
-@pytest.mark.skipif(tf_compat.IS_TF2, reason='tf.contrib.quantize: TF 1.15')
 def test_quantized_inference_graph_builds():
   net = inference_graph.build_inference_graph(MODEL, NUM_CLASSES,
                                               image_size=SIZE, quantize=True)

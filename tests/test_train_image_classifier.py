@@ -38,6 +38,7 @@ from tests.train_dir_helpers import step_of
 from tests.train_dir_helpers import train_in_process
 from training import hooks
 from training import optimizers
+from training import trainer
 
 IMAGE_SIZE = 32
 BASE_FLAGS = [
@@ -515,7 +516,6 @@ def test_two_clones_on_cpu_with_sync_replicas_and_moving_averages(
   assert not np.array_equal(values[shadow], values[name])
 
 
-@pytest.mark.skipif(tf_compat.IS_TF2, reason='tf.contrib.quantize is TF 1.15')
 @pytest.mark.slow
 @_ONEDNN_NAN_BUG
 def test_quantize_delay_inserts_fake_quantization(shapes_dir, tmp_path):
@@ -534,12 +534,28 @@ def test_quantize_delay_inserts_fake_quantization(shapes_dir, tmp_path):
   assert metrics['num_examples'] == 18
 
 
-@pytest.mark.skipif(not tf_compat.IS_TF2, reason='TF 2 has no contrib')
-def test_quantize_delay_on_tf2_points_to_post_training_quantization(
-    shapes_dir, tmp_path):
-  with pytest.raises(script_utils.ScriptError,
-                     match='post-training quantization'):
-    _train(shapes_dir, str(tmp_path / 'q'), '--quantize_delay=0')
+def _config_warnings(shapes_dir, train_dir, *flags):
+  """The warnings trainer.check_config logs for these flags."""
+  records = _Records()
+  logger = std_logging.getLogger('absl')
+  logger.addHandler(records)
+  try:
+    opts = tic.parse_flags(list(BASE_FLAGS) + [
+        '--dataset_dir=' + shapes_dir, '--train_dir=' + train_dir] +
+                           list(flags))
+    trainer.check_config(tic.config_from_flags(opts))
+  finally:
+    logger.removeHandler(records)
+  return ' '.join(records.messages)
+
+
+def test_quantize_delay_beyond_the_last_step_warns(shapes_dir, tmp_path):
+  log = _config_warnings(shapes_dir, str(tmp_path / 'q'),
+                         '--max_number_of_steps=5', '--quantize_delay=6')
+  assert 'quantize_delay=6 is larger than max_number_of_steps=5' in log
+  log = _config_warnings(shapes_dir, str(tmp_path / 'q'),
+                         '--max_number_of_steps=5', '--quantize_delay=5')
+  assert 'quantize_delay' not in log
 
 
 # ------------------------------------------------------------ bad input ---

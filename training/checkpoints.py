@@ -17,6 +17,7 @@ import tf_slim as slim
 
 from deployment import errors
 from nets import nets_factory
+from training import quantization
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
@@ -236,6 +237,10 @@ def check_checkpoint_fits(var_to_source, checkpoint, setting_name,
     missing = []
   if not missing and not wrong_shape:
     return restore
+  float_message = quantization.float_checkpoint_message(
+      missing, shapes, checkpoint, setting_name)
+  if float_message:
+    raise CheckpointError(float_message)
   advice = _mismatch_advice(var_to_source, shapes, missing, wrong_shape,
                             model_name, fine_tuning)
   if resuming:

@@ -29,6 +29,7 @@ from deployment import errors
 from training import checkpoint_recovery
 from training import checkpoints
 from training import model_inputs
+from training import quantization
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
@@ -69,13 +70,6 @@ def check_config(config):
                           'example).' % ref('max_num_batches'))
   if config.eval_interval_secs is not None and config.eval_interval_secs < 0:
     raise EvaluationError('%s must be >= 0.' % ref('eval_interval_secs'))
-  if config.quantize and tf_compat.IS_TF2:
-    raise EvaluationError(
-        '%s builds a fake-quantized eval graph with '
-        'tf.contrib.quantize, which exists only on TensorFlow 1.15; this is '
-        'TensorFlow %s. Evaluate the float checkpoint, and quantize after '
-        'training at export (post-training quantization).' %
-        (ref('quantize'), tf.__version__))
 
 
 def _hit_counts(logits, labels, num_classes):
@@ -108,9 +102,7 @@ def build_eval_graph(config):
     labels = tf.cast(labels, tf.int64)
   logits, _ = inputs.network_fn(images)
   if config.quantize:
-    # tf.contrib exists only on TF 1.15 (check_config stops TF 2 before).
-    from tensorflow.contrib import quantize  # pylint: disable=g-import-not-at-top
-    quantize.create_eval_graph()
+    quantization.rewrite_for_eval()
   variables = [v for v in tf.global_variables()
                if v.op.name != global_step.op.name]
   return EvalGraph(

@@ -20,6 +20,7 @@ from deployment import errors
 from deployment import model_deploy
 from training import model_inputs
 from training import optimizers
+from training import quantization
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
@@ -182,9 +183,8 @@ def _optimizer(config, deploy_config, global_step, num_samples,
 
 
 def _quantize_training_graph(quant_delay):
-  """Wraps the forward graph in fake quantization (TF 1.15's contrib)."""
-  from tensorflow.contrib import quantize  # pylint: disable=g-import-not-at-top
-  quantize.create_training_graph(quant_delay=quant_delay)
+  """Wraps the forward graph in fake quantization (both stacks)."""
+  quantization.rewrite_for_training(quant_delay=quant_delay)
 
 
 def build(config, deploy_config, before_optimizer=None):

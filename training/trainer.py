@@ -104,14 +104,16 @@ def check_config(config):
 
 def _check_environment(config):
   """Checks what the TensorFlow build and the machine must provide."""
-  if config.quantize_delay >= 0 and tf_compat.IS_TF2:
-    raise TrainingError(
-        '%s (quantization-aware training) needs '
-        'tf.contrib.quantize, which exists only on TensorFlow 1.15; this is '
-        'TensorFlow %s. Train without %s and quantize after '
-        'training, at export (post-training quantization with the TFLite '
-        'converter, see export_tflite.py), or train on the TF 1.15 stack.' %
-        (ref('quantize_delay'), tf.__version__, ref('quantize_delay')))
+  limit = config.max_number_of_steps
+  if limit is not None and config.quantize_delay > limit:
+    logging.warning(
+        '%s is larger than %s: quantization would start after training '
+        'ends, so this run trains in float and its checkpoint has '
+        'untrained quantization ranges. Lower %s (0 to fine-tune a trained '
+        'float model) or raise %s.', ref('quantize_delay',
+                                          config.quantize_delay),
+        ref('max_number_of_steps', limit), ref('quantize_delay'),
+        ref('max_number_of_steps'))
   deploy = config.deploy
   if deploy.num_clones > 1 and not deploy.clone_on_cpu and not deploy.master:
     gpus = tf.config.experimental.list_physical_devices('GPU')

@@ -1,0 +1,115 @@
+"""The project's quantization rewrite against tf.contrib.quantize.
+
+On TF 1.15 both rewrites run side by side on V1, V2, V3 Large/Small and
+EdgeTPU: same variables (names, shapes, creation order), same fake-quant
+ops, same outputs and gradients for the same variable values. On both
+stacks the rewrite must reproduce contrib's stored results
+(tests/quantization_reference.py), which is what lets QAT checkpoints move
+between TF 1.15 and TF 2.
+"""
+
+from nets import tf_compat
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+
+from tests import quantization_reference as ref
+from training import quantization
+
+needs_contrib = pytest.mark.skipif(
+    tf_compat.IS_TF2, reason='tf.contrib.quantize exists only on TF 1.15')
+
+
+@pytest.mark.parametrize('model', ref.MODELS)
+def test_eval_rewrite_reproduces_contrib_reference(model):
+  expected = ref.load(model)
+  graph, inputs, logits = ref.build(model, False, ref.project_rewrite(False))
+  assert ref.variables_of(graph) == expected['eval_variables']
+  assert ref.fake_quant_ops(graph) == expected['eval_fake_quant']
+  probabilities = ref.eval_probabilities(graph, inputs, logits)
+  assert np.abs(probabilities - expected['probabilities']).max() <= 1e-5
+
+
+@pytest.mark.parametrize('model', ref.MODELS)
+def test_training_rewrite_writes_contrib_variables(model):
+  expected = ref.load(model)
+  graph, _, _ = ref.build(model, True, ref.project_rewrite(True))
+  assert ref.variables_of(graph) == expected['train_variables']
+  assert ref.fake_quant_ops(graph) == expected['train_fake_quant']
+  names = [name for name, _ in expected['train_variables']]
+  assert quantization.STEP_NAME in names  # created by the delay
+
+
+@needs_contrib
+@pytest.mark.parametrize('model', ref.MODELS)
+def test_stored_reference_is_what_contrib_gives(model):
+  assert ref.describe(model, ref.contrib_rewrite) == pytest.approx(
+      ref.load(model))
+
+
+def _training_step_results(model, rewrite):
+  """Logits, weight gradients and updated ranges after one forward pass."""
+  graph, inputs, logits = ref.build(model, True, rewrite)
+  with graph.as_default():
+    loss = tf.reduce_sum(logits * np.arange(ref.NUM_CLASSES))
+    weights = [v for v in tf.trainable_variables()]
+    gradients = tf.gradients(loss, weights)
+    ranges = [v for v in tf.global_variables()
+              if v.op.name.endswith('_quant/max')]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      for variable, value in ref.seeded_values(tf.global_variables()).items():
+        variable.load(value, sess)
+      # Past the delay, so that quantization is active in this step.
+      step, = [v for v in tf.global_variables()
+               if v.op.name == quantization.STEP_NAME]
+      step.load(ref.QUANT_DELAY, sess)
+      outputs = sess.run([logits] + gradients, {inputs: ref.images()})
+      return outputs, sess.run(ranges)
+
+
+@needs_contrib
+@pytest.mark.parametrize('model', ['mobilenet_v1_025', 'mobilenet_v2_035',
+                                   'mobilenet_v3_small_075'])
+def test_training_step_matches_contrib(model):
+  ours, our_ranges = _training_step_results(model, ref.project_rewrite(True))
+  theirs, their_ranges = _training_step_results(model,
+                                                ref.contrib_rewrite(True))
+  for mine, expected in zip(ours, theirs):
+    np.testing.assert_allclose(mine, expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(our_ranges, their_ranges, rtol=1e-6)
+
+
+def _small_conv_net(fused):
+  images = tf.placeholder(tf.float32, [1, 8, 8, 3])
+  return slim.conv2d(images, 4, [3, 3], normalizer_fn=slim.batch_norm,
+                     normalizer_params={'fused': fused}, scope='Tiny')
+
+
+def test_unfused_batch_norm_is_refused_naming_the_op():
+  with tf.Graph().as_default():
+    _small_conv_net(fused=False)
+    with pytest.raises(quantization.QuantizationError) as error:
+      quantization.rewrite_for_eval()
+  assert 'Tiny/BatchNorm/batchnorm' in str(error.value)
+  assert 'fused' in str(error.value)
+
+
+def test_rewrite_after_the_optimizer_is_refused():
+  with tf.Graph().as_default():
+    net = _small_conv_net(fused=True)
+    tf.train.GradientDescentOptimizer(0.1).minimize(tf.reduce_sum(net))
+    with pytest.raises(quantization.QuantizationError,
+                       match='before the optimizer'):
+      quantization.rewrite_for_training()
+
+
+def test_small_conv_net_gets_weight_and_activation_ranges():
+  with tf.Graph().as_default() as graph:
+    _small_conv_net(fused=True)
+    quantization.rewrite_for_eval()
+    names = [v.op.name for v in tf.global_variables()]
+  assert 'Tiny/weights_quant/min' in names and 'Tiny/act_quant/max' in names
+  assert not [op for op in graph.get_operations()
+              if op.type == 'FusedBatchNormV3' and op.outputs[0].consumers()]
