@@ -51,16 +51,27 @@ def _check_model_name(model_name):
         errors.ref('model_name', model_name), e))
 
 
-def fitting_model_names(layers, num_classes):
-  """The factory names whose layers `layers` fill exactly."""
-  return [name for name in nets_factory.model_names()
-          if not layers_lib.first_mismatches(
-              slim_network.slim_layers(name, num_classes), layers, count=1)]
+def fitting_model_names(layers, num_classes, model_name):
+  """The factory names whose layers `layers` fill exactly.
+
+  The other widths of `model_name` are tried first, the other networks only
+  if none fits (building every network takes a while).
+  """
+  widths = sorted(nets_factory.width_variants(model_name))
+  others = [name for name in nets_factory.model_names() if name not in widths]
+  for candidates in (widths, others):
+    fitting = [name for name in candidates if name != model_name and
+               not layers_lib.first_mismatches(
+                   slim_network.slim_layers(name, num_classes), layers,
+                   count=1)]
+    if fitting:
+      return fitting
+  return []
 
 
 def _mismatch_error(model_name, slim_layers, layers, num_classes, input_path):
   pairs = layers_lib.first_mismatches(slim_layers, layers)
-  fitting = fitting_model_names(layers, num_classes)
+  fitting = fitting_model_names(layers, num_classes, model_name)
   if fitting:
     hint = 'They fit %s.' % ' or '.join(
         errors.ref('model_name', name) for name in fitting)

@@ -148,12 +148,17 @@ def _head_for_keras(layer, slim_classes, num_classes):
                errors.ref('num_classes', num_classes)))
 
 
-def save_model(model, path):
-  """Saves `model` to `path` (.keras or .h5) under a temporary name first."""
+def check_output(path):
+  """Raises WeightsError unless `path` names a Keras model format."""
   if not path.endswith(KERAS_SUFFIXES):
     raise layers_lib.WeightsError(
         '%s must end in .keras or .h5 (the format Keras writes).' %
         errors.ref('output', path))
+
+
+def save_model(model, path):
+  """Saves `model` to `path` (.keras or .h5) under a temporary name first."""
+  check_output(path)
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   handle, temporary = tempfile.mkstemp(
