@@ -1,0 +1,73 @@
+"""export_keras.py: slim checkpoints -> keras.applications models (TF 2 only).
+
+TF 1.15's Keras has no MobileNetV3 and saves no .keras files; the export is
+a TensorFlow 2 feature (the conversion into slim runs on both stacks).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import tensorflow.compat.v1 as tf
+
+import export_keras
+from deployment import script_utils
+from tests import test_weights_keras as keras_cases
+from tests.golden import seeded_timm_weights
+from weights import convert
+from weights import slim_network
+
+pytestmark = pytest.mark.skipif(
+    not tf_compat.IS_TF2, reason='Keras export needs the TF 2 stack (tf-keras)')
+
+IMAGE_SIZE = keras_cases.IMAGE_SIZE
+
+
+def _export(argv):
+  flag_values = export_keras.common_flags.parse_flags(
+      export_keras.define_flags, 'export_keras', argv)
+  with tf.Graph().as_default():
+    return export_keras.run(flag_values)
+
+
+@pytest.mark.parametrize('case', ['v2_140', 'v3_large_075'])
+def test_round_trip_keras_slim_keras_slim(case, tmp_path):
+  source = str(tmp_path / 'keras.h5')
+  model_name, images, expected = keras_cases.keras_case(case, source)
+  prefix = str(tmp_path / 'slim' / 'model.ckpt')
+  convert.convert('keras', source, model_name, prefix, image_size=IMAGE_SIZE)
+  output = str(tmp_path / 'out' / 'model.h5')
+  # model_name and image_size come from the converted checkpoint's record.
+  _export(['--checkpoint_path=%s' % prefix, '--output=%s' % output])
+  keras = keras_cases.keras
+  with tf.Graph().as_default():
+    model = keras.models.load_model(output, compile=False)
+    probabilities = model.predict(images, verbose=0)
+    model.save_weights(str(tmp_path / 'exported_weights.h5'))
+  np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)
+  again = str(tmp_path / 'again' / 'model.ckpt')
+  convert.convert('keras', str(tmp_path / 'exported_weights.h5'), model_name,
+                  again, image_size=IMAGE_SIZE)
+  first, second = (slim_network.read_checkpoint(p) for p in (prefix, again))
+  assert sorted(first) == sorted(second)
+  for name in first:  # V3's gate scaling may move a kernel by one ulp
+    np.testing.assert_allclose(second[name], first[name], rtol=3e-7,
+                               err_msg=name)
+
+
+def test_output_must_be_a_keras_format_and_nothing_is_left(tmp_path):
+  source = str(tmp_path / 'keras.h5')
+  model_name, _, _ = keras_cases.keras_case('v1_050', source)
+  prefix = str(tmp_path / 'slim' / 'model.ckpt')
+  convert.convert('keras', source, model_name, prefix, image_size=IMAGE_SIZE)
+  with pytest.raises(script_utils.ScriptError, match='--output=.*.keras or .h5'):
+    _export(['--checkpoint_path=%s' % prefix,
+             '--output=%s' % (tmp_path / 'out' / 'model.pb')])
+  with pytest.raises(script_utils.ScriptError,
+                     match='checkpoint has 1001 classes.*--num_classes=5'):
+    _export(['--checkpoint_path=%s' % prefix, '--num_classes=5',
+             '--output=%s' % (tmp_path / 'out' / 'model.keras')])
+  assert not os.path.exists(str(tmp_path / 'out')) or not os.listdir(
+      str(tmp_path / 'out'))

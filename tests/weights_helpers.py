@@ -1,0 +1,72 @@
+"""Seeded Keras and timm MobileNet weights for the weight-conversion tests.
+
+Keras models are built with weights=None (nothing is downloaded) and filled
+by `seed_keras_model`; timm weights come from the golden files' tensor
+names and shapes through tests/golden/seeded_timm_weights.py, so no test needs
+torch.
+"""
+
+import json
+import os
+import zlib
+
+import numpy as np
+import safetensors.numpy
+
+from tests.golden import seeded_timm_weights
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          'golden')
+
+
+def keras_module():
+  try:
+    import tf_keras as keras  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    from tensorflow import keras  # pylint: disable=g-import-not-at-top
+  return keras
+
+
+def _seeded_keras_weight(layer_name, weight, is_head, seed):
+  name = weight.name.split(':')[0]
+  rng = np.random.RandomState((zlib.crc32(name.encode('utf8')) + seed) %
+                              (2 ** 32))
+  shape = tuple(weight.shape)
+  leaf = name.rpartition('/')[2]
+  if leaf in ('kernel', 'depthwise_kernel'):
+    fan_in = int(np.prod(shape[:2] if leaf == 'depthwise_kernel'
+                         else shape[:-1]))
+    scale = seeded_timm_weights.CLASSIFIER_SCALE if is_head else 2.0
+    value = rng.normal(0.0, np.sqrt(scale / fan_in), shape)
+  elif leaf in ('gamma', 'moving_variance'):
+    value = rng.uniform(0.5, 1.5, shape)
+  else:
+    value = rng.normal(0.0, 0.1, shape)
+  del layer_name
+  return value.astype(np.float32)
+
+
+def seed_keras_model(model, seed=0):
+  """Fills every weight of `model` from `seed` (the classifier kept small)."""
+  weighted = [layer for layer in model.layers if layer.weights]
+  for layer in weighted:
+    layer.set_weights([
+        _seeded_keras_weight(layer.name, weight, layer is weighted[-1], seed)
+        for weight in layer.weights])
+
+
+def timm_golden(timm_name):
+  """The golden file of `timm_name` as a dict (shapes parsed)."""
+  with np.load(os.path.join(GOLDEN_DIR, 'timm_%s.npz' % timm_name)) as data:
+    golden = {key: data[key] for key in data.files}
+  golden['shapes'] = json.loads(str(golden['shapes']))
+  golden['image_size'] = int(golden['image_size'])
+  return golden
+
+
+def write_timm_safetensors(timm_name, path):
+  """Writes the seeded weights of the golden `timm_name` to `path`."""
+  golden = timm_golden(timm_name)
+  safetensors.numpy.save_file(
+      seeded_timm_weights.seeded_state_dict(golden['shapes']), path)
+  return golden
