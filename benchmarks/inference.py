@@ -19,6 +19,7 @@ import tensorflow.compat.v1 as tf
 from benchmarks import workloads
 from export import freeze
 from export import inference_graph
+from export import tflite
 
 INPUT_NAME = inference_graph.INPUT_NODE_NAME
 NUM_CLASSES = workloads.NUM_CLASSES
@@ -71,11 +72,8 @@ class _TFLiteRunner(object):
   """Runs a TFLite model (fixed batch) on numpy batches."""
 
   def __init__(self, path, num_threads):
-    kwargs = {}
-    if tf_compat.IS_TF2:
-      # TF 1.15's interpreter has no thread setting (it runs on one thread).
-      kwargs['num_threads'] = num_threads
-    self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
+    self._interpreter = tflite.make_interpreter(model_path=path,
+                                                num_threads=num_threads)
     self._interpreter.allocate_tensors()
     details = self._interpreter.get_input_details()[0]
     self._input = details['index']

@@ -60,6 +60,39 @@ def _ensure_converter_binary_on_path():
       os.environ['PATH'] = bin_dir + os.pathsep + path
 
 
+def interpreter_class():
+  """The TFLite interpreter class this stack runs models with.
+
+  LiteRT's (`ai_edge_litert`, pinned in the TF 2 requirements) on TF 2,
+  where `tf.lite.Interpreter` is deprecated for removal; TF 1.15's own
+  where LiteRT cannot be installed (it needs Python >= 3.9).
+  """
+  if tf_compat.IS_TF2:
+    # pylint: disable=g-import-not-at-top
+    from ai_edge_litert import interpreter as litert_interpreter
+    return litert_interpreter.Interpreter
+  return tf.lite.Interpreter
+
+
+def make_interpreter(model_path=None, model_content=None, num_threads=None):
+  """A TFLite interpreter (see `interpreter_class`), tensors not allocated.
+
+  Args:
+    model_path: a .tflite file, or
+    model_content: the model's bytes.
+    num_threads: CPU threads (TF 2 only; TF 1.15's interpreter has no such
+      setting and runs on one thread). None: the runtime's default.
+  """
+  kwargs = {}
+  if num_threads and tf_compat.IS_TF2:
+    kwargs['num_threads'] = num_threads
+  if model_path is not None:
+    kwargs['model_path'] = model_path
+  else:
+    kwargs['model_content'] = model_content
+  return interpreter_class()(**kwargs)
+
+
 def find_output_node(graph_def):
   """Returns the name of the softmax output node of a classifier GraphDef.
 
