@@ -90,7 +90,8 @@ def _scalar_addends_as_vectors(graph_def):
   return graph_def_copy, len(vectors)
 
 
-def _check_opset(opset):
+def check_opset(opset):
+  """Raises ExportError for an opset the installed tf2onnx cannot write."""
   high = converter_max_opset()
   if not MIN_OPSET <= opset <= high:
     raise ExportError(
@@ -117,7 +118,7 @@ def convert_graph_def(graph_def, output_node_name=None, opset=DEFAULT_OPSET,
     ExportError: no such input or output node, an opset out of range, or a
       conversion error.
   """
-  _check_opset(opset)
+  check_opset(opset)
   names = set(n.name for n in graph_def.node)
   if output_node_name is None:
     output_node_name = tflite.find_output_node(graph_def)

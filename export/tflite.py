@@ -5,6 +5,7 @@ Quantization modes (`QUANTIZATION_MODES`):
 * `none`: float32 weights and activations.
 * `dynamic`: post-training dynamic-range quantization (int8 weights, float
   activations); needs no data.
+* `float16`: float16 weights (half the file), float32 computation on CPU.
 * `full_integer`: post-training full-integer quantization: int8 weights and
   activations calibrated on a representative dataset, uint8 input and
   output (quantization parameters in the model's input/output details).
@@ -35,7 +36,7 @@ ExportError = inference_graph.ExportError
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
 
-QUANTIZATION_MODES = ('none', 'dynamic', 'full_integer', 'qat')
+QUANTIZATION_MODES = ('none', 'dynamic', 'full_integer', 'qat', 'float16')
 
 # Input quantization of a QAT model: real = (uint8 - mean) / std maps
 # [0, 255] onto the network's [-1, 1] input range.
@@ -192,6 +193,9 @@ def convert(graph_def_file, quantization='none', representative_data=None,
       graph_def_file, [input_name], [output_name], {input_name: shape})
   if quantization in ('dynamic', 'full_integer'):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if quantization == 'float16':
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
   if quantization == 'full_integer':
     converter.representative_dataset = lambda: ([x] for x in
                                                 representative_data)
