@@ -75,8 +75,9 @@ def test_saved_model_cli_run_classifies_encoded_images(model, saved_model,
   classes = np.load(os.path.join(outdir, 'classes.npy'))
   np.testing.assert_array_equal(classes[:, 0],
                                 model.probabilities[rows].argmax(1))
-  names = np.load(os.path.join(outdir, 'class_names.npy'))
-  assert [n.decode() for n in names[:, 0]] == [
+  # saved_model_cli writes string outputs as object arrays (pickled).
+  names = np.load(os.path.join(outdir, 'class_names.npy'), allow_pickle=True)
+  assert [bytes(n).decode() for n in names[:, 0]] == [
       NAMES[c] for c in classes[:, 0]]
 
 
