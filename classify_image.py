@@ -4,8 +4,9 @@ r"""Labels image files with a trained classifier of any exported kind.
 
 MODEL is detected by its content: a checkpoint (prefix or training
 directory; needs --model_name, and --image_size if not 224), a frozen graph
-(.pb from freeze_graph.py), a SavedModel directory (export_saved_model.py)
-or a .tflite model (export_tflite.py). Images are JPEG, PNG, GIF or BMP of
+(.pb from freeze_graph.py), a SavedModel directory (export_saved_model.py),
+a .tflite model (export_tflite.py) or a .onnx model (export_onnx.py, run by
+ONNX Runtime). Images are JPEG, PNG, GIF or BMP of
 any size; each gets the model's evaluation preprocessing (central crop,
 bilinear resize to the model's input size, scaling to [-1, 1]) and the top
 --top_k classes are printed with names from --labels_file, or the
@@ -59,7 +60,7 @@ def define_flags(flag_values=flags.FLAGS):
   export_flags.define(
       flags.DEFINE_string, 'model_path', None,
       'The model: a checkpoint (prefix or directory), a frozen graph .pb, a '
-      'SavedModel directory or a .tflite file.', flag_values)
+      'SavedModel directory, a .tflite file or a .onnx file.', flag_values)
 
 
 FLAGS = flags.FLAGS

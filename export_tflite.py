@@ -56,7 +56,8 @@ def define_flags(flag_values=flags.FLAGS):
          'none: float32; dynamic: int8 weights; full_integer: int8 weights '
          'and activations calibrated on --dataset_dir; qat: a graph frozen '
          'with --quantize from a quantization-aware-trained checkpoint '
-         '(uint8).', flag_values, enum_values=list(tflite.QUANTIZATION_MODES))
+         '(uint8); float16: float16 weights.', flag_values,
+         enum_values=list(tflite.QUANTIZATION_MODES))
   define(flags.DEFINE_integer, 'num_calibration_images', 100,
          'full_integer: images of --dataset_split_name used to calibrate '
          'activation ranges.', flag_values)

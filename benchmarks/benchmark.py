@@ -244,6 +244,7 @@ def run_benchmark(opts, work_dir, command):
             'infer_batch_size': opts['infer_batch_size'],
             'fold_batch_norms': opts['fold_batch_norms'],
             'int8': 'infer_tflite_int8' in opts['measurements'],
+            'onnx': 'infer_onnx' in opts['measurements'],
             'convert_in_process': opts['convert_in_process'],
             'export_dir': os.path.join(work_dir, 'export', model, impl)}))
   macs = {}
@@ -263,7 +264,7 @@ def run_benchmark(opts, work_dir, command):
       else:
         paths['exports'][key] = {
             k: v for k, v in result.items()
-            if k in ('checkpoint', 'frozen', 'output_name') or
+            if k in ('checkpoint', 'frozen', 'output_name', 'onnx') or
             k.startswith('tflite_')}
         macs[key[0]]['params_%s' % key[1]] = result['params']
         _log('Exported %s %s in %.0f s' % (key[0], key[1], wall_s))

@@ -376,8 +376,8 @@ def _tflite_top1(model_bytes, images, threads):
     another class has that score too (uint8 probabilities of a model
     without a clear winner often do).
   """
-  kwargs = {'num_threads': threads} if tf_compat.IS_TF2 else {}
-  interpreter = tf.lite.Interpreter(model_content=model_bytes, **kwargs)
+  interpreter = tflite.make_interpreter(model_content=model_bytes,
+                                       num_threads=threads)
   interpreter.allocate_tensors()
   details = interpreter.get_input_details()[0]
   output = interpreter.get_output_details()[0]['index']

@@ -19,6 +19,7 @@ import tensorflow.compat.v1 as tf
 from benchmarks import workloads
 from export import freeze
 from export import inference_graph
+from export import onnx_model
 from export import tflite
 
 INPUT_NAME = inference_graph.INPUT_NODE_NAME
@@ -76,7 +77,8 @@ def export_model(spec):
     dict with paths `checkpoint`, `frozen`, `tflite_b1`, `tflite_bN`
     (float), `tflite_int8_b1`, `tflite_int8_bN` (full-integer; unless the
     spec has `int8` False), the `output_name` and the trainable `params` of
-    the network.
+    the network; with `onnx` True in the spec, the path `onnx` of the
+    frozen graph converted by `export.onnx_model` (any batch size).
   """
   impl, model_name = spec['impl'], spec['model_name']
   image_size, export_dir = spec['image_size'], spec['export_dir']
@@ -123,4 +125,8 @@ def export_model(spec):
     with open(path, 'wb') as f:
       f.write(_convert_tflite(frozen_path, output_name, batch_size, int8))
     result[key] = path
+  if spec.get('onnx'):
+    result['onnx'] = os.path.join(export_dir, 'model.onnx')
+    with open(result['onnx'], 'wb') as f:
+      f.write(onnx_model.convert_graph_def(graph_def, output_name))
   return result

@@ -19,6 +19,8 @@ import tensorflow.compat.v1 as tf
 from benchmarks import workloads
 from export import freeze
 from export import inference_graph
+from export import onnx_model
+from export import tflite
 
 INPUT_NAME = inference_graph.INPUT_NODE_NAME
 NUM_CLASSES = workloads.NUM_CLASSES
@@ -71,11 +73,8 @@ class _TFLiteRunner(object):
   """Runs a TFLite model (fixed batch) on numpy batches."""
 
   def __init__(self, path, num_threads):
-    kwargs = {}
-    if tf_compat.IS_TF2:
-      # TF 1.15's interpreter has no thread setting (it runs on one thread).
-      kwargs['num_threads'] = num_threads
-    self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
+    self._interpreter = tflite.make_interpreter(model_path=path,
+                                                num_threads=num_threads)
     self._interpreter.allocate_tensors()
     details = self._interpreter.get_input_details()[0]
     self._input = details['index']
@@ -97,6 +96,23 @@ class _TFLiteRunner(object):
     self._interpreter = None
 
 
+class _OnnxRunner(object):
+  """Runs an ONNX model (any batch size) in ONNX Runtime."""
+
+  def __init__(self, path, num_threads):
+    self._runner = onnx_model.OnnxRunner(model_path=path,
+                                         num_threads=num_threads)
+
+  def prepare(self, batch):
+    return batch
+
+  def run(self, batch):
+    return self._runner.run(batch)
+
+  def close(self):
+    self._runner = None
+
+
 def _random_batch(batch_size, image_size):
   rng = np.random.RandomState(workloads.SEED)
   return rng.uniform(-1, 1, [batch_size, image_size, image_size, 3]).astype(
@@ -109,11 +125,11 @@ def infer(spec):
   Batch 1 runs first, so the peak memory read after it is batch 1's.
 
   Args:
-    spec: dict with `impl`, `model_name`, `format` ('checkpoint', 'frozen'
-      or 'tflite'), `image_size`, `infer_batch_size`, `warmup_iters`,
-      `latency_iters`, `throughput_iters`, `settings`, and the paths from
-      `export`. 'tflite_int8' takes the float images quantized to its
-      uint8 input (before timing).
+    spec: dict with `impl`, `model_name`, `format` ('checkpoint', 'frozen',
+      'tflite', 'tflite_int8' or 'onnx'), `image_size`, `infer_batch_size`,
+      `warmup_iters`, `latency_iters`, `throughput_iters`, `settings`, and
+      the paths from `export`. 'tflite_int8' takes the float images
+      quantized to its uint8 input (before timing).
 
   Returns:
     dict with `latency_ms` (median), `latency_ms_p90`, `images_per_sec`
@@ -131,6 +147,8 @@ def infer(spec):
   start = time.time()
   if fmt.startswith('tflite'):
     runner = _TFLiteRunner(spec[fmt + '_b1'], threads)
+  elif fmt == 'onnx':
+    runner = _OnnxRunner(spec['onnx'], threads)
   else:
     runner = _GraphRunner(spec, fmt)
   load_s = time.time() - start
@@ -169,7 +187,7 @@ def infer(spec):
             'peak_rss_b1_mib': peak_b1, 'load_s': load_s,
             # Before any tracing:
             'peak_rss_mib': workloads.memory_mib()['peak']}
-  if spec.get('profile') and not fmt.startswith('tflite'):
+  if spec.get('profile') and fmt in ('checkpoint', 'frozen'):
     result['profile'] = runner.profile(batch, spec.get('trace_path'))
   runner.close()
   return result

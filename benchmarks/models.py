@@ -50,10 +50,12 @@ MEASUREMENTS = {
     'train_script': ('train_script', 'tfrecord'),
     # Full-integer (int8) TFLite, uint8 input and output.
     'infer_tflite_int8': ('infer', 'tflite_int8'),
+    # The frozen graph converted by tf2onnx, run by ONNX Runtime.
+    'infer_onnx': ('infer', 'onnx'),
 }
 MEASUREMENT_ORDER = ('train_synthetic', 'train_tfrecord', 'train_loop',
                      'train_script', 'infer_checkpoint', 'infer_frozen',
-                     'infer_tflite', 'infer_tflite_int8')
+                     'infer_tflite', 'infer_tflite_int8', 'infer_onnx')
 
 # nets_factory name -> (library, model constructor, keyword arguments) of the
 # PyTorch network with the same layers, for the optional PyTorch column

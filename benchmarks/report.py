@@ -47,6 +47,7 @@ LABELS = {
     'infer_frozen': 'frozen',
     'infer_tflite': 'tflite',
     'infer_tflite_int8': 'tflite_int8',
+    'infer_onnx': 'onnx',
 }
 
 

@@ -59,7 +59,7 @@ NUM_CLASSES = 1001
 IMPLEMENTATIONS = models.IMPLEMENTATIONS
 KERAS_EQUIVALENTS = models.KERAS_EQUIVALENTS
 INPUTS = ('synthetic', 'tfrecord')
-FORMATS = ('checkpoint', 'frozen', 'tflite', 'tflite_int8')
+FORMATS = ('checkpoint', 'frozen', 'tflite', 'tflite_int8', 'onnx')
 
 # The training script's default optimizer (train_image_classifier.py).
 _RMSPROP = dict(learning_rate=0.01, decay=0.9, momentum=0.9, epsilon=1.0)

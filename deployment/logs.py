@@ -53,6 +53,9 @@ _DEPRECATION_MARKERS = ('is deprecated and will be removed',
                         'Instructions for updating',
                         'is scheduled for deletion',
                         'is deprecated. Please use')
+# The start of tf.lite.Interpreter's deprecation warning on TF 2; not hidden
+# (see _hide_import_warnings).
+TFLITE_INTERPRETER_NOTICE = r'\s*Warning: tf\.lite\.Interpreter is deprecated'
 
 
 def verbosity_from_argv(argv):
@@ -102,13 +105,12 @@ def _hide_import_warnings():
                    FutureWarning):
     warnings.filterwarnings('ignore', category=category,
                             module=_NOISY_PACKAGES)
-  # E.g. keras' "`layer.apply` is deprecated" (a UserWarning), and
-  # tf.lite.Interpreter's notice, which names a removal release older than
-  # the TensorFlow installed.
+  # E.g. keras' "`layer.apply` is deprecated" (a UserWarning).
   warnings.filterwarnings('ignore', message=r'.*deprecated',
                           module=_NOISY_PACKAGES)
-  warnings.filterwarnings('ignore', message=r'.*is deprecated and is '
-                          r'scheduled for deletion')
+  # Except tf.lite.Interpreter's notice: the project runs TFLite models
+  # through LiteRT on TF 2, so this one means a call site was missed.
+  warnings.filterwarnings('default', message=TFLITE_INTERPRETER_NOTICE)
 
 
 def is_deprecation_notice(message):

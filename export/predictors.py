@@ -23,6 +23,7 @@ import tensorflow.compat.v1 as tf
 from deployment import errors
 from export import freeze
 from export import inference_graph
+from export import onnx_model
 from export import saved_model
 from export import tflite
 
@@ -39,11 +40,13 @@ CHECKPOINT = 'checkpoint'
 FROZEN_GRAPH = 'frozen_graph'
 SAVED_MODEL = 'saved_model'
 TFLITE = 'tflite'
-KINDS = (CHECKPOINT, FROZEN_GRAPH, SAVED_MODEL, TFLITE)
+ONNX = 'onnx'
+KINDS = (CHECKPOINT, FROZEN_GRAPH, SAVED_MODEL, TFLITE, ONNX)
 
 _KINDS_HELP = ('a checkpoint (prefix or training directory), a frozen graph '
                '(.pb from freeze_graph.py), a SavedModel directory '
-               '(export_saved_model.py) or a .tflite file (export_tflite.py)')
+               '(export_saved_model.py), a .tflite file (export_tflite.py) '
+               'or a .onnx file (export_onnx.py)')
 
 # Leading bytes of the image formats TensorFlow decodes.
 _IMAGE_SIGNATURES = (
@@ -148,6 +151,8 @@ def detect_kind(path):
                      'and the images to classify as arguments.' %
                      (ref('model_path', path), image_format(head),
                       _KINDS_HELP))
+  if path.endswith('.onnx') or onnx_model.is_onnx_model(head):
+    return ONNX, path
   if path.endswith('.tflite'):
     raise ModelError('%s is named .tflite but is not a TFLite '
                      'model (no TFL3 identifier); it may be truncated. '
@@ -402,14 +407,11 @@ class TFLitePredictor(Predictor):
 
   def __init__(self, path, preprocessing_name=None):
     super(TFLitePredictor, self).__init__(preprocessing_name)
-    kwargs = {}
-    if tf_compat.IS_TF2:
+    try:
       # One thread per usable CPU: mobilenet_v1 batch-1 latency 10.0 ms
       # with 2 threads vs 14.0 ms with one on 2 cores (BENCHMARKS.md).
-      # TF 1.15's interpreter has no thread setting.
-      kwargs['num_threads'] = _usable_cpus()
-    try:
-      self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
+      self._interpreter = tflite.make_interpreter(
+          model_path=path, num_threads=_usable_cpus())
       self._interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
       raise ModelError('Cannot load the TFLite model %s: %s' %
@@ -438,6 +440,27 @@ class TFLitePredictor(Predictor):
           self._interpreter.get_tensor(self._output['index']),
           self._output)[0])
     return np.stack(results)
+
+
+class OnnxPredictor(Predictor):
+  """An ONNX model from export_onnx.py, run by ONNX Runtime."""
+
+  kind = ONNX
+
+  def __init__(self, path, preprocessing_name=None):
+    super(OnnxPredictor, self).__init__(preprocessing_name)
+    try:
+      self._runner = onnx_model.OnnxRunner(model_path=path,
+                                           num_threads=_usable_cpus())
+    except errors.InputError as e:
+      raise ModelError(errors.marked(e))
+    self.image_size = self._runner.image_size
+    self.channels = self._runner.channels
+    self.num_classes = self._runner.num_classes
+    self.scope = self._runner.scope
+
+  def predict(self, images):
+    return self._runner.run(images)
 
 
 def _quantize(values, details):
@@ -499,4 +522,6 @@ def load(model_path, model_name=None, num_classes=None, image_size=None,
     return FrozenGraphPredictor(path, preprocessing_name)
   if kind == SAVED_MODEL:
     return SavedModelPredictor(path, preprocessing_name)
+  if kind == ONNX:
+    return OnnxPredictor(path, preprocessing_name)
   return TFLitePredictor(path, preprocessing_name)

@@ -5,6 +5,7 @@ Quantization modes (`QUANTIZATION_MODES`):
 * `none`: float32 weights and activations.
 * `dynamic`: post-training dynamic-range quantization (int8 weights, float
   activations); needs no data.
+* `float16`: float16 weights (half the file), float32 computation on CPU.
 * `full_integer`: post-training full-integer quantization: int8 weights and
   activations calibrated on a representative dataset, uint8 input and
   output (quantization parameters in the model's input/output details).
@@ -35,7 +36,7 @@ ExportError = inference_graph.ExportError
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
 
-QUANTIZATION_MODES = ('none', 'dynamic', 'full_integer', 'qat')
+QUANTIZATION_MODES = ('none', 'dynamic', 'full_integer', 'qat', 'float16')
 
 # Input quantization of a QAT model: real = (uint8 - mean) / std maps
 # [0, 255] onto the network's [-1, 1] input range.
@@ -58,6 +59,39 @@ def _ensure_converter_binary_on_path():
     path = os.environ.get('PATH', '')
     if bin_dir not in path.split(os.pathsep):
       os.environ['PATH'] = bin_dir + os.pathsep + path
+
+
+def interpreter_class():
+  """The TFLite interpreter class this stack runs models with.
+
+  LiteRT's (`ai_edge_litert`, pinned in the TF 2 requirements) on TF 2,
+  where `tf.lite.Interpreter` is deprecated for removal; TF 1.15's own
+  where LiteRT cannot be installed (it needs Python >= 3.9).
+  """
+  if tf_compat.IS_TF2:
+    # pylint: disable=g-import-not-at-top
+    from ai_edge_litert import interpreter as litert_interpreter
+    return litert_interpreter.Interpreter
+  return tf.lite.Interpreter
+
+
+def make_interpreter(model_path=None, model_content=None, num_threads=None):
+  """A TFLite interpreter (see `interpreter_class`), tensors not allocated.
+
+  Args:
+    model_path: a .tflite file, or
+    model_content: the model's bytes.
+    num_threads: CPU threads (TF 2 only; TF 1.15's interpreter has no such
+      setting and runs on one thread). None: the runtime's default.
+  """
+  kwargs = {}
+  if num_threads and tf_compat.IS_TF2:
+    kwargs['num_threads'] = num_threads
+  if model_path is not None:
+    kwargs['model_path'] = model_path
+  else:
+    kwargs['model_content'] = model_content
+  return interpreter_class()(**kwargs)
 
 
 def find_output_node(graph_def):
@@ -159,6 +193,9 @@ def convert(graph_def_file, quantization='none', representative_data=None,
       graph_def_file, [input_name], [output_name], {input_name: shape})
   if quantization in ('dynamic', 'full_integer'):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if quantization == 'float16':
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
   if quantization == 'full_integer':
     converter.representative_dataset = lambda: ([x] for x in
                                                 representative_data)

@@ -18,6 +18,7 @@ import pytest
 
 import classify_image
 import export_inference_graph
+import export_onnx
 import export_tflite
 from deployment import run_record
 from deployment import errors
@@ -50,6 +51,10 @@ def exported(model, frozen_model, saved_model):
         '--quantization=full_integer', '--dataset_name=image_folder',
         '--dataset_dir=' + model.dataset_dir, '--num_calibration_images=32'])
     _EXPORTS['int8'] = int8_path
+    onnx_path = os.path.join(root, 'model.onnx')
+    lib.run_script(export_onnx, ['--input_graph=' + frozen,
+                                 '--output_file=' + onnx_path])
+    _EXPORTS[predictors.ONNX] = onnx_path
     _EXPORTS.update({predictors.CHECKPOINT: os.path.dirname(model.checkpoint),
                      predictors.FROZEN_GRAPH: frozen,
                      predictors.SAVED_MODEL: saved,
@@ -103,6 +108,7 @@ def test_detect_kind(model, exported):
       (os.path.join(exported[predictors.SAVED_MODEL], 'saved_model.pb'),
        predictors.SAVED_MODEL, exported[predictors.SAVED_MODEL]),
       (exported[predictors.TFLITE], predictors.TFLITE, None),
+      (exported[predictors.ONNX], predictors.ONNX, None),
   ]
   for path, kind, resolved in expected:
     assert predictors.detect_kind(path) == (kind, resolved or path), path
@@ -261,6 +267,8 @@ def test_wrong_model_files_are_reported(model, exported, image_files,
   paths, _ = image_files
   fake_tflite = tmp_path / 'model.tflite'
   fake_tflite.write_text(u'hello')
+  fake_onnx = tmp_path / 'model.onnx'
+  fake_onnx.write_text(u'hello')
   text_pb = tmp_path / 'notes.pb'
   text_pb.write_text(u'hello, this is not a graph')
   unfrozen = str(tmp_path / 'inference_graph.pb')
@@ -270,6 +278,7 @@ def test_wrong_model_files_are_reported(model, exported, image_files,
   cases = [
       (paths[0], 'is a JPEG image, not a model|is a PNG image, not a model'),
       (str(fake_tflite), 'not a TFLite model'),
+      (str(fake_onnx), 'ONNX Runtime .* cannot load'),
       (str(text_pb), 'is not a GraphDef|not an exported classifier'),
       (unfrozen, 'not frozen'),
       (str(tmp_path / 'nothing.pb'), 'does not exist'),
@@ -377,14 +386,14 @@ def test_training_record_supplies_the_flags_not_given(model, image_files,
 
 
 def test_tflite_predictor_uses_every_usable_cpu_on_tf2(monkeypatch, tmp_path):
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from export import tflite  # pylint: disable=g-import-not-at-top
   created = []
 
   def fake_interpreter(**kwargs):
     created.append(kwargs)
     raise ValueError('not a model')
 
-  monkeypatch.setattr(tf.lite, 'Interpreter', fake_interpreter)
+  monkeypatch.setattr(tflite, 'interpreter_class', lambda: fake_interpreter)
   path = str(tmp_path / 'model.tflite')
   with pytest.raises(predictors.ModelError, match='model_path'):
     predictors.TFLitePredictor(path)

@@ -322,7 +322,8 @@ def run_tflite(model_bytes, images):
   Returns:
     (float32 outputs [N, ...], the model's input dtype).
   """
-  interpreter = tf.lite.Interpreter(model_content=model_bytes)
+  from export import tflite  # pylint: disable=g-import-not-at-top
+  interpreter = tflite.make_interpreter(model_content=model_bytes)
   interpreter.allocate_tensors()
   inp = interpreter.get_input_details()[0]
   out = interpreter.get_output_details()[0]
