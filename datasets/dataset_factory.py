@@ -14,6 +14,7 @@ from datasets import image_folder
 from datasets import imagenet
 from datasets import mnist
 from datasets import shapes
+from datasets import visualwakewords
 
 datasets_map = {
     'cifar10': cifar10,
@@ -22,6 +23,7 @@ datasets_map = {
     'imagenet': imagenet,
     'mnist': mnist,
     'shapes': shapes,
+    'visualwakewords': visualwakewords,
 }
 
 
