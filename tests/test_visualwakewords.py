@@ -424,3 +424,18 @@ def test_generated_coco_shapes_tree_converts(tmp_path, repo_root, script_env):
             for r in read_shard(os.path.join(
                 str(tmp_path), 'train.record-%05d-of-00002' % shard))]
   assert 0 < sum(labels) < len(labels) == 30
+
+
+@pytest.mark.parametrize('marker', ['checkpoint', 'training_record.json'])
+def test_training_directory_as_dataset_dir_is_named(tmp_path, marker):
+  (tmp_path / marker).write_text('x')
+  with pytest.raises(dataset_errors.DatasetNotFoundError) as info:
+    dataset_factory.get_dataset('visualwakewords', 'val', str(tmp_path))
+  text = str(info.value)
+  assert 'dataset_dir=%s is a training directory' % tmp_path in text
+  assert os.path.join(str(tmp_path), 'val.record-*') in text
+  # Without checkpoints, the usual "create them with" advice.
+  os.remove(str(tmp_path / marker))
+  with pytest.raises(dataset_errors.DatasetNotFoundError) as info:
+    dataset_factory.get_dataset('visualwakewords', 'val', str(tmp_path))
+  assert 'training directory' not in str(info.value)
