@@ -297,19 +297,28 @@ def _write_vww_annotations(path, coco, foreground_id, relabelled):
     f.write(json.dumps(payload).encode('utf-8'))
 
 
+def _plan_info(foreground_class_of_interest, small_object_area_threshold,
+               num_shards):
+  return {'foreground_class_of_interest': foreground_class_of_interest,
+          'small_object_area_threshold': small_object_area_threshold,
+          'num_shards': num_shards}
+
+
+def split_is_done(dataset_dir, split_name, plan_info):
+  """Whether a finished conversion with these settings is on disk."""
+  return (sharded_writer.split_is_complete(dataset_dir, DATASET_NAME,
+                                           split_name, plan_info) and
+          os.path.exists(vww_annotation_path(dataset_dir, split_name)))
+
+
 def convert_split(dataset_dir, coco_dir, split_name,
                   foreground_class_of_interest, small_object_area_threshold,
                   num_shards, num_workers=None):
   """Relabels one COCO split and writes its records; returns the manifest."""
   annotation_file = coco_annotation_path(coco_dir, split_name)
-  plan_info = {
-      'foreground_class_of_interest': foreground_class_of_interest,
-      'small_object_area_threshold': small_object_area_threshold,
-      'annotation_bytes': os.path.getsize(annotation_file),
-  }
-  if (sharded_writer.split_is_complete(dataset_dir, DATASET_NAME,
-                                       split_name, plan_info) and
-      os.path.exists(vww_annotation_path(dataset_dir, split_name))):
+  plan_info = _plan_info(foreground_class_of_interest,
+                         small_object_area_threshold, num_shards)
+  if split_is_done(dataset_dir, split_name, plan_info):
     logging.info('%s %s is already converted; nothing to do.', DATASET_NAME,
                  split_name)
     return sharded_writer.read_manifest(dataset_dir, DATASET_NAME,
@@ -361,10 +370,14 @@ def run(dataset_dir, foreground_class_of_interest='person',
         '%s is empty; give a COCO category name such as person.' %
         dataset_errors.ref('foreground_class_of_interest'))
   coco_dir = os.path.join(dataset_dir, coco_dirname)
-  os.makedirs(coco_dir, exist_ok=True)
-  ensure_coco(coco_dir, coco_urls)
   shards = {'train': train_shards or DEFAULT_SHARDS['train'],
             'val': val_shards or DEFAULT_SHARDS['val']}
+  # A finished conversion needs no COCO tree: it may have been deleted.
+  if not all(split_is_done(dataset_dir, split_name, _plan_info(
+      foreground_class_of_interest, small_object_area_threshold,
+      shards[split_name])) for split_name in SPLITS):
+    os.makedirs(coco_dir, exist_ok=True)
+    ensure_coco(coco_dir, coco_urls)
   manifests = {}
   for split_name in SPLITS:
     manifests[split_name] = convert_split(
