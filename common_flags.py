@@ -191,6 +191,8 @@ def define_model_flags(flag_values=flags.FLAGS):
   define(flags.DEFINE_boolean, 'use_grayscale', False,
          'Feed single-channel gray images to the network instead of RGB.',
          flag_values)
+  # The TFLite Micro person-detection guide's spelling (slim has none).
+  define_alias('input_grayscale', 'use_grayscale', flag_values)
 
 
 def define_batch_size_flag(default=32, flag_values=flags.FLAGS):

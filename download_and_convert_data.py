@@ -22,6 +22,11 @@ Usage:
   python download_and_convert_data.py --dataset_name=imagenet \
       --source_dir=~/ILSVRC2012 --dataset_dir=/tmp/imagenet
 
+  # Visual Wake Words from COCO 2014 (in DIR/coco_dataset, fetched if absent):
+  python download_and_convert_data.py --dataset_name=visualwakewords \
+      --dataset_dir=DIR --foreground_class_of_interest=person \
+      --small_object_area_threshold=0.005
+
 Conversion is idempotent and crash-safe: run it again after an interruption
 and it completes the missing shards only.
 """
@@ -41,6 +46,7 @@ from deployment import logs  # first: sets TensorFlow's C++ log level
 from datasets import atomic_files
 from datasets import convert_image_folder
 from datasets import convert_imagenet
+from datasets import convert_visualwakewords
 from datasets import dataset_errors
 from datasets import download_and_convert_cifar10
 from datasets import download_and_convert_flowers
@@ -58,12 +64,13 @@ FLAG_NAMES = {
     'train_per_class': 'shapes_train_per_class',
     'validation_per_class': 'shapes_validation_per_class',
     'validation_labels_file': 'imagenet_validation_labels_file',
+    'val_shards': 'validation_shards',
 }
 
 flags.DEFINE_string(
     'dataset_name', None,
-    'The dataset to create: shapes, cifar10, flowers, mnist, image_folder or '
-    'imagenet.')
+    'The dataset to create: shapes, cifar10, flowers, mnist, image_folder, '
+    'imagenet or visualwakewords.')
 flags.DEFINE_string('dataset_dir', None,
                     'Directory where the TFRecords and labels.txt are written.')
 flags.DEFINE_string(
@@ -110,6 +117,26 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     'imagenet_bounding_box_file', None,
     'imagenet: bounding-box CSV (default: in --source_dir if present).')
+flags.DEFINE_string(
+    'foreground_class_of_interest', 'person',
+    'visualwakewords: the COCO category of label 1 (label 0: background).')
+flags.DEFINE_float(
+    'small_object_area_threshold', 0.005,
+    'visualwakewords: an image is the foreground class when one of its boxes '
+    'of that category covers more than this fraction of the image.')
+flags.DEFINE_string(
+    'coco_dirname', convert_visualwakewords.DEFAULT_COCO_DIRNAME,
+    'visualwakewords: folder inside --dataset_dir holding (or receiving) the '
+    'COCO 2014 tree.')
+flags.DEFINE_string('coco_train_url',
+                    convert_visualwakewords.DEFAULT_URLS['train'],
+                    'visualwakewords: zip of the COCO 2014 training images.')
+flags.DEFINE_string('coco_validation_url',
+                    convert_visualwakewords.DEFAULT_URLS['val'],
+                    'visualwakewords: zip of the COCO 2014 validation images.')
+flags.DEFINE_string('coco_annotations_url',
+                    convert_visualwakewords.DEFAULT_URLS['annotations'],
+                    'visualwakewords: zip of the COCO 2014 annotations.')
 
 
 def _checksum(official):
@@ -183,6 +210,19 @@ def _imagenet():
       validation_shards=FLAGS.validation_shards)
 
 
+def _visualwakewords():
+  return convert_visualwakewords.run(
+      FLAGS.dataset_dir,
+      foreground_class_of_interest=FLAGS.foreground_class_of_interest,
+      small_object_area_threshold=FLAGS.small_object_area_threshold,
+      coco_dirname=FLAGS.coco_dirname,
+      coco_urls={'train': FLAGS.coco_train_url,
+                 'val': FLAGS.coco_validation_url,
+                 'annotations': FLAGS.coco_annotations_url},
+      num_workers=FLAGS.num_workers, train_shards=FLAGS.train_shards,
+      val_shards=FLAGS.validation_shards)
+
+
 # The one place converter names map to code.
 CONVERTERS = {
     'cifar10': _cifar10,
@@ -191,6 +231,7 @@ CONVERTERS = {
     'imagenet': _imagenet,
     'mnist': _mnist,
     'shapes': _shapes,
+    'visualwakewords': _visualwakewords,
 }
 
 

@@ -51,6 +51,12 @@ PROGRAM = 'eval_image_classifier.py'
 def define_flags(flag_values=flags.FLAGS):
   """Registers every flag of this script with `flag_values`."""
   common_flags.define_eval_flags(flag_values)
+  # Not in slim's eval script: the person-detection guide passes it, meaning
+  # "evaluate the latest checkpoint here" when --checkpoint_path is absent.
+  common_flags.define(
+      flags.DEFINE_string, 'train_dir', None,
+      'Training directory whose latest checkpoint is evaluated when '
+      '--checkpoint_path is not given.', flag_values)
 
 
 common_flags.register_script_flags(define_flags, PROGRAM, __name__)
@@ -115,6 +121,8 @@ def evaluate(opts):
     ScriptError: for bad flags, data or checkpoints; the library's error
       is its `__cause__`.
   """
+  if opts.train_dir and not opts['checkpoint_path'].present:
+    opts.checkpoint_path = opts.train_dir
   merged, record_path = record_flags.merged_flags(
       opts, opts.checkpoint_path, RECORD_FLAGS)
   decay = None

@@ -70,7 +70,11 @@ def _run(flag_values):
     raise script_utils.ScriptError('--output_file is required: where to '
                                    'write the GraphDef (e.g. graph.pb).')
   num_classes = export_flags.num_classes(flag_values)
-  with tf.Graph().as_default() as graph:
+  # Reference variables (TF 1.15's kind, also on TF 2): TensorFlow's own
+  # freeze_graph tool, which guides run on this file, fails on resource
+  # variables. The checkpoint names are the same for both kinds.
+  with tf.Graph().as_default() as graph, tf.variable_scope(
+      tf.get_variable_scope(), use_resource=False):
     net = inference_graph.build_inference_graph(
         flag_values.model_name, num_classes,
         image_size=flag_values.image_size,

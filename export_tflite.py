@@ -14,6 +14,14 @@ r"""Converts a frozen graph (freeze_graph.py) to a TensorFlow Lite model.
     # quantization-aware-trained graph (freeze_graph.py --quantize)
     python export_tflite.py --input_graph=/tmp/frozen_qat.pb \
       --quantization=qat --output_file=/tmp/model_uint8.tflite
+    # TFLite Micro in one command: a checkpoint (or --input_graph) to a
+    # full-int8 model with int8 input and output, as C source
+    python export_tflite.py --checkpoint_path=/tmp/person_detection_train \
+      --model_name=mobilenet_v1_025 --image_size=96 --input_grayscale=True \
+      --quantization=full_integer --integer_io_type=int8 \
+      --dataset_name=visualwakewords --dataset_dir=/tmp/person_detection \
+      --dataset_split_name=val --output_format=c_array \
+      --output_file=/tmp/person_detect_model_data.cc
 
 Full-integer and QAT models take uint8 images and give uint8 probabilities;
 their input/output details carry the (scale, zero point) to convert.
@@ -36,8 +44,10 @@ from export import export_flags
 from export import freeze
 from export import labels
 from export import inference_graph
+from export import micro_export
 from export import predictors
 from export import tflite
+from training import checkpoints
 from training import model_inputs
 
 PROGRAM = 'export_tflite'
@@ -64,6 +74,30 @@ def define_flags(flag_values=flags.FLAGS):
   define(flags.DEFINE_string, 'output_node_name', None,
          'Output node; default: the graph\'s <Scope>/Predictions/Reshape_1.',
          flag_values)
+  define_microcontroller_flags(flag_values)
+
+
+def define_microcontroller_flags(flag_values):
+  """Flags of the one-command int8 export for TFLite Micro."""
+  define = common_flags.define
+  define(flags.DEFINE_enum, 'integer_io_type', 'uint8',
+         'full_integer: type of the model\'s input and output (int8 for '
+         'TFLite Micro\'s person detector).', flag_values,
+         enum_values=sorted(tflite.INTEGER_IO_TYPES))
+  define(flags.DEFINE_enum, 'output_format', 'tflite',
+         'tflite: the model file; c_array: C/C++ source of its bytes (an '
+         'aligned const array and its length, as xxd -i gives).',
+         flag_values, enum_values=list(micro_export.OUTPUT_FORMATS))
+  define(flags.DEFINE_string, 'c_array_name', None,
+         'c_array: the array\'s name (default from --output_file, as xxd -i '
+         'names it); the length is <name>_len.', flag_values)
+  export_flags.define_checkpoint_flags(flag_values)
+  define(flags.DEFINE_integer, 'image_size', None,
+         'With --checkpoint_path: input height and width (default: the '
+         'training record\'s, else the network\'s).', flag_values)
+  define(flags.DEFINE_integer, 'num_classes', None,
+         'With --checkpoint_path: outputs of the head (default: from the '
+         'dataset or the checkpoint).', flag_values)
 
 
 common_flags.register_script_flags(define_flags, PROGRAM, __name__)
@@ -97,8 +131,9 @@ def _representative_data(flag_values, graph_def):
 # How the written model is described, by --quantization.
 MODEL_KINDS = {'none': 'float32, not quantized',
                'dynamic': 'int8 weights, float activations',
-               'full_integer': 'int8, uint8 input and output',
-               'qat': 'uint8, quantization-aware trained'}
+               'full_integer': 'int8, %s input and output',
+               'qat': 'uint8, quantization-aware trained',
+               'float16': 'float16 weights'}
 
 # The flags whose names differ from the library parameters they set.
 FLAG_NAMES = {'graph_def_file': 'input_graph',
@@ -113,36 +148,74 @@ def run(flag_values):
 
 def _run(flag_values):
   """Converts and writes the model; returns its size in bytes."""
+  if flag_values.checkpoint_path and not flag_values.input_graph:
+    return _run_from_checkpoint(flag_values)
   if not flag_values.input_graph:
     raise script_utils.ScriptError(
         '--input_graph is required: a frozen graph written by '
-        'freeze_graph.py.')
+        'freeze_graph.py (or give --checkpoint_path to freeze one here).')
   if not flag_values.output_file:
     raise script_utils.ScriptError('--output_file is required: where to '
                                    'write the .tflite model.')
   source = flag_values.input_graph
   flag_values, _ = record_flags.merged_flags(flag_values, source,
                                              RECORD_FLAGS)
-  representative = None
-  if flag_values.quantization == 'full_integer':
-    graph_def = freeze.load_graph_def(flag_values.input_graph, 'input_graph')
-    representative = _representative_data(flag_values, graph_def)
-  model = tflite.convert(flag_values.input_graph,
-                         quantization=flag_values.quantization,
-                         representative_data=representative,
-                         output_name=flag_values.output_node_name)
-  freeze.write_bytes(model, flag_values.output_file)
-  print('Wrote %s (%s, %d bytes%s).' %
-        (flag_values.output_file,
-         MODEL_KINDS.get(flag_values.quantization, flag_values.quantization),
-         len(model),
-         ', calibrated on %d images of %s/%s' %
-         (len(representative), flag_values.dataset_name,
-          flag_values.dataset_split_name) if representative else ''))
+  size = _convert_and_write(flag_values, flag_values.input_graph)
   record_flags.copy_record_beside(source, flag_values.output_file)
   labels.copy_labels_beside(flag_values.output_file, flag_values.dataset_dir,
                             source)
+  return size
+
+
+def _convert_and_write(flag_values, graph_path):
+  """Converts the frozen graph at `graph_path`; returns the model's size."""
+  representative = None
+  if flag_values.quantization == 'full_integer':
+    graph_def = freeze.load_graph_def(graph_path, 'input_graph')
+    representative = _representative_data(flag_values, graph_def)
+  model = tflite.convert(graph_path,
+                         quantization=flag_values.quantization,
+                         representative_data=representative,
+                         output_name=flag_values.output_node_name,
+                         integer_io_type=flag_values.integer_io_type)
+  freeze.write_bytes(micro_export.model_file_bytes(
+      model, flag_values.output_format, flag_values.output_file,
+      flag_values.c_array_name), flag_values.output_file)
+  print('Wrote %s (%s%s, %d bytes%s).' %
+        (flag_values.output_file,
+         MODEL_KINDS.get(flag_values.quantization,
+                         flag_values.quantization).replace(
+                             '%s', flag_values.integer_io_type),
+         '' if flag_values.output_format == 'tflite' else
+         ' as ' + flag_values.output_format, len(model),
+         ', calibrated on %d images of %s/%s' %
+         (len(representative), flag_values.dataset_name,
+          flag_values.dataset_split_name) if representative else ''))
   return len(model)
+
+
+def _run_from_checkpoint(flag_values):
+  """Freezes --checkpoint_path to a temporary graph and converts that."""
+  source = flag_values.checkpoint_path
+  checkpoint = checkpoints.resolve_checkpoint(source)
+  flag_values, _ = record_flags.merged_flags(
+      flag_values, source, dict(record_flags.NETWORK_FLAGS,
+                                dataset_name='dataset_name'))
+  if not flag_values.output_file:
+    raise script_utils.ScriptError('--output_file is required: where to '
+                                   'write the .tflite model.')
+  with micro_export.frozen_checkpoint_file(
+      flag_values.output_file, flag_values.model_name, checkpoint,
+      export_flags.num_classes(flag_values, checkpoint),
+      image_size=flag_values.image_size,
+      use_grayscale=flag_values.use_grayscale,
+      moving_average_decay=flag_values.moving_average_decay) as (path, frozen):
+    print('Froze %s with %s.' % (frozen.checkpoint, frozen.weights))
+    size = _convert_and_write(flag_values, path)
+  record_flags.copy_record_beside(source, flag_values.output_file)
+  labels.copy_labels_beside(flag_values.output_file, flag_values.dataset_dir,
+                            source)
+  return size
 
 
 def main(_):

@@ -14,6 +14,7 @@ from datasets import image_folder
 from datasets import imagenet
 from datasets import mnist
 from datasets import shapes
+from datasets import visualwakewords
 
 datasets_map = {
     'cifar10': cifar10,
@@ -22,6 +23,7 @@ datasets_map = {
     'imagenet': imagenet,
     'mnist': mnist,
     'shapes': shapes,
+    'visualwakewords': visualwakewords,
 }
 
 
@@ -60,11 +62,35 @@ def get_dataset(name, split_name, dataset_dir, file_pattern=None, reader=None):
   except dataset_errors.SplitFilesNotFoundError as error:
     if file_pattern:
       raise
+    if _holds_checkpoints(dataset_dir):
+      raise dataset_errors.DatasetNotFoundError(
+          _training_directory_message(error))
     owners = datasets_in_directory(dataset_dir, exclude=name)
     if not owners:
       raise
     raise dataset_errors.DatasetNotFoundError(
         _other_dataset_message(error, owners))
+
+
+# What a training directory holds and a dataset directory does not.
+_TRAINING_FILES = ('checkpoint', 'training_record.json')
+
+
+def _holds_checkpoints(dataset_dir):
+  return any(os.path.isfile(os.path.join(dataset_dir, name))
+             for name in _TRAINING_FILES)
+
+
+def _training_directory_message(error):
+  """For a dataset directory that is a training directory (a guide's slip)."""
+  return (
+      '%s is a training directory (it holds checkpoints), not the dataset: '
+      'no TFRecord files for %s split %r there (expected %s). Point %s at '
+      'the directory download_and_convert_data.py wrote the records into '
+      '(the one given to it as %s).' %
+      (dataset_errors.ref('dataset_dir', error.dataset_dir),
+       error.dataset_name, error.split_name, error.pattern,
+       dataset_errors.ref('dataset_dir'), dataset_errors.ref('dataset_dir')))
 
 
 def datasets_in_directory(dataset_dir, exclude=None):

@@ -113,18 +113,23 @@ _SplitPlan = collections.namedtuple(
 
 
 def _plan(dataset_dir, dataset_name, split_name, items, num_shards,
-          plan_info, shard_name_fn):
+          plan_info, shard_name_fn, round_robin=False):
   """Shard names and contents, and the fingerprint that identifies them."""
   num_shards = max(1, min(int(num_shards), len(items)))
   names = [shard_name_fn(dataset_name, split_name, i, num_shards)
            for i in range(num_shards)]
-  bounds = [len(items) * i // num_shards for i in range(num_shards + 1)]
+  if round_robin:
+    shard_items = [items[i::num_shards] for i in range(num_shards)]
+  else:
+    bounds = [len(items) * i // num_shards for i in range(num_shards + 1)]
+    shard_items = [items[bounds[i]:bounds[i + 1]] for i in range(num_shards)]
+  identity = [names, [repr(item) for item in items], plan_info]
+  if round_robin:  # Appended only here: other splits keep their fingerprint.
+    identity.append('round_robin')
   fingerprint = hashlib.sha256(json.dumps(
-      [names, [repr(item) for item in items], plan_info],
-      sort_keys=True).encode('utf-8')).hexdigest()
+      identity, sort_keys=True).encode('utf-8')).hexdigest()
   return _SplitPlan(names, [os.path.join(dataset_dir, n) for n in names],
-                    [items[bounds[i]:bounds[i + 1]] for i in range(num_shards)],
-                    fingerprint)
+                    shard_items, fingerprint)
 
 
 def _reusable_shards(dataset_dir, dataset_name, split_name, old, plan):
@@ -177,7 +182,8 @@ def _write_pending(plan, todo, example_fn, num_workers, manifest, save,
 def write_split(dataset_dir, dataset_name, split_name, items, example_fn,
                 num_shards, num_classes, num_workers=None, plan_info=None,
                 shard_name_fn=default_shard_name,
-                progress_interval_secs=conversion_progress.DEFAULT_INTERVAL_SECS):
+                progress_interval_secs=conversion_progress.DEFAULT_INTERVAL_SECS,
+                round_robin=False):
   """Writes a split as sharded TFRecords, crash-safely and resumably.
 
   The split's manifest (`<dataset>_<split>_manifest.json`) is written first
@@ -202,6 +208,8 @@ def write_split(dataset_dir, dataset_name, split_name, items, example_fn,
     plan_info: JSON-able settings that change the output (seed, sizes...).
     shard_name_fn: (dataset_name, split_name, index, num_shards) -> file name.
     progress_interval_secs: least time between two progress lines.
+    round_robin: item k goes to shard k % num_shards (slim's Visual Wake
+      Words layout) instead of consecutive runs of items per shard.
 
   Returns:
     The final manifest dict.
@@ -216,7 +224,7 @@ def write_split(dataset_dir, dataset_name, split_name, items, example_fn,
   os.makedirs(dataset_dir, exist_ok=True)
   with atomic_files.disk_full_explained(dataset_dir):
     plan = _plan(dataset_dir, dataset_name, split_name, items, num_shards,
-                 plan_info, shard_name_fn)
+                 plan_info, shard_name_fn, round_robin)
     old = read_manifest(dataset_dir, dataset_name, split_name)
     done = _reusable_shards(dataset_dir, dataset_name, split_name, old, plan)
     if old and old.get('complete') and len(done) == len(plan.names):

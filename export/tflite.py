@@ -37,6 +37,8 @@ ExportError = inference_graph.ExportError
 ref = errors.ref
 
 QUANTIZATION_MODES = ('none', 'dynamic', 'full_integer', 'qat', 'float16')
+# Input/output types of a full-integer model.
+INTEGER_IO_TYPES = {'uint8': tf.uint8, 'int8': tf.int8}
 
 # Input quantization of a QAT model: real = (uint8 - mean) / std maps
 # [0, 255] onto the network's [-1, 1] input range.
@@ -140,7 +142,8 @@ def has_fake_quant(graph_def):
 
 
 def convert(graph_def_file, quantization='none', representative_data=None,
-            input_name=inference_graph.INPUT_NODE_NAME, output_name=None):
+            input_name=inference_graph.INPUT_NODE_NAME, output_name=None,
+            integer_io_type='uint8'):
   """Converts a frozen GraphDef file to a TFLite flatbuffer.
 
   Args:
@@ -151,6 +154,8 @@ def convert(graph_def_file, quantization='none', representative_data=None,
     input_name: the input placeholder.
     output_name: the output node; None: the graph's
       `<Scope>/Predictions/Reshape_1`.
+    integer_io_type: for `full_integer`: `uint8` or `int8` (what TFLite
+      Micro's person detector takes) input and output.
 
   Returns:
     The TFLite model as bytes.
@@ -200,8 +205,13 @@ def convert(graph_def_file, quantization='none', representative_data=None,
     converter.representative_dataset = lambda: ([x] for x in
                                                 representative_data)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
+    io_type = INTEGER_IO_TYPES.get(integer_io_type)
+    if io_type is None:
+      raise ExportError('%s is not one of %s.' % (
+          ref('integer_io_type', integer_io_type),
+          ', '.join(sorted(INTEGER_IO_TYPES))))
+    converter.inference_input_type = io_type
+    converter.inference_output_type = io_type
   if quantization == 'qat':
     converter.inference_type = tf.uint8
     converter.quantized_input_stats = {

@@ -16,7 +16,8 @@ from datasets import dataset_utils
 from datasets import generate_shapes
 from export import inference_graph
 
-_NAMES = ('cifar10', 'flowers', 'image_folder', 'imagenet', 'mnist', 'shapes')
+_NAMES = ('cifar10', 'flowers', 'image_folder', 'imagenet', 'mnist', 'shapes',
+          'visualwakewords')
 
 
 def test_every_documented_dataset_is_registered():
@@ -42,7 +43,8 @@ def test_unknown_split_lists_valid_splits(tmp_path, name, split):
 @pytest.mark.parametrize('name', _NAMES)
 def test_missing_directory_says_how_to_create_it(tmp_path, name):
   missing = str(tmp_path / 'nowhere')
-  split = 'test' if name in ('cifar10', 'mnist') else 'validation'
+  split = {'cifar10': 'test', 'mnist': 'test', 'visualwakewords': 'val'}.get(
+      name, 'validation')
   with pytest.raises(dataset_utils.DatasetNotFoundError) as e:
     dataset_factory.get_dataset(name, split, missing)
   assert missing in str(e.value)
@@ -84,7 +86,7 @@ def test_image_folder_without_manifest_is_refused(tmp_path):
 # One declarative description per dataset; class counts without files.
 
 _FIXED_NUM_CLASSES = {'imagenet': 1001, 'flowers': 5, 'cifar10': 10,
-                      'mnist': 10, 'shapes': 6}
+                      'mnist': 10, 'shapes': 6, 'visualwakewords': 2}
 
 
 @pytest.mark.parametrize('name', _NAMES)

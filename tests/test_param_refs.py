@@ -49,6 +49,11 @@ ALLOWED_FILES = {
     # Runnable as `python -m nets.model_analysis`: its main() is an entry
     # point with its own flags and usage messages.
     'nets/model_analysis.py',
+    # slim's entry scripts at slim's paths: they turn their flags into the
+    # main scripts' command lines and name flags in their errors.
+    'nets/mobilenet_v1_train.py',
+    'nets/mobilenet_v1_eval.py',
+    'nets/post_training_quantization.py',
 }
 # Single literals that must stay: a command line users run, quoted as advice.
 ALLOWED_LITERALS = {

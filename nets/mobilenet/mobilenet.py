@@ -371,12 +371,17 @@ def mobilenet(inputs,
   dropout_keep_prob = mobilenet_args.pop('dropout_keep_prob', None)
   _check_rank4(inputs, 'inputs')
   with tf.variable_scope(scope, 'Mobilenet', [inputs], reuse=reuse) as scope:
+    # Named as slim names them (<scope>/input, <scope>/embedding,
+    # <scope>/Logits/ReduceMean, <scope>/Logits/output): graph consumers
+    # fetch tensors by these names.
+    inputs = tf.identity(inputs, 'input')
     net, end_points = mobilenet_base(inputs, scope=scope, **mobilenet_args)
     if base_only:
       return net, end_points
+    net = tf.identity(net, name='embedding')
     with tf.variable_scope('Logits'):
       if use_reduce_mean_for_pooling:
-        net = tf.reduce_mean(net, [1, 2], keepdims=True, name='global_pool')
+        net = tf.reduce_mean(net, [1, 2], keepdims=True, name='ReduceMean')
       else:
         net = global_pool(net)
       end_points['global_pool'] = net
@@ -392,7 +397,7 @@ def mobilenet(inputs,
                            normalizer_fn=None,
                            biases_initializer=tf.zeros_initializer(),
                            scope='Conv2d_1c_1x1')
-      logits = tf.squeeze(logits, [1, 2], name='output')
+      logits = tf.identity(tf.squeeze(logits, [1, 2]), name='output')
     end_points['Logits'] = logits
     if prediction_fn:
       end_points['Predictions'] = prediction_fn(logits, 'Predictions')

@@ -1,0 +1,38 @@
+r"""Writes a small synthetic COCO-2014-shaped tree (see datasets/generate_coco_shapes.py).
+
+  python generate_coco_shapes.py --coco_dir=/tmp/vww/coco_dataset \
+      --train_images=600 --val_images=200
+"""
+
+from absl import app
+from absl import flags
+
+from deployment import logs  # first: sets TensorFlow's C++ log level
+from datasets import generate_coco_shapes
+
+flags.DEFINE_string('coco_dir', None, 'Where to write the COCO-shaped tree.')
+flags.DEFINE_integer('train_images', generate_coco_shapes.DEFAULT_SIZES['train'],
+                     'Images of train2014.')
+flags.DEFINE_integer('val_images', generate_coco_shapes.DEFAULT_SIZES['val'],
+                     'Images of val2014.')
+flags.DEFINE_integer('seed', 0, 'Seed of the images.')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('unexpected arguments %s; all options are --flags.'
+                         % argv[1:])
+  logs.quiet_logging(FLAGS.verbosity)
+  if not FLAGS.coco_dir:
+    raise app.UsageError('--coco_dir is required: where to write the tree.')
+  for split_name, count in (('train', FLAGS.train_images),
+                            ('val', FLAGS.val_images)):
+    if count < 1:
+      raise app.UsageError('--%s_images must be at least 1.' % split_name)
+    print('Wrote %s (%d images).' % (generate_coco_shapes.write_split(
+        FLAGS.coco_dir, split_name, count, FLAGS.seed), count))
+
+
+if __name__ == '__main__':
+  app.run(main)
