@@ -471,7 +471,8 @@ def define_preemption_flag(flag_values=flags.FLAGS):
   define(flags.DEFINE_float, 'preemption_grace_secs', 25.0,
          'On SIGTERM, SIGINT (Ctrl-C) or SIGHUP, training finishes its step, '
          'saves it and exits (status 128 + the signal: 143, 130, 129); the '
-         'evaluator stops before its next checkpoint. If that takes longer '
+         'evaluator stops at its next batch, writing no metrics for a '
+         'checkpoint it did not finish. If that takes longer '
          'than this many seconds, the process exits without the save; a '
          'second signal exits at once. Keep it below the time your '
          'scheduler waits before SIGKILL (30 s on most preemptible VMs).',
