@@ -4,9 +4,7 @@ The companion of `kill_loop` (SIGKILL) for the signals a scheduler or a
 user sends. Each trial starts `train_image_classifier.py` on the tiny
 shapes set, sends a stop signal at a random moment and checks that
 
-  * the process exits with status 128 + the signal (143, 130, 129), or, when
-    the signal came before its handlers were installed (while Python
-    imports TensorFlow), was ended by it, before it locked anything;
+  * the process exits with status 128 + the signal (143, 130, 129);
   * it printed no traceback; after a signal during training it printed
     "interrupted by SIG... at step N; checkpoint <train_dir>/model.ckpt-N
     saved", and N is the newest listed checkpoint's step;
@@ -15,8 +13,9 @@ shapes set, sends a stop signal at a random moment and checks that
     N + 1.
 
 Modes, taken in turn (seeded):
-  startup        a signal 0.5-10 s after launch (imports, graph building,
-                 restore): the run stops at once, nothing to save;
+  startup        a signal 0-3 s after the lock is taken (graph building,
+                 restore, or the first steps when start-up is quick): before
+                 the first step the run stops at once, nothing to save;
   training       a signal once steps are running;
   second_signal  a signal once steps are running, and a second one as soon
                  as the save of the stop is seen writing (a temporary
@@ -70,10 +69,14 @@ def _signal_at(process, mode, rng, log_path, train_dir, deadline):
   during a save)."""
   signum = rng.choice(SIGNALS)
   if mode == 'startup':
-    delay = rng.uniform(0.5, 10.0)
-    start = time.time()
-    while time.time() < start + delay and process.poll() is None:
+    # The lock is taken once the handlers are installed; then the graph is
+    # built and the checkpoint restored. (A signal while Python imports
+    # acts as the default action does: test_preemption checks Ctrl-C.)
+    lock = os.path.join(train_dir, _LOCK)
+    while (not os.path.exists(lock) and time.time() < deadline and
+           process.poll() is None):
       time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 3.0))
   else:
     if not kill_loop._wait_for_step(process, log_path, deadline):  # pylint: disable=protected-access
       raise CrashSafetyError('training ended or stalled before its first '
@@ -96,8 +99,6 @@ def _check_stop(code, signum, text, mode, mid_save, train_dir, newest_step):
   kill_loop._check_no_traceback(text, 'the stopped run')  # pylint: disable=protected-access
   if os.path.exists(os.path.join(train_dir, _LOCK)):
     raise CrashSafetyError('the lock file is still there after the stop')
-  if code == -signum and mode == 'startup' and 'Training ' not in text:
-    return None  # Ended by the signal before its handlers existed.
   match = _STOPPED_RE.search(text)
   # A second signal that came after the stop was saved and the handlers
   # were gone ends the process as signals do.
@@ -123,6 +124,32 @@ def _check_stop(code, signum, text, mode, mid_save, train_dir, newest_step):
                            'newest listed checkpoint is step %s' %
                            (step, match.group(3), newest_step))
   return step
+
+
+def _launch(command, log_path, mode, rng, train_dir, timeout_secs):
+  """Runs one launch, signalled as `mode` says (None: not at all).
+
+  Returns:
+    (exit status, signal sent or None, second signal landed mid-save,
+    time of the signal or None).
+  """
+  process = kill_loop._start(command, log_path)  # pylint: disable=protected-access
+  deadline = time.time() + timeout_secs
+  signum, mid_save, sent = None, False, None
+  try:
+    if mode is not None:
+      signum, mid_save = _signal_at(process, mode, rng, log_path, train_dir,
+                                    deadline)
+      sent = time.time()
+    return (process.wait(timeout=max(1, deadline - time.time())), signum,
+            mid_save, sent)
+  except subprocess.TimeoutExpired:
+    raise CrashSafetyError('a launch did not end in %d s; see %s' %
+                           (timeout_secs, log_path))
+  finally:
+    if process.poll() is None:
+      process.kill()
+      process.wait()
 
 
 def run_signal_loop(work_dir, trials, seed=0, modes=None, max_steps=100000,
@@ -162,26 +189,10 @@ def run_signal_loop(work_dir, trials, seed=0, modes=None, max_steps=100000,
     last = trial == trials
     log_path = os.path.join(work_dir, 'train-%03d.log' % trial)
     steps = (saved_step or 0) + final_steps if last else max_steps
-    process = kill_loop._start(kill_loop.train_command(  # pylint: disable=protected-access
-        data_dir, train_dir, steps, python), log_path)
-    deadline = time.time() + launch_timeout_secs
-    mode = signum = None
-    mid_save = False
-    sent = None
-    try:
-      if not last:
-        mode = modes[trial % len(modes)]
-        signum, mid_save = _signal_at(process, mode, rng, log_path,
-                                      train_dir, deadline)
-        sent = time.time()
-      code = process.wait(timeout=max(1, deadline - time.time()))
-    except subprocess.TimeoutExpired:
-      raise CrashSafetyError('launch %d did not end in %d s; see %s' %
-                             (trial, launch_timeout_secs, log_path))
-    finally:
-      if process.poll() is None:
-        process.kill()
-        process.wait()
+    mode = None if last else modes[trial % len(modes)]
+    code, signum, mid_save, sent = _launch(
+        kill_loop.train_command(data_dir, train_dir, steps, python),
+        log_path, mode, rng, train_dir, launch_timeout_secs)
     text = kill_loop._read(log_path)  # pylint: disable=protected-access
     kill_loop._check_resume(text, resumed_from, saved_step)  # pylint: disable=protected-access
     new_step, variables, paths = kill_loop.check_checkpoints(train_dir,
@@ -207,7 +218,8 @@ def run_signal_loop(work_dir, trials, seed=0, modes=None, max_steps=100000,
         (trial, mode, signal.Signals(signum).name,
          ' + SIGTERM mid-save' if mid_save else '', code,
          time.time() - sent,
-         'saved step %d' % step if step is not None else 'nothing to save',
+         'saved step %d' % step if step is not None else
+         ('stopped during the save' if mid_save else 'nothing to save'),
          new_step, len(paths)))
     saved_step = new_step
     resumed_from = tf.train.latest_checkpoint(train_dir)

@@ -230,7 +230,7 @@ class StopSignals(object):
       except Exception:  # pylint: disable=broad-except
         state = ''
     if why is None:
-      logging.info('interrupted by %s before this run trained a step; '
+      logging.info('interrupted by %s before this process trained a step; '
                    'nothing to save%s; run the same command to resume.',
                    signal_name(self.signum), state)
     else:
