@@ -193,8 +193,8 @@ class StopSignals(object):
                                                   deadline - time.time())
       ready, _, _ = select.select([self._fds[0]], [], [], timeout)
       if not ready:
-        self._exit_now('gave up saving after --preemption_grace_secs=%g s' %
-                       self._grace_secs)
+        self._exit_now('gave up saving after %s s' %
+                       ref('preemption_grace_secs', self._grace_secs))
         return
       for value in bytearray(os.read(self._fds[0], 64)):
         if value == _QUIT[0]:
