@@ -420,6 +420,8 @@ def define_train_flags(flag_values=flags.FLAGS):
   define_image_size_flag('train_image_size', flag_values)
   define_fine_tune_flags(flag_values)
   define_train_dir_safety_flags(flag_values)
+  define_preemption_flag(flag_values)
+  define_recovery_flags(flag_values)
 
 
 def define_train_dir_safety_flags(flag_values=flags.FLAGS):
@@ -463,3 +465,37 @@ def define_eval_flags(flag_values=flags.FLAGS):
   define_model_flags(flag_values)
   define_batch_size_flag(100, flag_values)
   define_image_size_flag('eval_image_size', flag_values)
+  define_preemption_flag(flag_values)
+  define(flags.DEFINE_bool, 'eval_every_checkpoint', False,
+         'Watch mode: score every new checkpoint, oldest first. Default: '
+         'when several arrived during one evaluation, score the newest and '
+         'name the ones skipped.', flag_values)
+
+
+def define_preemption_flag(flag_values=flags.FLAGS):
+  """--preemption_grace_secs (training/preemption.py)."""
+  define(flags.DEFINE_float, 'preemption_grace_secs', 25.0,
+         'On SIGTERM, SIGINT (Ctrl-C) or SIGHUP, training finishes its step, '
+         'saves it and exits (status 128 + the signal: 143, 130, 129); the '
+         'evaluator stops at its next batch, writing no metrics for a '
+         'checkpoint it did not finish. If that takes longer '
+         'than this many seconds, the process exits without the save; a '
+         'second signal exits at once. Keep it below the time your '
+         'scheduler waits before SIGKILL (30 s on most preemptible VMs).',
+         flag_values)
+
+
+def define_recovery_flags(flag_values=flags.FLAGS):
+  """Blow-up recovery (training/blowup_recovery.py)."""
+  define(flags.DEFINE_integer, 'recover_from_nonfinite', 0,
+         'On a NaN/Inf loss or weights (or a loss above --loss_upper_bound), '
+         'restore the last good checkpoint and go on with a new shuffle of '
+         'the input, at most this many times. 0: stop at the first one.',
+         flag_values)
+  define(flags.DEFINE_float, 'loss_upper_bound', None,
+         'A finite loss above this counts as a blow-up (stops training, or '
+         'is recovered from with --recover_from_nonfinite). Unset: no bound.',
+         flag_values)
+  define(flags.DEFINE_float, 'recovery_learning_rate_factor', 1.0,
+         'Multiply the learning rate by this at each recovery, in (0, 1].',
+         flag_values)

@@ -31,6 +31,14 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import signal
+import sys
+
+if __name__ == '__main__':
+  # Until main() installs its handlers, Ctrl-C ends the script quietly (it
+  # has nothing to save yet) instead of raising inside an import.
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -43,6 +51,7 @@ import record_flags
 from deployment import script_utils
 from training import evaluator
 from training import model_inputs
+from training import preemption
 from training import run_checks
 
 PROGRAM = 'eval_image_classifier.py'
@@ -108,11 +117,12 @@ def explain_low_accuracy(results, batch_norm_decay=None):
   return message
 
 
-def evaluate(opts):
+def evaluate(opts, stop_signals=None):
   """Evaluates as the parsed flags `opts` say (see `evaluator.evaluate`).
 
   Flags the user did not give come from the checkpoint's training record
-  when there is one.
+  when there is one. `stop_signals`: an entered `preemption.StopSignals`,
+  or None.
 
   Returns:
     The list of metrics dicts, one per evaluated checkpoint.
@@ -129,7 +139,9 @@ def evaluate(opts):
   if record_path:
     decay = record_flags.read_field(record_path, 'batch_norm_decay')
   with script_utils.command_line_errors():
-    results = evaluator.evaluate(config_from_flags(merged))
+    results = evaluator.evaluate(
+        config_from_flags(merged), stop_signals=stop_signals,
+        every_checkpoint=opts.eval_every_checkpoint)
     explain_low_accuracy(results, decay)
     return results
 
@@ -140,7 +152,16 @@ def main(argv):
                          'value form).' % ' '.join(argv[1:]))
   logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: evaluate(FLAGS), PROGRAM)
+  script_utils.run_or_exit(lambda: preemption.check_grace_secs(
+      FLAGS.preemption_grace_secs), PROGRAM)
+  with preemption.StopSignals(FLAGS.preemption_grace_secs) as stop:
+    results = script_utils.run_or_exit(lambda: evaluate(FLAGS, stop),
+                                       PROGRAM)
+  if stop.signum is not None:
+    logging.info('interrupted by %s after %d evaluation(s); run the same '
+                 'command to go on.', preemption.signal_name(stop.signum),
+                 len(results))
+    sys.exit(preemption.exit_status(stop.signum))
 
 
 if __name__ == '__main__':

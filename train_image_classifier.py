@@ -30,6 +30,14 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import signal
+import sys
+
+if __name__ == '__main__':
+  # Until main() installs its handlers, Ctrl-C ends the script quietly (it
+  # has nothing to save yet) instead of raising inside an import.
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -42,7 +50,9 @@ from deployment import batch_norm_check
 from deployment import run_record
 from deployment import script_utils
 from training import model_inputs
+from training import blowup_recovery
 from training import optimizers
+from training import preemption
 from training import run_checks
 from training import trainer
 
@@ -162,8 +172,18 @@ def record_training(config):
   return lambda: None
 
 
-def train(opts):
+def recovery_from_flags(opts):
+  """The `blowup_recovery.RecoveryConfig` of parsed flags `opts`."""
+  return blowup_recovery.RecoveryConfig(
+      max_recoveries=opts.recover_from_nonfinite,
+      loss_upper_bound=opts.loss_upper_bound,
+      learning_rate_factor=opts.recovery_learning_rate_factor)
+
+
+def train(opts, stop_signals=None):
   """Trains as the parsed flags `opts` say (see `trainer.train`).
+
+  `stop_signals`: an entered `preemption.StopSignals`, or None.
 
   Raises:
     ScriptError: for bad flags, data or checkpoints, or a NaN/Inf loss;
@@ -184,7 +204,8 @@ def train(opts):
     result = trainer.train(
         config,
         report_ps_loss=lambda text: script_utils.print_error(PROGRAM, text),
-        on_train_dir_locked=on_train_dir_locked)
+        on_train_dir_locked=on_train_dir_locked,
+        stop_signals=stop_signals, recovery=recovery_from_flags(opts))
     for finish in finish_record:
       finish()
     return result
@@ -196,7 +217,17 @@ def main(argv):
                          'value form).' % ' '.join(argv[1:]))
   logs.quiet_logging(FLAGS.verbosity)
   common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: train(FLAGS), PROGRAM)
+  script_utils.run_or_exit(lambda: preemption.check_grace_secs(
+      FLAGS.preemption_grace_secs), PROGRAM)
+  train_dir = FLAGS.train_dir
+  with preemption.StopSignals(
+      FLAGS.preemption_grace_secs,
+      lambda: preemption.newest_checkpoint_note(train_dir),
+      at_once=True) as stop:
+    result = script_utils.run_or_exit(lambda: train(FLAGS, stop), PROGRAM)
+  if stop.signum is not None:
+    logging.info('%s', preemption.stopped_line(stop, result))
+    sys.exit(preemption.exit_status(stop.signum))
 
 
 if __name__ == '__main__':

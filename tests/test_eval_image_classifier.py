@@ -317,13 +317,13 @@ def test_watch_mode_evaluates_each_new_checkpoint(shapes_dir,
   _publish([saved_checkpoints[10]], train_dir)
   evaluate_checkpoint = evaluator.evaluate_checkpoint
 
-  def publish_while_evaluating(config, graph, checkpoint, tf_graph):
+  def publish_while_evaluating(config, graph, checkpoint, tf_graph, *args):
     # Training saves checkpoint 20 while the watcher scores 10: the
     # watcher must find it next (no race with its timeout, which then
     # only ends the watch).
     if os.path.basename(checkpoint) == 'model.ckpt-10':
       _publish([saved_checkpoints[20]], train_dir)
-    return evaluate_checkpoint(config, graph, checkpoint, tf_graph)
+    return evaluate_checkpoint(config, graph, checkpoint, tf_graph, *args)
 
   monkeypatch.setattr(evaluator, 'evaluate_checkpoint',
                       publish_while_evaluating)

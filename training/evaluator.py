@@ -27,6 +27,8 @@ import tf_slim as slim
 from datasets import conversion_progress
 from deployment import errors
 from training import checkpoint_recovery
+from training import checkpoint_saving
+from training import checkpoint_watch
 from training import checkpoints
 from training import model_inputs
 from training import quantization
@@ -161,14 +163,14 @@ def _step_of(checkpoint, session, global_step, restored_step):
 
 def _write_json(path, data):
   """Writes `data` as JSON at `path` atomically (temporary file, rename)."""
-  partial = '%s.tmp-%d' % (path, os.getpid())
-  with tf.gfile.GFile(partial, 'w') as f:
-    f.write(json.dumps(data, indent=2, sort_keys=True) + '\n')
-  tf.gfile.Rename(partial, path, overwrite=True)
+  checkpoint_saving.write_atomically(
+      path, json.dumps(data, indent=2, sort_keys=True) + '\n')
 
 
-def _count(config, graph, tf_graph, saver, checkpoint, restores_step):
-  """Runs every batch; returns (global step, batches, totals)."""
+def _count(config, graph, tf_graph, saver, checkpoint, restores_step,
+           stop_signals=None):
+  """Runs every batch; returns (global step, batches, totals), or None when
+  `stop_signals` asked to stop before the end."""
   num_batches = int(math.ceil(graph.num_samples /
                               float(config.inputs.batch_size)))
   if config.max_num_batches:
@@ -191,6 +193,10 @@ def _count(config, graph, tf_graph, saver, checkpoint, restores_step):
         PROGRESS_INTERVAL_SECS)
     batches = 0
     while not config.max_num_batches or batches < config.max_num_batches:
+      if stop_signals is not None and stop_signals.requested:
+        logging.info('Stopped evaluating %s before its end (a stop signal); '
+                     'no metrics were written for it.', checkpoint)
+        return None
       try:
         counts = session.run(graph.counts)
       except tf.errors.OutOfRangeError:
@@ -222,7 +228,8 @@ def _publish(config, metrics):
             ', %dx%d images' % (size, size) if size else ''), flush=True)
 
 
-def evaluate_checkpoint(config, graph, checkpoint, tf_graph):
+def evaluate_checkpoint(config, graph, checkpoint, tf_graph,
+                        stop_signals=None):
   """Scores one checkpoint and writes its metrics.
 
   Args:
@@ -230,14 +237,20 @@ def evaluate_checkpoint(config, graph, checkpoint, tf_graph):
     graph: the `EvalGraph`, built in `tf_graph`.
     checkpoint: the checkpoint prefix.
     tf_graph: the `tf.Graph` holding `graph`.
+    stop_signals: a `preemption.StopSignals` whose signal abandons the
+      evaluation between two batches; None: none.
 
   Returns:
-    The metrics dict (also written to the output folder).
+    The metrics dict (also written to the output folder); None when it was
+    abandoned.
   """
   with tf_graph.as_default():
     saver, restores_step = restore_saver(config, graph, checkpoint)
-  step, batches, totals = _count(config, graph, tf_graph, saver, checkpoint,
-                                 restores_step)
+  counted = _count(config, graph, tf_graph, saver, checkpoint, restores_step,
+                   stop_signals)
+  if counted is None:
+    return None
+  step, batches, totals = counted
   examples = totals['examples']
   metrics = {
       'checkpoint': checkpoint, 'global_step': step,
@@ -257,34 +270,60 @@ def evaluate_checkpoint(config, graph, checkpoint, tf_graph):
   return metrics
 
 
-def _watch(config, graph, tf_graph):
-  """Scores each new checkpoint in the watched folder until the timeout."""
+def _watch(config, graph, tf_graph, stop_signals=None, every=False):
+  """Scores new checkpoints in the watched folder until the timeout or a
+  stop signal; the newest of those that arrived meanwhile, or with `every`
+  each one."""
   results = []
   logging.info('Watching %s for new checkpoints every %d s (timeout: %s).',
                config.checkpoint_path, config.eval_interval_secs,
                '%s s' % config.timeout if config.timeout is not None
                else 'none')
-  for checkpoint in tf.train.checkpoints_iterator(
-      config.checkpoint_path, min_interval_secs=config.eval_interval_secs,
-      timeout=config.timeout):
+  wait = stop_signals.wait if stop_signals is not None else None
+  for checkpoint, skipped in checkpoint_watch.watch(
+      config.checkpoint_path, config.eval_interval_secs, config.timeout,
+      every=every, wait=wait):
+    if skipped:
+      logging.info('Evaluating the newest checkpoint, %s; skipped %d older '
+                   'one(s) not evaluated yet: %s (%s scores each).',
+                   checkpoint, len(skipped),
+                   ', '.join(os.path.basename(p) for p in skipped),
+                   ref('eval_every_checkpoint'))
     try:
-      results.append(evaluate_checkpoint(config, graph, checkpoint,
-                                         tf_graph))
-    except (tf.errors.OpError, errors.InputError) as e:
-      # Training deleted it (max_to_keep) before it was read, or it cannot
-      # be read in full (damaged): go on with the next one.
+      metrics = evaluate_checkpoint(config, graph, checkpoint, tf_graph,
+                                    stop_signals)
+    except (tf.errors.OpError, ValueError) as e:
+      # Training deleted it (max_to_keep) before or while it was read (the
+      # saver's restore then raises ValueError), or it cannot be read in
+      # full (damaged): go on with the next one.
       problem = checkpoint_recovery.unreadable_reason(checkpoint)
       if problem is None:
         raise
       logging.warning('Skipping checkpoint %s: %s (%s).', checkpoint,
                       problem, errors.marked(e).split('\n')[0])
-  logging.info('No new checkpoint for %s s; stopping (%s).',
-               config.timeout, ref('timeout'))
+      continue
+    if metrics is None:
+      break
+    results.append(metrics)
+    if stop_signals is not None and stop_signals.requested:
+      break
+  else:
+    if not (stop_signals is not None and stop_signals.requested):
+      logging.info('No new checkpoint for %s s; stopping (%s).',
+                   config.timeout, ref('timeout'))
   return results
 
 
-def evaluate(config):
+def evaluate(config, stop_signals=None, every_checkpoint=False):
   """Scores `config.checkpoint_path` once, or each new checkpoint.
+
+  Args:
+    config: an `EvalConfig`.
+    stop_signals: an entered `preemption.StopSignals`: after a signal the
+      evaluation running is abandoned (no metrics written) and watching
+      ends; None: the signals act as they would.
+    every_checkpoint: in watch mode, score every new checkpoint, oldest
+      first, instead of the newest of those that arrived meanwhile.
 
   Returns:
     The list of metrics dicts, one per checkpoint scored.
@@ -310,5 +349,7 @@ def evaluate(config):
   with tf_graph.as_default():
     graph = build_eval_graph(config)
   if watch:
-    return _watch(config, graph, tf_graph)
-  return [evaluate_checkpoint(config, graph, checkpoint, tf_graph)]
+    return _watch(config, graph, tf_graph, stop_signals, every_checkpoint)
+  metrics = evaluate_checkpoint(config, graph, checkpoint, tf_graph,
+                                stop_signals)
+  return [] if metrics is None else [metrics]

@@ -25,7 +25,18 @@ DEFAULT_HISTORY_SIZE = 1000
 
 
 class NonFiniteLossError(errors.InputError):
-  """The loss or a weight became NaN or Inf; the step was not saved."""
+  """The loss or a weight became NaN or Inf (or the loss passed its upper
+  bound); the step was not saved.
+
+  Attributes:
+    step: the global step at which it happened.
+    what: what happened, e.g. 'the loss became NaN'.
+  """
+
+  def __init__(self, message, step=None, what=None):
+    super(NonFiniteLossError, self).__init__(message)
+    self.step = step
+    self.what = what
 
 
 def finiteness_checks(variables=None):
@@ -74,10 +85,15 @@ class NonFiniteLossHook(tf.train.SessionRunHook):
   the save it precedes in the same way.
   """
 
-  def __init__(self, loss, step, train_dir):
-    """Watches `loss` and the global step `step`; names `train_dir`."""
+  def __init__(self, loss, step, train_dir, loss_upper_bound=None):
+    """Watches `loss` and the global step `step`; names `train_dir`.
+
+    A finite loss above `loss_upper_bound` (None: no bound) stops training
+    as a NaN does.
+    """
     self._fetches = {'loss': loss, 'step': step}
     self._train_dir = train_dir
+    self._loss_upper_bound = loss_upper_bound
     self._checks = None
     self.last_loss = None
 
@@ -89,9 +105,14 @@ class NonFiniteLossHook(tf.train.SessionRunHook):
 
   def after_run(self, run_context, run_values):
     loss = run_values.results['loss']
+    step = int(run_values.results['step'])
     if not np.isfinite(loss):
-      self._stop('The loss became %s at global step %d' % (
-          'NaN' if np.isnan(loss) else 'Inf', run_values.results['step']))
+      self._stop('the loss became %s' % ('NaN' if np.isnan(loss) else 'Inf'),
+                 step)
+    bound = self._loss_upper_bound
+    if bound is not None and loss > bound:
+      self._stop('the loss, %g, rose above %s' % (
+          loss, ref('loss_upper_bound', bound)), step)
     self.last_loss = float(loss)
 
   def check_weights(self, session, step):
@@ -101,20 +122,23 @@ class NonFiniteLossHook(tf.train.SessionRunHook):
       return
     loss = '' if self.last_loss is None else (
         '; the loss, %g, was still finite' % self.last_loss)
-    self._stop('The variables became %s at global step %d (its update '
-               'overflowed%s)' % ('NaN' if nan else 'Inf', step, loss))
+    self._stop('the variables became %s' % ('NaN' if nan else 'Inf'), step,
+               ' (its update overflowed%s)' % loss)
 
   def saver_listener(self):
     """A `CheckpointSaverListener` that checks the weights before each save."""
     return _FiniteWeightsListener(self)
 
-  def _stop(self, what):
+  def _stop(self, what, step, detail=''):
     raise NonFiniteLossError(
-        '%s, so training stopped; that step was not saved. The last good '
-        'checkpoint is %s. Lower %s, use %s or a smaller %s, or check the '
-        'data, then rerun (training resumes from that checkpoint).' %
-        (what, tf.train.latest_checkpoint(self._train_dir) or '(none yet)',
-         ref('learning_rate'), ref('optimizer', 'sgd'), ref('opt_epsilon')))
+        '%s at global step %d%s, so training stopped; that step was not '
+        'saved. The last good checkpoint is %s. Lower %s, use %s or a '
+        'smaller %s, or check the data, then rerun (training resumes from '
+        'that checkpoint); or let %s restore it and go on by itself.' %
+        (what[0].upper() + what[1:], step, detail,
+         tf.train.latest_checkpoint(self._train_dir) or '(none yet)',
+         ref('learning_rate'), ref('optimizer', 'sgd'), ref('opt_epsilon'),
+         ref('recover_from_nonfinite')), step=step, what=what)
 
 
 class _FiniteWeightsListener(tf.train.CheckpointSaverListener):

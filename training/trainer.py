@@ -22,11 +22,13 @@ import tf_slim as slim
 from deployment import cluster
 from deployment import errors
 from deployment import model_deploy
+from training import blowup_recovery
 from training import checkpoint_recovery
 from training import checkpoint_saving
 from training import checkpoints
 from training import hooks as training_hooks
 from training import model_inputs
+from training import preemption
 from training import train_dir_cleanup
 from training import train_dir_guard
 from training import train_graph
@@ -138,8 +140,10 @@ def summaries_on(config):
   return config.save_summaries_steps > 0 or config.save_summaries_secs > 0
 
 
-def make_hooks(config, graph, scaffold, is_chief):
+def make_hooks(config, graph, scaffold, is_chief, loss_upper_bound=None):
   """The session hooks, the NaN/Inf guard first.
+
+  `loss_upper_bound`: a finite loss above it stops training as a NaN does.
 
   Returns:
     (hooks, the `ProgressHook` among them).
@@ -151,7 +155,7 @@ def make_hooks(config, graph, scaffold, is_chief):
       config.max_number_of_steps, config.deploy.task)
   # First, so that no later hook saves a non-finite model.
   guard = training_hooks.NonFiniteLossHook(graph.train_tensor, graph.step,
-                                           config.train_dir)
+                                           config.train_dir, loss_upper_bound)
   hooks = [guard, progress]
   if config.max_number_of_steps is not None:
     hooks.append(tf.train.StopAtStepHook(last_step=config.max_number_of_steps))
@@ -353,7 +357,8 @@ def _session_creator(config, scaffold, target, place, is_chief,
   return creator, ps_hosts
 
 
-def train(config, report_ps_loss=None, on_train_dir_locked=None):
+def train(config, report_ps_loss=None, on_train_dir_locked=None,
+          stop_signals=None, recovery=None):
   """Trains as `config` says.
 
   Args:
@@ -363,6 +368,12 @@ def train(config, report_ps_loss=None, on_train_dir_locked=None):
     on_train_dir_locked: `fn()` the chief calls once it holds the training
       directory and before it trains (e.g. to write files there); None: no
       call.
+    stop_signals: an entered `preemption.StopSignals`: after a signal the
+      step running finishes, the chief saves it and `train` returns (with
+      `stopped_by`: the signal number); before the first step (and on a
+      ps task) the process exits at once. None: the signals act as they
+      would.
+    recovery: a `blowup_recovery.RecoveryConfig`; None: a blow-up stops.
 
   Returns:
     A dict: `global_step` (the last one this process saw), `local_steps`
@@ -374,10 +385,14 @@ def train(config, report_ps_loss=None, on_train_dir_locked=None):
     InputError: bad settings, data or checkpoints, or a NaN/Inf loss.
   """
   check_config(config)
+  recovery = recovery or blowup_recovery.NO_RECOVERY
+  if stop_signals is not None:  # Nothing to save before the first step.
+    stop_signals.stop_at_once()
   config, server, target, place = join_cluster(config)
   # Every name and directory is checked before anything is written (a ps
   # task, which reads no data, never gets here).
   model_inputs.check_inputs(config.inputs, True, 'train_image_size')
+  blowup_recovery.check_config(recovery, place is not None)
   is_chief = config.deploy.task == 0
   # The chief locks train_dir, cleans it and picks the checkpoint to resume;
   # a start that fails before the first checkpoint leaves it as it was.
@@ -386,24 +401,33 @@ def train(config, report_ps_loss=None, on_train_dir_locked=None):
     with train_dir_guard.TrainDirGuard(config.train_dir, is_chief,
                                        lock=config.lock_train_dir) as guard:
       undo.armed = True
+      if stop_signals is not None:  # An exit without the save frees the lock.
+        stop_signals.add_abort_action(
+            lambda: guard.__exit__(None, None, None))
       if is_chief and on_train_dir_locked is not None:
         on_train_dir_locked()
-      return _train_in_guard(config, server, target, place, is_chief, guard,
-                             report_ps_loss)
+      return blowup_recovery.train_with_recovery(
+          lambda attempt_config, checkpoint: _train_in_guard(
+              attempt_config, server, target, place, is_chief, guard,
+              report_ps_loss, checkpoint, stop_signals, recovery),
+          config, recovery, guard.checkpoint)
 
 
 def _train_in_guard(config, server, target, place, is_chief, guard,
-                    report_ps_loss):
+                    report_ps_loss, resume_checkpoint=None, stop_signals=None,
+                    recovery=blowup_recovery.NO_RECOVERY):
   """The body of `train`, run while the chief holds the directory."""
-  resume_checkpoint = guard.checkpoint
   if resume_checkpoint:
     done = _already_done(config, resume_checkpoint)
     if done:
       return done
   with tf.Graph().as_default():
     graph, scaffold = build(config, is_chief, resume_checkpoint)
-    hooks, progress = make_hooks(config, graph, scaffold, is_chief)
+    hooks, progress = make_hooks(config, graph, scaffold, is_chief,
+                                 recovery.loss_upper_bound)
     hooks = guard.hooks + hooks  # A lost lock stops before any save.
+    if stop_signals is not None:
+      hooks.append(preemption.StopRequestHook(stop_signals, graph.step))
     creator, ps_hosts = _session_creator(config, scaffold, target, place,
                                          is_chief, resume_checkpoint)
     _log_start(config, graph.deploy_config)
@@ -417,7 +441,7 @@ def _train_in_guard(config, server, target, place, is_chief, guard,
     finally:
       if watchdog:
         watchdog.stop()
-  return _finish(config, progress, is_chief, server)
+  return _finish(config, progress, is_chief, server, stop_signals)
 
 
 def _log_start(config, deploy_config):
@@ -433,18 +457,22 @@ def _log_start(config, deploy_config):
                ', batch-norm decay %g' % config.batch_norm_decay)
 
 
-def _finish(config, progress, is_chief, unused_server):
+def _finish(config, progress, is_chief, unused_server, stop_signals=None):
   """Logs the end of training and returns `train`'s result.
 
   `unused_server` is taken so that the server lives until training ends.
+  A run stopped by a signal logs nothing: its caller reports the stop.
   """
   newest = tf.train.latest_checkpoint(config.train_dir) if is_chief else None
-  logging.info('Finished training on task %d: %d local steps, global step '
-               '%s%s.', config.deploy.task, progress.local_steps,
-               progress.last_step,
-               ', last checkpoint %s' % newest if newest else '')
+  stopped_by = stop_signals.signum if stop_signals is not None else None
+  if stopped_by is None:
+    logging.info('Finished training on task %d: %d local steps, global '
+                 'step %s%s.', config.deploy.task, progress.local_steps,
+                 progress.last_step,
+                 ', last checkpoint %s' % newest if newest else '')
   return {'global_step': progress.last_step,
           'local_steps': progress.local_steps,
           'history': list(progress.history),
           'checkpoint': newest,
-          'task': config.deploy.task}
+          'task': config.deploy.task,
+          'stopped_by': stopped_by}
