@@ -149,7 +149,7 @@ def test_make_run_twice_from_the_repository_root(tmp_path):
   for run in range(2):
     result = subprocess.run(command, cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True, timeout=900)
+                            universal_newlines=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-5000:]
     assert 'Accuracy = ' in result.stdout, result.stdout
     outputs.append(result.stdout)
