@@ -1,0 +1,165 @@
+"""oneDNN on (the project's default on TF 2) gives the outputs of it off.
+
+nets/tf_compat.py turns TensorFlow 2's oneDNN kernels on where TF 2.21 would
+leave them off (CPUs without AVX-512 VNNI/AMX). Each network family runs in
+two fresh processes, one with `TF_ENABLE_ONEDNN_OPTS=1` and one with `0`
+(on TF 1.15's Intel build: without and with `TF_DISABLE_MKL=1`), from the
+same weights: the inference outputs, the training-mode outputs and the
+gradients must agree within the tolerance the network tests use
+(net_helpers.assert_close; the gradients do not yet, see the xfail), and the exported files (frozen graph, float and
+int8 TFLite) must be the same bytes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nets import tf_compat
+from tests.net_helpers import assert_close
+
+# Each family's convolutions, depthwise convolutions and activations.
+_NETWORKS = ('mobilenet_v1', 'mobilenet_v2', 'mobilenet_v3_large',
+             'mobilenet_v3_small', 'mobilenet_edgetpu')
+_IMAGE_SIZE = 96
+_BATCH = 2
+
+
+def _switch():
+  """{'on': env, 'off': env} for this stack, or None without oneDNN."""
+  if tf_compat.IS_TF2:
+    return {'on': {'TF_ENABLE_ONEDNN_OPTS': '1'},
+            'off': {'TF_ENABLE_ONEDNN_OPTS': '0'}}
+  if tf_compat.onednn_enabled():
+    return {'on': {}, 'off': {'TF_DISABLE_MKL': '1'}}
+  return None
+
+
+pytestmark = pytest.mark.skipif(
+    _switch() is None,
+    reason='stock TF 1.15 has no oneDNN kernels to compare with Eigen')
+
+
+def network_outputs(model_name, out_path):
+  """Runs `model_name` from seeded weights; saves outputs and gradients.
+
+  Called in a fresh process by the tests (the oneDNN switch is read when
+  TensorFlow loads).
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf
+  from nets import nets_factory
+  rng = np.random.RandomState(0)
+  images = rng.uniform(-1, 1, [_BATCH, _IMAGE_SIZE, _IMAGE_SIZE, 3])
+  results = {'onednn': tf_compat.onednn_enabled()}
+  for training in (False, True):
+    with tf.Graph().as_default():
+      tf.set_random_seed(0)
+      network_fn = nets_factory.get_network_fn(model_name, 1001,
+                                               is_training=training)
+      logits, _ = network_fn(tf.constant(images, tf.float32))
+      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=tf.constant([3, 7]), logits=logits))
+      variables = tf.global_variables()
+      fetches = {'logits': logits}
+      if training:
+        weights = [v for v in tf.trainable_variables()
+                   if v.op.name.endswith('weights')]
+        fetches['first_gradient'] = tf.gradients(loss, weights[0])[0]
+        fetches['last_gradient'] = tf.gradients(loss, weights[-1])[0]
+      with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        # Moving statistics away from 0/1, so inference batch norm matters.
+        for variable in variables:
+          name = variable.op.name
+          shape = variable.get_shape().as_list()
+          if name.endswith('moving_mean'):
+            variable.load(rng.normal(0, 0.1, shape), sess)
+          elif name.endswith('moving_variance'):
+            variable.load(rng.uniform(0.5, 1.5, shape), sess)
+        values = sess.run(fetches)
+    for key, value in values.items():
+      results['%s_%s' % ('train' if training else 'infer', key)] = (
+          value.tolist())
+  with open(out_path, 'w') as f:
+    json.dump(results, f)
+
+
+def _run(code, env_update, repo_root, script_env):
+  env = dict(script_env, **env_update)
+  proc = subprocess.run([sys.executable, '-c', code], cwd=repo_root, env=env,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        universal_newlines=True, timeout=1200)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _outputs(model_name, state, tmp_path, repo_root, script_env):
+  path = str(tmp_path / ('%s_%s.json' % (model_name, state)))
+  code = ('from tests.test_onednn import network_outputs; '
+          'network_outputs(%r, %r)' % (model_name, path))
+  _run(code, _switch()[state], repo_root, script_env)
+  with open(path) as f:
+    return json.load(f)
+
+
+def _compare(model_name, keys, tmp_path, repo_root, script_env):
+  on = _outputs(model_name, 'on', tmp_path, repo_root, script_env)
+  off = _outputs(model_name, 'off', tmp_path, repo_root, script_env)
+  # Each side really ran the kernels it names, or the test compares nothing.
+  assert (on['onednn'], off['onednn']) == (True, False)
+  for key in keys:
+    assert_close(np.array(on[key]), np.array(off[key]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('model_name', _NETWORKS)
+def test_outputs_match_with_onednn_off(model_name, tmp_path, repo_root,
+                                       script_env):
+  _compare(model_name, ['infer_logits', 'train_logits'], tmp_path, repo_root,
+           script_env)
+
+
+# Measured on an AVX2-only AMD EPYC with TF 2.21 (docs/performance.md): at
+# 96x96 the first layer's weight gradient differs from Eigen's by 1.7e-2 of
+# its largest value and the worst layer's by 0.19, while the outputs agree
+# to 2e-5 and both sides are deterministic; at 64x64 every gradient agrees
+# to 1e-4. Not explained yet; strict, so a fix shows up here.
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason='oneDNN gradients differ from Eigen '
+                   'beyond rounding at 96x96 (docs/performance.md)')
+def test_gradients_match_with_onednn_off(tmp_path, repo_root, script_env):
+  _compare('mobilenet_v1', ['train_first_gradient', 'train_last_gradient'],
+           tmp_path, repo_root, script_env)
+
+
+def _export_files(state, tmp_path, repo_root, script_env):
+  export_dir = str(tmp_path / state)
+  code = ('from benchmarks import workloads; '
+          'workloads.run_task("export", {"impl": "ours", '
+          '"model_name": "mobilenet_v2_035", "image_size": 64, '
+          '"infer_batch_size": 2, "int8": True, "convert_in_process": True, '
+          '"export_dir": %r})' % export_dir)
+  _run(code, _switch()[state], repo_root, script_env)
+  files = {}
+  for folder, _, names in os.walk(export_dir):
+    for name in names:
+      if name.endswith(('.pb', '.tflite')):
+        with open(os.path.join(folder, name), 'rb') as f:
+          files[os.path.relpath(os.path.join(folder, name), export_dir)] = (
+              f.read())
+  return files
+
+
+@pytest.mark.slow
+def test_exported_files_are_the_same_with_onednn_off(tmp_path, repo_root,
+                                                     script_env):
+  on = _export_files('on', tmp_path, repo_root, script_env)
+  off = _export_files('off', tmp_path, repo_root, script_env)
+  assert any(name.endswith('.pb') for name in on)
+  assert sum(name.endswith('.tflite') for name in on) >= 4  # float and int8
+  assert sorted(on) == sorted(off)
+  different = [name for name in on if on[name] != off[name]]
+  assert different == []
