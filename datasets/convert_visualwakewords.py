@@ -152,13 +152,16 @@ def ensure_coco(coco_dir, urls=None):
   for part in missing:
     url = urls[part]
     archive = os.path.join(coco_dir, url.rstrip('/').split('/')[-1])
-    try:
-      downloads.maybe_download(url, archive)
-    except dataset_errors.DatasetNotFoundError as e:
-      raise dataset_errors.DatasetNotFoundError(
-          'The COCO 2014 tree in %s lacks its %s (%s). %s Or pass another '
-          'address with %s.' % (coco_dir, part, _expected_text(part), e,
-                                dataset_errors.ref(_URL_PARAMS[part])))
+    if not os.path.exists(archive):
+      try:
+        downloads.download(url, archive)
+      except (IOError, OSError) as e:
+        raise dataset_errors.DatasetNotFoundError(
+            'The COCO 2014 tree in %s lacks its %s (%s), and downloading %s '
+            'to %s failed (%s). Put the files there yourself (unpacked, or '
+            'the zip itself), or pass another address with %s.' %
+            (coco_dir, part, _expected_text(part), url, archive, e,
+             dataset_errors.ref(_URL_PARAMS[part])))
     _extract_zip(archive, coco_dir)
   return missing
 

@@ -263,6 +263,7 @@ def test_failed_download_names_the_part_and_the_url_flag(tmp_path):
   text = str(info.value)
   assert 'annotations/instances_train2014.json' in text
   assert 'coco_annotations_url' in text
+  assert 'archive_path' not in text   # not a flag of this converter
   assert not [f for f in os.listdir(os.path.join(out, 'coco_dataset'))
               if f.endswith('.zip')]
 
