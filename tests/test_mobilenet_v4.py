@@ -323,3 +323,17 @@ def test_factory_registry_settings():
       norm_args = slim.current_arg_scope()[getattr(
           slim.batch_norm, '_key_op', 'batch_norm')]
       assert norm_args['decay'] == decay
+
+
+def test_model_analysis_counts_the_attention_products():
+  from nets import model_analysis  # pylint: disable=g-import-not-at-top
+  result = model_analysis.analyze('mobilenet_v4_hybrid_medium', 64,
+                                  num_classes=1000)
+  assert result['total_params'] == 11074648
+  attention = [layer['macs'] for layer in result['layers']
+               if layer['op'].startswith('BatchMatMul')]
+  # Two products per MQA block, heads x positions x key/value positions x
+  # 64: stride 16 (4x4 queries, 2x2 downsampled keys), then stride 32
+  # (2x2 queries and keys), four blocks each.
+  assert len(attention) == 16
+  assert sum(attention) == 4 * 2 * (4 * 16 * 4 * 64) + 4 * 2 * (4 * 4 * 4 * 64)

@@ -18,6 +18,7 @@ timm's `model.safetensors` with `safetensors.numpy.load_file`) and returns
 {slim variable name: array}.
 """
 
+import os
 import re
 
 import numpy as np
@@ -183,3 +184,51 @@ def _add_background(converted, scope):
   floor = np.float32(biases.min() - 100.)
   converted[biases_name] = np.concatenate([[floor], biases]).astype(
       np.float32)
+
+
+def write_checkpoint(state_dict, model_name, checkpoint_prefix,
+                     background_class=False):
+  """Writes timm MobileNet V4 parameters as a slim checkpoint.
+
+  Args:
+    state_dict: {timm name: numpy array} (see `to_slim`).
+    model_name: the nets_factory name of the same network, e.g.
+      'mobilenet_v4_conv_small'.
+    checkpoint_prefix: where to write (`<prefix>.index`, `.data-*`).
+    background_class: see `to_slim` (1001 classes instead of 1000).
+
+  Returns:
+    The number of classes of the written logits.
+
+  Raises:
+    ConversionError: when the parameters are not those of `model_name`.
+  """
+  # pylint: disable=g-import-not-at-top
+  from nets import tf_compat  # noqa: F401
+  import tensorflow.compat.v1 as tf
+  from nets import nets_factory
+  values = to_slim(state_dict, background_class=background_class)
+  num_classes = values['%s/%s/biases' % (SCOPE, LOGITS)].shape[0]
+  with tf.Graph().as_default():
+    network_fn = nets_factory.get_network_fn(model_name, num_classes)
+    # Variables do not depend on the image size; a small one builds fast.
+    network_fn(tf.placeholder(tf.float32, [1, 64, 64, 3]))
+    variables = tf.global_variables()
+    shapes = {v.op.name: tuple(v.get_shape().as_list()) for v in variables}
+    given = {name: value.shape for name, value in values.items()}
+    if given != shapes:
+      wrong = sorted(set(given) ^ set(shapes)) or sorted(
+          name for name in given if given[name] != shapes[name])
+      raise ConversionError(
+          'These parameters are not those of %s (first mismatches: %s); '
+          'pass the model name of the timm model they come from.' %
+          (model_name, ', '.join(wrong[:3])))
+    directory = os.path.dirname(os.path.abspath(checkpoint_prefix))
+    os.makedirs(directory, exist_ok=True)
+    with tf.Session() as sess:
+      sess.run([v.initializer for v in variables],
+               {v.initializer.inputs[1]: values[v.op.name]
+                for v in variables})
+      tf.train.Saver(variables).save(sess, checkpoint_prefix,
+                                     write_meta_graph=False)
+  return num_classes
