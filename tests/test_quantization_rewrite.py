@@ -28,7 +28,17 @@ def test_eval_rewrite_reproduces_contrib_reference(model):
   assert ref.variables_of(graph) == expected['eval_variables']
   assert ref.fake_quant_ops(graph) == expected['eval_fake_quant']
   probabilities = ref.eval_probabilities(graph, inputs, logits)
-  assert np.abs(probabilities - expected['probabilities']).max() <= 1e-5
+  difference = np.abs(probabilities - expected['probabilities']).max()
+  if not tf_compat.IS_TF2:
+    assert difference <= 1e-5  # the stack the reference was made on
+  else:
+    # TF 2's float kernels (oneDNN, FMA) round differently from TF 1.15's:
+    # an activation a hair from a rounding boundary can land one 8-bit step
+    # away, which moves the probabilities by up to ~1e-3 (seen: 2.3e-4 on
+    # mobilenet_v2_035). A wrong rewrite moves them far more.
+    assert difference <= 1e-3
+    np.testing.assert_array_equal(probabilities.argmax(1),
+                                  np.argmax(expected['probabilities'], 1))
 
 
 @pytest.mark.parametrize('model', ref.MODELS)
