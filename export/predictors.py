@@ -23,6 +23,7 @@ import tensorflow.compat.v1 as tf
 from deployment import errors
 from export import freeze
 from export import inference_graph
+from export import native_stderr
 from export import saved_model
 from export import tflite
 
@@ -410,7 +411,8 @@ class TFLitePredictor(Predictor):
       kwargs['num_threads'] = _usable_cpus()
     try:
       self._interpreter = tf.lite.Interpreter(model_path=path, **kwargs)
-      self._interpreter.allocate_tensors()
+      with native_stderr.without_lines():  # its XNNPACK notice
+        self._interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
       raise ModelError('Cannot load the TFLite model %s: %s' %
                        (ref('model_path', path), str(e).split('\n')[0]))
