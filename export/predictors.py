@@ -24,6 +24,7 @@ import tensorflow.compat.v1 as tf
 from deployment import errors
 from export import freeze
 from export import inference_graph
+from export import native_stderr
 from export import onnx_model
 from export import saved_model
 from export import tflite
@@ -413,7 +414,8 @@ class TFLitePredictor(Predictor):
       # with 2 threads vs 14.0 ms with one on 2 cores (BENCHMARKS.md).
       self._interpreter = tflite.make_interpreter(
           model_path=path, num_threads=_usable_cpus())
-      self._interpreter.allocate_tensors()
+      with native_stderr.without_lines():  # its XNNPACK notice
+        self._interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
       raise ModelError('Cannot load the TFLite model %s: %s' %
                        (ref('model_path', path), str(e).split('\n')[0]))

@@ -165,6 +165,7 @@ def test_make_run_twice_from_the_repository_root(tmp_path):
                      r'up to step \d .*; accuracy [\d.]+ %% at step 6\.' %
                      re.escape(out), output), output
   assert '%s/export/model.tflite (float32, not quantized, ' % out in output
+  assert 'XNNPACK' not in output  # TF 2.x's interpreter notice
   # The exported model carries its class names.
   with open(os.path.join(REPO, out, 'export', 'labels.txt')) as f:
     assert '2:triangle' in f.read()
