@@ -71,12 +71,27 @@ def test_tflite_full_integer(exported):
   probabilities, dtype = lib.run_tflite(model, images)
   assert dtype == np.uint8
   assert probabilities.shape == (2, 1000)
-  # Calibrated on the two images it classifies: the float model's top
-  # class stays among the int8 model's top five (the second image's margin
-  # is too small for the top class itself to be stable under int8).
-  top_five = np.argsort(-probabilities, axis=-1)[:, :5]
-  for image, label in enumerate(_expected(exported).argmax(-1)):
-    assert label in top_five[image]
+  # Random stand-in weights say nothing about int8 accuracy; what is
+  # checked is that every op, the attention's included, runs on integers.
+  assert probabilities.max(-1).min() > 0.
+  assert _float_ops(model) == []
+
+
+def _float_ops(model_bytes):
+  """Ops of a TFLite model with a float32 input or output tensor."""
+  interpreter = tf.lite.Interpreter(model_content=model_bytes)
+  interpreter.allocate_tensors()
+  if not hasattr(interpreter, '_get_ops_details'):
+    return []  # TF 1.15's interpreter does not list its ops.
+  dtypes = {t['index']: t['dtype'] for t in interpreter.get_tensor_details()}
+  found = []
+  for operation in interpreter._get_ops_details():  # pylint: disable=protected-access
+    if operation['op_name'] in ('QUANTIZE', 'DEQUANTIZE'):
+      continue
+    tensors = list(operation['inputs']) + list(operation['outputs'])
+    if any(dtypes.get(i) == np.float32 for i in tensors if i >= 0):
+      found.append(operation['op_name'])
+  return found
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path):
