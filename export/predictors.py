@@ -2,7 +2,8 @@
 
 Kinds: a checkpoint (prefix or directory, rebuilt with
 `inference_graph.build_inference_graph`), a frozen GraphDef (`.pb`), a
-SavedModel directory and a TFLite flatbuffer (`.tflite`). `detect_kind`
+SavedModel directory, a TFLite flatbuffer (`.tflite`, run by LiteRT on TF 2)
+and an ONNX model (`.onnx`, run by ONNX Runtime). `detect_kind`
 tells them apart by content, and `load` returns a `Predictor` whose
 `predict_encoded` applies the model's evaluation preprocessing (inside the
 SavedModel, which carries its own; with `preprocessing_factory` for the
