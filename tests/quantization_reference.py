@@ -64,6 +64,10 @@ def _value(name, shape):
   return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
 
 
+def is_range_variable(name):
+  return bool(_RANGE_BOUND.search(name))
+
+
 def seeded_values(variables):
   """{variable: value} for the float variables of `variables`."""
   return {v: _value(v.op.name, v.shape.as_list()).astype(np.float32)
