@@ -6,7 +6,7 @@
 # A second run reuses what the first left in OUT (the dataset; training goes on
 # from the last checkpoint up to MAX_STEPS); FRESH=1 deletes OUT first.
 # VERBOSITY=1 shows TensorFlow's own messages (passed on as --verbosity).
-# The default run prints about 50 lines (tests/test_newcomer.py keeps it
+# The default run prints about 50 lines (tests/test_first_run_checks.py keeps it
 # under 60): a banner per step, a progress line per LOG_EVERY_N_STEPS
 # training steps, the accuracy, and where each output went.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Reliability, round 2 (issue 17), end to end through the scripts.
+"""Faults around a --train_dir, end to end through the scripts.
 
 * One trainer per --train_dir: a second trainer refuses and the first is
   untouched; after a SIGKILL of the first, a restart takes over its lock at

@@ -1,4 +1,4 @@
-"""Tests of a newcomer's path: the training record, the batch-norm pitfall,
+"""The first run's checks: the training record, the batch-norm pitfall,
 quiet logs, the launchers' choice of Python, and the make targets."""
 
 from __future__ import absolute_import
