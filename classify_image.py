@@ -24,9 +24,6 @@ decoded is reported (one line each) and the exit status is then 1.
       --dataset_dir=/tmp/shapes /tmp/photo.jpg
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import sys
 

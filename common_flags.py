@@ -14,9 +14,6 @@ Entry scripts register with the global `flags.FLAGS` through
 own defaults back with `use_script_defaults` when its `main` runs.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import sys
 

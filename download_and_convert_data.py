@@ -31,9 +31,6 @@ Conversion is idempotent and crash-safe: run it again after an interruption
 and it completes the missing shards only.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import sys
 import textwrap

@@ -27,9 +27,6 @@ Examples:
       --dataset_name=shapes --eval_interval_secs=60 --timeout=3600
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import signal
 import sys

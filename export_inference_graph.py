@@ -14,9 +14,6 @@ checkpoint). With --quantize the graph has the fake-quant ops of
 a quantization-aware-trained model.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from absl import app
 from absl import flags

@@ -13,9 +13,6 @@ ids: output index + --labels_offset), scores [N, top_k], and class_names
 [N, top_k] when labels.txt is found in --dataset_dir or --labels_file.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from absl import app
 from absl import flags

@@ -27,9 +27,6 @@ Full-integer and QAT models take uint8 images and give uint8 probabilities;
 their input/output details carry the (scale, zero point) to convert.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from absl import app
 from absl import flags

@@ -16,9 +16,6 @@ graph of a quantization-aware-trained checkpoint, for
 convolutions before them (--nofold_batch_norms keeps them).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from absl import app
 from absl import flags

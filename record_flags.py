@@ -6,9 +6,6 @@ user gave, prints what was taken from the record and warns about each
 flag that contradicts it. Models without a record keep the flags as given.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import sys

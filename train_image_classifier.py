@@ -26,9 +26,6 @@ Examples:
       --worker_hosts=h1:2222,h2:2222 --job_name=worker --task=0 ...
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import signal
 import sys

@@ -31,9 +31,6 @@ GMAC/s, and the targets of issues 7 and 16 as
 every run). Exits non-zero if any measurement failed.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from concurrent import futures
 import datetime

@@ -23,9 +23,6 @@ first build's. Each invocation's own results and log stay in
 measurement failed.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import datetime
 import glob

@@ -21,9 +21,6 @@ the timestamps of its progress lines (`--log_every_n_steps=1`): the time
 between two lines is one whole step, hooks included.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import logging
 import os

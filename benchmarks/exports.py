@@ -6,9 +6,6 @@ the project's `export` package; Keras through the same TensorFlow freezing
 and converter.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

@@ -6,9 +6,6 @@ a float or int8 TFLite model (made by the `export` task,
 benchmarks/exports.py). Run by `workloads.run_task` in a process of its own.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import time
 

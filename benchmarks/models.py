@@ -4,9 +4,6 @@ Kept free of TensorFlow imports, so the benchmark driver can check its flags
 without loading TensorFlow.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 # nets_factory name -> (keras.applications model, alpha) with the same
 # layers at the same width. Keras's MobileNetV2 keeps its last layer at 1280

@@ -5,9 +5,6 @@ Kept apart from the driver (benchmark.py) and free of TensorFlow imports:
 runs with, or raises `UsageError` naming the flag.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

@@ -6,9 +6,6 @@ for Keras and the ratio ours/Keras; `check_targets` evaluates the goals of
 issue 7; `markdown` renders the tables.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 

@@ -21,9 +21,6 @@ for the repeats that only add timings.
 This module imports no TensorFlow, so the driver stays light.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import itertools
 import multiprocessing

@@ -23,9 +23,6 @@ the same graph-mode TensorFlow: `tf.keras` on TF 1.15, and on TF 2 the
 because Keras 3 cannot build graph-mode (tf.compat.v1) models.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import os

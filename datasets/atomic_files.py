@@ -5,9 +5,6 @@ rename is atomic on POSIX, so a reader sees either the old file or the
 complete new one.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 import errno

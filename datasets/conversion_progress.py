@@ -5,9 +5,6 @@ finishes; a line is logged at most once per interval, so a million-image
 conversion logs a few hundred lines, not a million.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import threading
 import time

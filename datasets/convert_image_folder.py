@@ -12,9 +12,6 @@ the manifests (`image_folder_<split>_manifest.json`), which also hold the
 sample and class counts the reader uses.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

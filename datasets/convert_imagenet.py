@@ -18,9 +18,6 @@ image/object/bbox/*). CMYK and PNG files in the training set are re-encoded
 so that TensorFlow can decode every record.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import os

@@ -7,9 +7,6 @@ Messages name the parameters they are about with `ref`; `str()` shows the
 plain names, and the entry scripts spell them as flags.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

@@ -1,8 +1,5 @@
 """The one place dataset names map to dataset modules."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

@@ -7,9 +7,6 @@ counts written by this project's converters (the split manifests) win over
 the published ones, which only serve TFRecords made by other tools.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import os

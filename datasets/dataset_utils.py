@@ -14,9 +14,6 @@ imports the modules below directly:
 * `dataset_errors`: the exceptions.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 # pylint: disable=unused-import
 from datasets.atomic_files import atomic_write

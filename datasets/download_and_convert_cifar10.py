@@ -8,9 +8,6 @@ archive cannot run code. Archives are read in place (not extracted), after
 checking the published checksum and every member name.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import io
 import os

@@ -7,9 +7,6 @@ seeded shuffle of all images, the first `num_validation` (350) go to
 validation. Output: `flowers_<split>_0000i-of-00005.tfrecord` + labels.txt.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import shutil

@@ -4,9 +4,6 @@ Reads the four official gzipped IDX files (from source_dir or the dataset
 directory; missing ones are downloaded) after checking their published md5s.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import gzip
 import io

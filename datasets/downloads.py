@@ -1,8 +1,5 @@
 """Fetching source archives and checking their digests."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import hashlib
 import os

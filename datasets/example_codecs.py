@@ -5,9 +5,6 @@ Classification examples hold `image/encoded`, `image/format`,
 `image/class/synset`, `image/class/text` and `image/object/bbox/*`.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf

@@ -16,9 +16,6 @@ Images are a pure function of (seed, split, index): generation is
 deterministic and can be split across workers in any order.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import io
 import math

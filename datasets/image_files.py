@@ -1,8 +1,5 @@
 """Reading image files into bytes the TFExample decoder accepts."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import io
 

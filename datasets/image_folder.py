@@ -7,9 +7,6 @@ IMAGES holds one subfolder per class. The class and example counts are only
 known after conversion; they are read from the manifests it writes.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from datasets import dataset_spec
 from datasets import example_codecs

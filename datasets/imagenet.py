@@ -7,9 +7,6 @@ checkpoints. Create the TFRecords from the raw images with
       --source_dir=RAW --dataset_dir=DIR
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf

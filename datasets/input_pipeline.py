@@ -24,9 +24,6 @@ CorruptShardError naming the file. Truncated shards of a dataset with a
 manifest are caught before reading starts.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 import inspect

@@ -1,8 +1,5 @@
 """`labels.txt`: one `id:name` line per class, written beside the TFRecords."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

@@ -3,9 +3,6 @@
   python download_and_convert_data.py --dataset_name=mnist --dataset_dir=DIR
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from datasets import dataset_spec
 from datasets import example_codecs

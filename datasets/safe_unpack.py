@@ -4,9 +4,6 @@ Archives are checked member by member so nothing lands outside the target
 directory, and pickles may only rebuild numpy arrays and plain values.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import pickle

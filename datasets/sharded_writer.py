@@ -5,9 +5,6 @@ per-split manifest lists the finished shards, so an interrupted conversion
 resumes without duplicates and a finished one is not redone.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import concurrent.futures

@@ -4,9 +4,6 @@ TensorFlow's DataLossError gives a byte offset but no file name; these
 checks walk the record framing and CRCs to name the corrupt shard.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import struct

@@ -27,9 +27,6 @@ Pure Python (numpy only); no TensorFlow, no flags. Errors: `DecayError`, a
 ValueError whose message names parameters with `errors.ref`.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import math
 from typing import Iterable, List, Mapping, Optional, Tuple

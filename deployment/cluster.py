@@ -8,9 +8,6 @@ and `PsWatchdog` bound that wait so that the workers of a dead cluster stop
 with an error instead of hanging.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import json

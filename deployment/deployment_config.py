@@ -26,9 +26,6 @@ needs no TensorFlow. Import `DeploymentConfig` from `model_deploy`, as
 slim's code does; it is the same class.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 __all__ = ['DeploymentConfig']
 

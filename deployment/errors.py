@@ -8,9 +8,6 @@ the plain parameter name and only the entry scripts spell as a flag
 (`deployment.script_utils`), printing the error as one paragraph.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import param_refs
 

@@ -28,9 +28,6 @@ brings back the C++ messages).
 This module must not import TensorFlow at import time.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import logging
 import os

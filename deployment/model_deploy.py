@@ -26,9 +26,6 @@ and update ops are found in the collections by `Clone.scope` ('clone_3/';
 '' for a single clone, which matches everything).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 

@@ -10,9 +10,6 @@ live ps from one that is down *or* does not answer, without any RPC (the
 ps runs nothing for it).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import socket
 import struct

@@ -13,9 +13,6 @@ Pure Python: no TensorFlow and no flag objects. Errors are `RecordError`.
 Checkpoints without a record keep working: `find_record` returns None.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import json
 import os

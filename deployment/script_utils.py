@@ -14,9 +14,6 @@ printed errors and, while `run_or_exit` runs, in log lines. A script whose
 flag has another name than the library's parameter passes `flag_names`.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 import sys

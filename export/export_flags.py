@@ -7,9 +7,6 @@ function takes the `flags.FlagValues` to register with (tests pass a fresh
 one). Like `common_flags`, only entry scripts import it.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from absl import flags
 

@@ -1,8 +1,5 @@
 """Freezes a checkpoint into a GraphDef with the weights as constants."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import os

@@ -11,9 +11,6 @@ The outputs differ from the unfolded graph only by float rounding (about
 TFLite models are the same either way.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import copy
 

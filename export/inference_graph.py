@@ -8,9 +8,6 @@ mode and the same output node (`MobilenetV1/Predictions/Reshape_1`,
 tools look nodes up by.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 

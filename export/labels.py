@@ -6,9 +6,6 @@ A 1001-output ImageNet model used with a 1000-line labels file (no
 background line) is recognized, and output 0 is named "background".
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

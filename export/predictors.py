@@ -10,9 +10,6 @@ SavedModel, which carries its own; with `preprocessing_factory` for the
 others) and returns class probabilities.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 
@@ -28,7 +25,6 @@ from export import native_stderr
 from export import onnx_model
 from export import saved_model
 from export import tflite
-
 
 
 class ModelError(errors.InputError):

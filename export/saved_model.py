@@ -14,9 +14,6 @@ Both output `probabilities` `[N, num_classes]`, the `top_k` best `classes`
 `class_names` when label names are given.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import shutil

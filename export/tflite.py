@@ -18,9 +18,6 @@ TF 1.15 and TF 2, so this module does not branch on the version (except to
 find TF 1.15's converter binary).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import sys

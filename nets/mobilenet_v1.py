@@ -15,9 +15,6 @@ initializers and regularizers come from `mobilenet_v1_arg_scope`:
 Depth multipliers 0.75 / 0.5 / 0.25 are `mobilenet_v1_075/050/025`.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import functools

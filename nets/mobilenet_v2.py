@@ -5,9 +5,6 @@ this module re-exports its public names, so both paths give the same
 functions and the same `V2_DEF` dict.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 from nets.mobilenet.mobilenet_v2 import V2_DEF  # noqa: F401

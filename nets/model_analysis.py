@@ -15,9 +15,6 @@ parameters of the layer's variable scope (weights, batch norm scale and
 offset, biases). `analyze()` returns the same figures for other tools.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import inspect
 import sys

@@ -8,9 +8,6 @@ This is the one place that knows which name means which network:
     network_fn.default_image_size  # 224
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import difflib
 import functools

@@ -15,9 +15,6 @@ The module sits in `nets`, the bottom layer, only so that every package may
 import it; it knows nothing about networks and imports nothing.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import logging
 import re

@@ -39,9 +39,6 @@ does so through `from nets import tf_compat`). It
 Nothing else in the code base branches on the TensorFlow version.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import importlib
 import importlib.util

@@ -6,9 +6,6 @@ at random. Evaluation: only the resize. Both end with scaling to [-1, 1],
 the range the MobileNets expect.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf

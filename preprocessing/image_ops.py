@@ -6,9 +6,6 @@ in exactly one place. All functions take and return a single 3-D image
 `[height, width, channels]`; "float image" means float32 in [0, 1].
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf

@@ -9,9 +9,6 @@ The evaluation recipe must be exact: the published accuracy of the released
 checkpoints was measured with it.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import functools
 

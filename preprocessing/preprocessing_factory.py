@@ -4,9 +4,6 @@ Used by training, evaluation, export and classification alike, so an image
 is always prepared the same way for a given model.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 

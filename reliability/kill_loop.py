@@ -37,9 +37,6 @@ It prints one line per trial and a summary, and exits with status 1 if any
 check failed.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import json

@@ -1,8 +1,5 @@
 """Shared pytest fixtures: every test builds its graph in a fresh tf.Graph."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 import io

@@ -4,9 +4,6 @@ Every fixture is made by the test itself in a temporary directory: nothing is
 downloaded.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import gzip
 import io

@@ -5,9 +5,6 @@ a built network in the form of the reference files under data/reference,
 and the training-mode and checkpoint round trips every family must pass.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import copy
 import os

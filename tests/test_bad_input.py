@@ -7,9 +7,6 @@ with a ScriptError naming the flag or file, before any metrics file is
 written.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import os

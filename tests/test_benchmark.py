@@ -4,9 +4,6 @@ No timing is asserted: the smoke test checks that every row is there with
 sane positive figures.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import json
 import math

@@ -5,9 +5,6 @@ with the preprocessing its networks were trained with, and on its own
 (no timed measurement).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

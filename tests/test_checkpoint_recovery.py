@@ -1,8 +1,5 @@
 """Resuming past unreadable checkpoints, leftovers of killed saves, fsync."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import threading

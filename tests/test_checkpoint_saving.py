@@ -1,9 +1,6 @@
 """The trainer's checkpoint saving: the same files as TensorFlow's hook and
 saver, from one conversion of the graph; the weight check per device."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import os

@@ -1,8 +1,5 @@
 """Tests for classify_image.py and export/predictors.py, on both stacks."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import io
 import logging

@@ -4,9 +4,6 @@ No timing is asserted: the end-to-end test runs a stand-in "interpreter"
 that writes made-up benchmark results, so only the driver is exercised.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import json
 import os

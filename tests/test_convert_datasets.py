@@ -5,9 +5,6 @@ layout) in tmp_path, converts it, and reads the TFRecords back through
 dataset_factory and the dataset's own decoder.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import io

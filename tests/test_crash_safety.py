@@ -5,9 +5,6 @@ runs with `python -m reliability.kill_loop --trials=N`); here a short,
 seeded version runs with the evaluator watching beside training.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import re

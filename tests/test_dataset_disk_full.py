@@ -7,9 +7,6 @@ control over which shards finish), RLIMIT_FSIZE on the real command
 ENOSPC; skipped where user namespaces are not allowed).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import json

@@ -1,8 +1,5 @@
 """Tests of datasets.dataset_factory: names, splits and missing-data errors."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import inspect
 import json

@@ -1,8 +1,5 @@
 """Long conversions report images done, rate and time left, at a bounded rate."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import re
 

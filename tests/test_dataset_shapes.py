@@ -1,8 +1,5 @@
 """Tests of the embedded default dataset `shapes`."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import subprocess

@@ -1,8 +1,5 @@
 """Tests of datasets.dataset_utils: examples, labels, safety, crash-safety."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import hashlib
 import io

@@ -1,8 +1,5 @@
 """`datasets.dataset_utils` keeps slim's names, and the package stays split."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 import glob

@@ -20,9 +20,6 @@ is phase 3: one cluster start serves both checks). Every process started
 is killed at the end whatever happens.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import os

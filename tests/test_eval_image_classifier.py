@@ -6,9 +6,6 @@ and classified one at a time, and Accuracy / Recall_5 are computed with
 numpy from those logits.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import json

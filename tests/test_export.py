@@ -8,9 +8,6 @@ the whole validation split. Training takes most of a minute on a busy
 slow.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import subprocess

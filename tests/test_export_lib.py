@@ -6,9 +6,6 @@ on it, once per test session (results are cached per directory), so the
 export and classify tests check models whose predictions mean something.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import os

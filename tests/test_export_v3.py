@@ -5,9 +5,6 @@ norm statistics stands in for a trained one: these tests check that the
 exported graphs compute what the checkpoint computes, not accuracy.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import struct
 

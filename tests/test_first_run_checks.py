@@ -1,9 +1,6 @@
 """The first run's checks: the training record, the batch-norm pitfall,
 quiet logs, the launchers' choice of Python, and the make targets."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import json
 import os

@@ -1,8 +1,5 @@
 """The ground every other test stands on: both stacks import and train slim."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import importlib
 import subprocess

@@ -1,8 +1,5 @@
 """Tests of export/graph_rewrites.py: batch norm folding of frozen graphs."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np

@@ -1,8 +1,5 @@
 """Tests of datasets.input_pipeline on a tiny generated shapes dataset."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import shutil

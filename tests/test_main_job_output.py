@@ -1,9 +1,6 @@
 """What `make run` (scripts/main_job.sh) prints: each line once, and at
 most about 60 lines for the default run (issue 15)."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import os

@@ -11,9 +11,6 @@ defaults; `nets_factory.get_network_fn` may add trailing keyword
 parameters with defaults (it adds `batch_norm_decay`).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import functools
 import importlib

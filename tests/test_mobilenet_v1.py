@@ -6,9 +6,6 @@ multiplier 0.25. Shape-only tests build without the arg scope (no batch
 norm), which makes graph construction several times cheaper.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 

@@ -6,9 +6,6 @@ checkpoint mechanics are tested on the first layers of `V2_DEF` (`SHORT`)
 to keep graph construction cheap.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import copy
 import sys

@@ -5,9 +5,6 @@ reference listings of the released checkpoints; everything that runs uses
 small inputs or the first layers of a spec (`SHORT`).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import copy
 import re

@@ -7,9 +7,6 @@ with the backbone frozen, and evaluation. Tiny inputs (32x32) and batches,
 one step per run: each run's cost is its graph build and session start.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

@@ -5,9 +5,6 @@ are the strongest evidence that the architectures are right: every width and
 resolution is checked against them.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import re

@@ -6,9 +6,6 @@ config and the clones report, then training steps run on this machine's CPU
 with soft placement, as the trainer runs them.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import numpy as np
 import pytest

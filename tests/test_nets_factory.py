@@ -5,9 +5,6 @@ the factory's kwargs), so each name costs a fraction of a full build; the
 full networks are covered by test_mobilenet_v1/v2.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import pytest

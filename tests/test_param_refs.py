@@ -6,9 +6,6 @@ scripts (`deployment/script_utils.py`) show `--flags`. The source scan below
 keeps command-line spellings out of the library packages.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import ast
 import collections

@@ -6,9 +6,6 @@ imports these names and passes these keywords, so each must exist with the
 same signature; extras are allowed.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import inspect
 

@@ -7,9 +7,6 @@ defines; the set-up (how to enter the environment) must come before the
 first `python` recipe.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import concurrent.futures
 import contextlib

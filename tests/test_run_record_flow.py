@@ -12,9 +12,6 @@ steps). That a fine-tuning run is not warned is checked by the fine-tuning
 test of test_train_image_classifier.py.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import json
 import logging as std_logging

@@ -5,9 +5,6 @@ it takes from TensorFlow modules and looks each one up, and running ones that
 evaluate the tf-slim layers whose code paths reach those names.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import inspect
 import json

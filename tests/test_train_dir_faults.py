@@ -10,9 +10,6 @@
   --ps_timeout_secs.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 import io

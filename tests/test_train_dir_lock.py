@@ -1,8 +1,5 @@
 """The lock that keeps a second trainer out of a --train_dir."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import json
 import os

@@ -6,9 +6,6 @@ in-process with flags parsed into a fresh FlagValues; a few CLI tests run
 the script as a subprocess for its exit status and error paragraph.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import logging as std_logging

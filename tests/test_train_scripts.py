@@ -1,8 +1,5 @@
 """Tests for the shell launchers in scripts/."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import glob
 import json

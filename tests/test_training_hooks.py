@@ -1,8 +1,5 @@
 """Tests for training/hooks.py: bounded progress memory over a long run."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

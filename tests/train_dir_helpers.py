@@ -5,9 +5,6 @@ of a script run as a subprocess, and the probes of what this machine
 allows (a tmpfs in a private mount namespace) or what a run fsyncs.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import shutil

@@ -16,9 +16,6 @@
 * `FsyncListener` makes each saved checkpoint durable.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import os

@@ -11,9 +11,6 @@ format, 10x faster). The files written are the ones TensorFlow writes:
 the events file.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 import uuid

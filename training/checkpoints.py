@@ -5,9 +5,6 @@ them, moving averages included (`moving_average_map`), for training's
 fine-tune initialization, evaluation and export alike.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from absl import logging
 

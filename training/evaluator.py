@@ -8,9 +8,6 @@ latest. `evaluate` scores one checkpoint, or watches a folder and scores
 each new checkpoint until none arrives for a while.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import json

@@ -1,8 +1,5 @@
 """Session hooks of the training loop: the NaN/Inf guard and progress logs."""
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import datetime

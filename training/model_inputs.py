@@ -6,9 +6,6 @@ run. The `*_name` arguments of the messages are the names under which the
 caller's user gave the value (the entry scripts pass their flag names).
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import contextlib

@@ -4,9 +4,6 @@
 names; the flag definitions take their choices from here.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 

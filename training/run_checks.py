@@ -6,9 +6,6 @@ The decisions themselves live in `deployment.batch_norm_check` and
 dataset or a checkpoint can tell. No flags: scripts pass typed values.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 

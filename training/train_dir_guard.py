@@ -8,9 +8,6 @@ unreadable ones aside. After training it releases the lock. Non-chief
 workers get no checkpoint and no hooks from it.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import os
 

@@ -21,9 +21,6 @@ of a name succeeds) and its token checked, so two trainers restarting at
 once cannot both take it.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import datetime
 import errno

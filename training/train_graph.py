@@ -6,9 +6,6 @@ of, plus what training needs beyond `deploy`: a restricted variable list
 (trainable_scopes), moving averages and a synchronous-replicas optimizer.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 

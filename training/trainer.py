@@ -7,9 +7,6 @@ a `tf.train.MonitoredSession` until the step limit, saving checkpoints and
 summaries on the chief.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 

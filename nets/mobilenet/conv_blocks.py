@@ -20,9 +20,6 @@ KxK expansion convolution in place of the depthwise one ("fused" blocks).
 activation, then pointwise) for specs that mix V1 layers in.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import contextlib
 import functools

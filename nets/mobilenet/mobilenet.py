@@ -19,9 +19,6 @@ come from the arg-scopable `depth_multiplier`, so callers can change
 `slim.arg_scope([mobilenet.depth_multiplier], min_depth=...)`.
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import collections
 import contextlib

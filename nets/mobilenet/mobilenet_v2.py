@@ -17,9 +17,6 @@ Usage:
       logits, end_points = mobilenet_v2.mobilenet(images)
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import copy
 import functools

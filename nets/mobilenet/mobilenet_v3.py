@@ -20,9 +20,6 @@ Variable names and end_points match the released checkpoints (scope
       logits, end_points = mobilenet_v3.large(images)
 """
 
-from __future__ import absolute_import
-from __future__ import division
-from __future__ import print_function
 
 import copy
 import functools
