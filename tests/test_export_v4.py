@@ -79,7 +79,7 @@ def test_tflite_full_integer(exported):
 
 def _float_ops(model_bytes):
   """Ops of a TFLite model with a float32 input or output tensor."""
-  interpreter = tf.lite.Interpreter(model_content=model_bytes)
+  interpreter = tflite.make_interpreter(model_content=model_bytes)
   interpreter.allocate_tensors()
   if not hasattr(interpreter, '_get_ops_details'):
     return []  # TF 1.15's interpreter does not list its ops.

@@ -18,6 +18,7 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from export import c_array
+from export import tflite as tflite_models
 
 # The guide's training flags; --max_number_of_steps is the only change.
 GUIDE_TRAIN_FLAGS = [
@@ -145,7 +146,7 @@ def test_guide_export_freeze_and_int8_conversion(workdir):
         '--input_binary=true', '--output_node_names=' + OUTPUT_NODE,
         '--output_graph=person_detection_frozen_graph.pb'], work, env)
   _run(['-c', GUIDE_CONVERSION], work, env)
-  interpreter = tf.lite.Interpreter(
+  interpreter = tflite_models.make_interpreter(
       model_path=os.path.join(work, 'person_detection_model.tflite'))
   interpreter.allocate_tensors()
   (inp,), (out,) = (interpreter.get_input_details(),
@@ -172,7 +173,7 @@ def test_export_tflite_one_command_int8_and_c_array(workdir):
                 env)
   assert 'calibrated on 12 images of visualwakewords/val' in result.stdout
   model = open(os.path.join(work, 'micro/person_detect.tflite'), 'rb').read()
-  interpreter = tf.lite.Interpreter(model_content=model)
+  interpreter = tflite_models.make_interpreter(model_content=model)
   interpreter.allocate_tensors()
   (inp,), (out,) = (interpreter.get_input_details(),
                     interpreter.get_output_details())

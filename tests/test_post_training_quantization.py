@@ -11,6 +11,7 @@ from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 import common_flags
+from export import tflite as tflite_models
 from nets import nets_factory
 from nets import post_training_quantization as ptq
 from tests import test_slim_mobilenet_v1_scripts as v1_scripts
@@ -47,7 +48,7 @@ def test_full_int8_model_of_each_family(tmp_path, imagenet_dir, model_name):
       '--dataset_split=validation', '--output_tflite=' + output,
       '--noenable_ema', '--num_steps=3', '--image_size=%d' % IMAGE_SIZE])
   ptq.run(opts)
-  interpreter = tf.lite.Interpreter(model_path=output)
+  interpreter = tflite_models.make_interpreter(model_path=output)
   interpreter.allocate_tensors()
   (inp,), (out,) = (interpreter.get_input_details(),
                     interpreter.get_output_details())
