@@ -337,3 +337,14 @@ def test_model_analysis_counts_the_attention_products():
   # (2x2 queries and keys), four blocks each.
   assert len(attention) == 16
   assert sum(attention) == 4 * 2 * (4 * 16 * 4 * 64) + 4 * 2 * (4 * 4 * 4 * 64)
+
+
+def test_convert_weights_entry_adds_the_background_class():
+  state = golden_state_dict('mobilenetv4_conv_small')
+  values = timm_mobilenet_v4.slim_variables_from_timm(
+      state, 'mobilenet_v4_conv_small')
+  plain = timm_mobilenet_v4.to_slim(state)
+  assert set(values) == set(plain)
+  bias = 'MobilenetV4/Logits/Conv2d_1c_1x1/biases'
+  assert values[bias].shape[0] == plain[bias].shape[0] + 1 == 1001
+  np.testing.assert_array_equal(values[bias][1:], plain[bias])

@@ -232,3 +232,15 @@ def write_checkpoint(state_dict, model_name, checkpoint_prefix,
       tf.train.Saver(variables).save(sess, checkpoint_prefix,
                                      write_meta_graph=False)
   return num_classes
+
+
+def slim_variables_from_timm(state_dict, model_name):
+  """The entry convert_weights.py calls: `to_slim` in the released layout.
+
+  `model_name` (a `mobilenet_v4_*` factory name) is accepted for the
+  converter's common signature; every V4 network has the same scope. The
+  classifier gets slim's background class 0, as the other converted
+  networks do.
+  """
+  del model_name  # One scope and one mapping serve all five networks.
+  return to_slim(state_dict, background_class=True)
