@@ -60,13 +60,21 @@ def fitting_model_names(layers, num_classes, model_name):
   widths = sorted(nets_factory.width_variants(model_name))
   others = [name for name in nets_factory.model_names() if name not in widths]
   for candidates in (widths, others):
-    fitting = [name for name in candidates if name != model_name and
-               not layers_lib.first_mismatches(
-                   slim_network.slim_layers(name, num_classes), layers,
-                   count=1)]
+    fitting = [name for name in candidates
+               if name != model_name and _fits_layers(name, layers, num_classes)]
     if fitting:
       return fitting
   return []
+
+
+def _fits_layers(model_name, layers, num_classes):
+  try:
+    slim_layers = slim_network.slim_layers(model_name, num_classes)
+  except ValueError:
+    # Variables outside the conv/batch-norm layer scheme (V4's layer scales):
+    # such a network converts through its own mapping, never by layer order.
+    return False
+  return not layers_lib.first_mismatches(slim_layers, layers, count=1)
 
 
 def _mismatch_error(model_name, slim_layers, layers, num_classes, input_path):
