@@ -2,8 +2,9 @@ r"""Writes a classifier's inference GraphDef (no weights).
 
 The graph has a float32 placeholder `input` `[batch_size, image_size,
 image_size, channels]` (inputs in [-1, 1], as eval preprocessing makes them)
-and the softmax output `MobilenetV1/Predictions/Reshape_1` (V2:
-`MobilenetV2/Predictions/Reshape_1`). It is always built in inference mode.
+and the softmax output `<scope>/Predictions/Reshape_1`, the scope being
+`MobilenetV1`, `MobilenetV2`, `MobilenetV3`, `MobilenetEdgeTPU` or
+`MobilenetV4`. It is always built in inference mode.
 
     python export_inference_graph.py --model_name=mobilenet_v1_025 \
       --dataset_name=shapes --dataset_dir=/tmp/shapes --image_size=64 \

@@ -1,4 +1,4 @@
-r"""Trains an image classifier (MobileNet V1/V2) on a TFRecord dataset.
+r"""Trains a MobileNet (V1, V2, V3, EdgeTPU or V4) on a TFRecord dataset.
 
 This script only reads flags: it turns them into a `training.trainer`
 `TrainConfig` and runs `trainer.train`, which trains in a

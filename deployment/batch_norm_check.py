@@ -4,10 +4,10 @@ Batch norm keeps moving averages of each channel's mean and variance for
 use at evaluation, updated every step as
     moving = decay * moving + (1 - decay) * batch_statistic,
 starting from mean 0 and variance 1. After n steps the initial value still
-makes up decay**n of the average. With the released MobileNet decays
-(0.9997 for V1, 0.997 for V2) that is 64 % after 1,500 steps of V1: the
-network trains well, but evaluation normalizes with statistics that are
-mostly 0 / 1 and scores near chance.
+makes up decay**n of the average. With the networks' own decays
+(0.9997 for V1; 0.997 for V2, V3 and EdgeTPU; 0.99 for V4) that is 64 %
+after 1,500 steps of V1: the network trains well, but evaluation
+normalizes with statistics that are mostly 0 / 1 and scores near chance.
 
 * Before training, `check_convergence` says whether the planned
   max_number_of_steps lets the statistics converge (at most

@@ -119,7 +119,7 @@ def analyze(model_name, image_size, depth_multiplier=None, num_classes=1001):
                      % (image_size,))
   # Global pooling: at 224 and below it is V1's own pool (the kernel covers
   # the whole map), and larger inputs still give [1, num_classes] logits.
-  # V2 and V3 always pool globally and take no such argument.
+  # V2, V3, EdgeTPU and V4 always pool globally and take no such argument.
   kwargs = {}
   if 'global_pool' in inspect.signature(
       nets_factory.networks_map[model_name]).parameters:

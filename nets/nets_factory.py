@@ -137,7 +137,8 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
     weight_decay: L2 weight decay of the convolutions.
     is_training: build for training (batch norm statistics, dropout).
     batch_norm_decay: decay of batch norm's moving statistics; None keeps the
-      network's default (0.9997 for V1, 0.997 for V2 and V3). Short runs (a few
+      network's default (0.9997 for V1; 0.997 for V2, V3 and EdgeTPU; 0.99 for
+      V4). Short runs (a few
       thousand steps) need a smaller one such as 0.99, or the moving
       statistics used at evaluation are still near their initial values.
 

@@ -13,8 +13,9 @@ from preprocessing import cifarnet_preprocessing
 from preprocessing import inception_preprocessing
 
 # Name -> module with `preprocess_image(image, height, width, is_training,
-# use_grayscale, **kwargs)`. Every MobileNet (V1, V2, V3, EdgeTPU) was trained
-# with inception-style preprocessing, so each factory model name maps to it;
+# use_grayscale, **kwargs)`. Every MobileNet (V1, V2, V3, EdgeTPU, V4) takes
+# inception-style [-1, 1] inputs (V4 turns them into timm's mean/std
+# normalization itself), so each factory model name maps to it;
 # the model names themselves live in nets_factory alone.
 _PREPROCESSING_MODULES = dict(
     {name: inception_preprocessing for name in nets_factory.model_names()},

@@ -1,4 +1,4 @@
-"""Helpers (no tests) shared by the network tests of V1, V2 and V3.
+"""Helpers (no tests) shared by the network tests of V1, V2, V3 and EdgeTPU.
 
 Placeholders and random batches, the comparison of outputs, the listing of
 a built network in the form of the reference files under data/reference,

@@ -2,7 +2,7 @@
 
 The networks are built on short layer tables (`conv_defs`, passed through
 the factory's kwargs), so each name costs a fraction of a full build; the
-full networks are covered by test_mobilenet_v1/v2.
+full networks are covered by test_mobilenet_v1, _v2, _v3 and _v4.
 """
 
 

@@ -1,4 +1,4 @@
-"""The generic, table-driven MobileNet builder (MobileNet V2, V3, EdgeTPU).
+"""The generic, table-driven MobileNet builder (V2, V3, EdgeTPU and V4).
 
 A network is described by a `conv_defs` dict:
 
@@ -406,7 +406,7 @@ def training_scope(is_training=True,
                    stddev=0.09,
                    dropout_keep_prob=0.8,
                    bn_decay=0.997):
-  """The arg_scope MobileNet V2 and V3 were trained with.
+  """The arg_scope MobileNet V2, V3 and EdgeTPU were trained with (V4 has its own).
 
   Args:
     is_training: training mode of batch norm, dropout and the builders;
