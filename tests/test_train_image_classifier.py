@@ -480,14 +480,15 @@ def _onednn_tf1_kernels():
           os.environ.get('TF_DISABLE_MKL') != '1')
 
 
-# README.md, "The test suite on the oneDNN build": on intel-tensorflow 1.15.2
-# the weights turn NaN at step 1-2; the same wheel with TF_DISABLE_MKL=1 passes.
+# RELIABILITY.md, "The test suite on the TF 1.15 oneDNN build": on
+# intel-tensorflow 1.15.2 the weights turn NaN at step 1-2; the same wheel
+# with TF_DISABLE_MKL=1 passes.
 _ONEDNN_NAN_BUG = pytest.mark.skipif(
     _onednn_tf1_kernels(),
     reason='intel-tensorflow 1.15.2 oneDNN bug: its kernels give non-finite '
     'gradients in this training (with QAT: the depthwise filter gradient, '
     '_MklDepthwiseConv2dNativeBackpropFilter, NaN/3e38 from finite inputs), '
-    'the weights go NaN at step 1-2 (README.md; runs with TF_DISABLE_MKL=1)')
+    'the weights go NaN at step 1-2 (RELIABILITY.md; runs with TF_DISABLE_MKL=1)')
 
 
 @pytest.mark.slow
