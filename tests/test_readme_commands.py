@@ -1,15 +1,17 @@
-"""The README's commands, checked mechanically and a cheap few run.
+"""The commands of README.md and docs/*.md, checked mechanically.
 
 Every `python ...`, `bash scripts/...`, `scripts/...` and `make ...` command
-in the README (fenced bash/sh blocks and inline code) must name a script
+in those pages (fenced bash/sh blocks and inline code) must name a script
 or make target that exists, and each --flag must be one that script
-defines; the set-up (how to enter the environment) must come before the
-first `python` recipe.
+defines; a cheap few are run. The README must show how to enter the
+environment before its first `python` recipe, and link every docs page;
+relative links in every page must point to files that exist.
 """
 
 
 import concurrent.futures
 import contextlib
+import glob
 import importlib
 import io
 import os
@@ -23,6 +25,10 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, 'README.md')
+# Every page whose commands are checked, relative to REPO.
+PAGES = ['README.md'] + sorted(
+    os.path.relpath(path, REPO)
+    for path in glob.glob(os.path.join(REPO, 'docs', '*.md')))
 
 # Flags every absl program accepts.
 ABSL_FLAGS = {
@@ -31,13 +37,17 @@ ABSL_FLAGS = {
     'stderrthreshold', 'showprefixforinfo', 'only_check_args', 'pdb',
     'pdb_post_mortem', 'run_with_pdb', 'run_with_profiling', 'profile_file',
     'use_cprofile_for_profiling', 'logger_levels'}
-_FENCE = re.compile(r'^```(\w*)\s*$')
+_FENCE = re.compile(r'^\s*```(\w*)\s*$')  # indented in lists too
 _HELP_LINE = re.compile(r'^  --(?:\[no\])?([A-Za-z0-9_]+):')
 
 
-def _readme():
-  with open(README) as f:
+def _read(page):
+  with open(os.path.join(REPO, page)) as f:
     return f.read()
+
+
+def _readme():
+  return _read('README.md')
 
 
 def _logical_lines(block):
@@ -60,16 +70,21 @@ def _logical_lines(block):
   return lines
 
 
+_HEREDOC = re.compile(r'<<-?\s*[\'"]?(\w+)[\'"]?')
+# Tokens that end a command: pipes, lists, redirections, prose in brackets.
+_COMMAND_END = re.compile(r'^(\||\|\||&&|;|&|\d*[<>].*|\(.*)$')
+
+
 def readme_commands(text=None):
-  """(line number, tokens) of each shell command in the README."""
+  """(line number, tokens) of each shell command of a page (the README)."""
   text = _readme() if text is None else text
   commands = []
-  in_shell, in_fence, block, start = False, False, [], 0
+  in_shell, in_fence, block, start, heredoc = False, False, [], 0, None
   for number, line in enumerate(text.split('\n'), 1):
     fence = _FENCE.match(line)
     if fence and not in_fence:
       in_fence, in_shell = True, fence.group(1) in ('bash', 'sh', 'shell')
-      block, start = [], number + 1
+      block, start, heredoc = [], number + 1, None
       continue
     if fence and in_fence:
       if in_shell:
@@ -78,24 +93,36 @@ def readme_commands(text=None):
       in_fence = False
       continue
     if in_fence:
+      if heredoc is not None:  # a here-document's body is not shell
+        heredoc = None if line.strip() == heredoc else heredoc
+        continue
+      match = _HEREDOC.search(line)
+      if match:
+        heredoc = match.group(1)
       block.append(line)
       continue
     for span in re.findall(r'`([^`]+)`', line):
       if re.match(r'([A-Z_][A-Z0-9_]*=\S*\s+)*'
-                  r'(python|make|bash scripts/|scripts/)\S*\s', span + ' '):
+                  r'((\.venv/tf[\w-]*/bin/)?python|make|bash scripts/|scripts/)'
+                  r'\S*\s', span + ' '):
         try:
           commands.append((number, shlex.split(span)))
         except ValueError:
           pass
-  return [(n, _strip_env(tokens)) for n, tokens in commands if tokens]
+  commands = [(n, _strip_env(tokens)) for n, tokens in commands]
+  return [(n, tokens) for n, tokens in commands if tokens]
 
 
 def _strip_env(tokens):
-  """Drops leading VAR=value assignments."""
+  """Drops leading VAR=value assignments and what follows the command."""
   i = 0
   while i < len(tokens) and re.match(r'^[A-Z_][A-Z0-9_]*=', tokens[i]):
     i += 1
-  return tokens[i:]
+  tokens = tokens[i:]
+  for j, token in enumerate(tokens):
+    if j and _COMMAND_END.match(token):
+      return tokens[:j]
+  return tokens
 
 
 def _flag_names(tokens):
@@ -107,14 +134,29 @@ def _flag_names(tokens):
   return names
 
 
-def python_commands():
-  """{script or -m module: [(line, flag names)]} of the README."""
+_PYTHON = re.compile(r'^(\.venv/tf[\w-]*/bin/)?python3?$')
+
+
+def _is_project_module(module):
+  top = module.split('.')[0]
+  return (os.path.isdir(os.path.join(REPO, top)) or
+          os.path.exists(os.path.join(REPO, top + '.py')))
+
+
+def python_commands(text=None):
+  """{script or -m module: [(line, flag names)]} of a page (the README).
+
+  `python -c`, `python -` (a script on stdin) and `-m` modules from
+  outside the project (`-m venv`, TensorFlow's tools) are not checked.
+  """
   found = {}
-  for number, tokens in readme_commands():
-    if (tokens[0] not in ('python', 'python3') or len(tokens) < 2 or
-        tokens[1] == '...'):  # `python ...` in prose: no command
+  for number, tokens in readme_commands(text):
+    if (not _PYTHON.match(tokens[0]) or len(tokens) < 2 or
+        tokens[1] in ('...', '-', '-c')):  # `python ...` in prose: no command
       continue
     if tokens[1] == '-m':
+      if not _is_project_module(tokens[2]):
+        continue
       target, rest = '-m ' + tokens[2], tokens[3:]
     else:
       target, rest = tokens[1], tokens[2:]
@@ -169,11 +211,19 @@ _FLAGS = {}
 
 
 def script_flags():
-  """{target: set of flag names}, computed once per session."""
+  """{target: set of flag names} of every page's scripts, computed once.
+
+  Only scripts that a page gives flags are asked.
+  """
   if not _FLAGS:
-    targets = [t for t in python_commands() if os.path.exists(_target_path(t))]
+    targets = set()
+    for page in PAGES:
+      for target, uses in python_commands(_read(page)).items():
+        if any(used for _, used in uses) and os.path.exists(
+            _target_path(target)):
+          targets.add(target)
     slow = []
-    for target in targets:
+    for target in sorted(targets):
       names = _flags_in_process(target)
       if names is None:
         slow.append(target)
@@ -197,34 +247,65 @@ def test_readme_parser_finds_the_commands():
       'e', 'nof']
 
 
-def test_every_readme_script_exists():
-  commands = python_commands()
-  assert 'train_image_classifier.py' in commands
+def test_readme_parser_skips_heredocs_and_what_follows_a_command():
+  text = ('```bash\nPYTHONPATH=. python - a <<\'END\'\nprint("it\'s")\n'
+          'END\nmake run > run.log 2>&1\nmake run FRESH=1 (deletes out)\n```\n')
+  assert readme_commands(text) == [
+      (2, ['python', '-', 'a']), (2, ['make', 'run']),
+      (2, ['make', 'run', 'FRESH=1'])]
+  assert python_commands('`.venv/tf2/bin/python x.py --a=1`\n'
+                         '`python -m venv /tmp/v`\n') == {'x.py': [(1, ['a'])]}
+
+
+@pytest.mark.parametrize('page', PAGES)
+def test_every_script_a_page_names_exists(page):
+  commands = python_commands(_read(page))
+  if page == 'README.md':
+    assert 'train_image_classifier.py' in commands
   missing = [t for t in commands if not os.path.exists(_target_path(t))]
-  assert not missing, 'README names scripts that do not exist: %s' % missing
-  for number, tokens in readme_commands():
+  assert not missing, '%s names scripts that do not exist: %s' % (page,
+                                                                  missing)
+  for number, tokens in readme_commands(_read(page)):
     script = None
     if tokens[0] == 'bash' and len(tokens) > 1:
       script = tokens[1]
     elif tokens[0].startswith('scripts/'):
       script = tokens[0]
     if script:
-      assert os.path.exists(os.path.join(REPO, script)), (number, script)
+      assert os.path.exists(os.path.join(REPO, script)), (page, number,
+                                                          script)
 
 
-@pytest.mark.slow
-def test_every_readme_flag_is_defined_by_its_script():
-  known = script_flags()
+def unknown_flags(page, known, text=None):
+  """'page:line: script --flag' for each flag its script does not define."""
   unknown = []
-  for target, uses in sorted(python_commands().items()):
-    names = known[target] | ABSL_FLAGS
+  text = _read(page) if text is None else text
+  for target, uses in sorted(python_commands(text).items()):
     for number, used in uses:
+      if not used:
+        continue
+      names = known[target] | ABSL_FLAGS
       for name in used:
         negated = name[2:] if name.startswith('no') else None
         if name not in names and negated not in names:
-          unknown.append('README.md:%d: %s --%s' % (number, target, name))
+          unknown.append('%s:%d: %s --%s' % (page, number, target, name))
+  return unknown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('page', PAGES)
+def test_every_flag_a_page_names_is_defined_by_its_script(page):
+  unknown = unknown_flags(page, script_flags())
   assert not unknown, 'flags the scripts do not define:\n' + '\n'.join(
       unknown)
+
+
+def test_a_misspelled_flag_is_found():
+  text = ('```bash\npython train_image_classifier.py --train_dir=a '
+          '--trian_dir=b --notrain_dir [--train_dir=c]\n```\n')
+  known = {'train_image_classifier.py': {'train_dir'}}
+  assert unknown_flags('x.md', known, text) == [
+      'x.md:2: train_image_classifier.py --trian_dir']
 
 
 def _make_targets():
@@ -248,24 +329,38 @@ def _fresh_make_env():
   return env
 
 
-def test_every_readme_make_command_exists_and_parses():
+_DRY_RUNS = {}
+
+
+@pytest.mark.parametrize('page', PAGES)
+def test_every_make_command_a_page_names_exists_and_parses(page):
   targets, makefile = _make_targets()
-  commands = [(n, t) for n, t in readme_commands() if t[0] == 'make']
-  assert len(commands) >= 5
+  launchers = ''.join(_read(path) for path in glob.glob(
+      os.path.join(REPO, 'scripts', '*.sh')))
+  commands = [(n, t) for n, t in readme_commands(_read(page))
+              if t[0] == 'make']
+  if page == 'README.md':
+    assert len(commands) >= 4
   for number, tokens in commands:
     goals = [t for t in tokens[1:] if '=' not in t and not t.startswith('-')]
     variables = [t.split('=')[0] for t in tokens[1:] if '=' in t]
     for goal in goals:
-      assert goal in targets, 'README.md:%d: no make target %s' % (number,
-                                                                    goal)
-    for variable in variables:
-      assert re.search(r'\$\(%s\)|^%s\s*[?:]?=' % (variable, variable),
-                       makefile, re.M), (number, variable)
-    dry = subprocess.run(['make', '-n'] + tokens[1:], cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, env=_fresh_make_env())
-    assert dry.returncode == 0, 'README.md:%d: %s\n%s' % (
-        number, ' '.join(tokens), dry.stderr)
+      assert goal in targets, '%s:%d: no make target %s' % (page, number,
+                                                             goal)
+    for variable in variables:  # make's own, or a launcher's setting
+      assert (re.search(r'\$\(%s\)|^%s\s*[?:]?=' % (variable, variable),
+                        makefile, re.M) or
+              re.search(r'\$\{?%s\b' % variable, launchers)), (
+                  page, number, variable)
+    key = tuple(tokens[1:])
+    if key not in _DRY_RUNS:  # the same command on several pages: once
+      _DRY_RUNS[key] = subprocess.run(
+          ['make', '-n'] + tokens[1:], cwd=REPO, stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE, universal_newlines=True,
+          env=_fresh_make_env())
+    dry = _DRY_RUNS[key]
+    assert dry.returncode == 0, '%s:%d: %s\n%s' % (
+        page, number, ' '.join(tokens), dry.stderr)
 
 
 def test_setup_comes_before_the_first_python_recipe():
@@ -282,20 +377,45 @@ def test_setup_comes_before_the_first_python_recipe():
 
 
 @pytest.mark.slow
-def test_readme_model_analysis_command_runs():
-  command = next(t for _, t in readme_commands()
+def test_the_model_analysis_command_runs():
+  networks = _read(os.path.join('docs', 'networks.md'))
+  command = next(t for _, t in readme_commands(networks)
                  if t[:3] == ['python', '-m', 'nets.model_analysis'])
   # Optional arguments are shown in [brackets]: run without them.
   args = [t for t in command[3:] if not t.startswith('[')]
   # In this process: the module's own flag parser and what its main runs
-  # (its __main__ is run by test_every_readme_flag_is_defined_by_its_script).
+  # (its __main__ is run by test_every_flag_a_page_names_is_defined_...).
   from nets import model_analysis  # pylint: disable=g-import-not-at-top
   printed = io.StringIO()
   with contextlib.redirect_stdout(printed):
     assert model_analysis.run_from_flags(model_analysis.parse_flags(args)) == 0
-  # The README's table gives 568.7 M MACs for mobilenet_v1 at 224.
+  # The page's table gives 568.7 M MACs for mobilenet_v1 at 224.
   assert '(568.7 M)' in printed.getvalue()
-  assert '| mobilenet_v1 | 224 | 568.7 M |' in _readme()
+  assert '| mobilenet_v1 | 224 | 568.7 M |' in networks
+
+
+_LINK = re.compile(r'\]\(([^)\s]+)\)')
+
+
+def test_the_readme_links_every_docs_page():
+  readme = _readme()
+  missing = [page for page in PAGES[1:] if '(%s)' % page not in readme]
+  assert not missing, 'README.md does not link %s' % missing
+
+
+@pytest.mark.parametrize('page', PAGES)
+def test_relative_links_point_to_files_that_exist(page):
+  broken = []
+  for number, line in enumerate(_read(page).split('\n'), 1):
+    for link in _LINK.findall(line):
+      if re.match(r'^[a-z]+:', link) or link.startswith('#'):
+        continue  # a URL, or a heading of the same page
+      path = os.path.normpath(os.path.join(
+          REPO, os.path.dirname(page), link.split('#')[0]))
+      if not os.path.exists(path):
+        broken.append('%s:%d: %s' % (page, number, link))
+  assert not broken, 'links to files that do not exist:\n' + '\n'.join(
+      broken)
 
 
 def test_readme_make_help_runs():
