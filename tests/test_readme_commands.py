@@ -5,10 +5,12 @@ in those pages (fenced bash/sh blocks and inline code) must name a script
 or make target that exists, and each --flag must be one that script
 defines; a cheap few are run. The README must show how to enter the
 environment before its first `python` recipe, and link every docs page;
-relative links in every page must point to files that exist.
+relative links in every page must point to files and headings that
+exist.
 """
 
 
+import collections
 import concurrent.futures
 import contextlib
 import glob
@@ -397,6 +399,22 @@ def test_the_model_analysis_command_runs():
 _LINK = re.compile(r'\]\(([^)\s]+)\)')
 
 
+def _anchors(path):
+  """The heading anchors GitHub gives a Markdown file."""
+  anchors, seen, in_fence = set(), collections.Counter(), False
+  with open(path) as f:
+    for line in f:
+      if _FENCE.match(line):
+        in_fence = not in_fence
+      heading = None if in_fence else re.match(r'^#+\s+(.*?)\s*$', line)
+      if heading:
+        slug = re.sub(r'[^\w\- ]', '', heading.group(1).lower()).replace(
+            ' ', '-')
+        anchors.add('%s-%d' % (slug, seen[slug]) if seen[slug] else slug)
+        seen[slug] += 1
+  return anchors
+
+
 def test_the_readme_links_every_docs_page():
   readme = _readme()
   missing = [page for page in PAGES[1:] if '(%s)' % page not in readme]
@@ -404,18 +422,20 @@ def test_the_readme_links_every_docs_page():
 
 
 @pytest.mark.parametrize('page', PAGES)
-def test_relative_links_point_to_files_that_exist(page):
+def test_relative_links_point_to_files_and_headings_that_exist(page):
   broken = []
   for number, line in enumerate(_read(page).split('\n'), 1):
     for link in _LINK.findall(line):
-      if re.match(r'^[a-z]+:', link) or link.startswith('#'):
-        continue  # a URL, or a heading of the same page
-      path = os.path.normpath(os.path.join(
-          REPO, os.path.dirname(page), link.split('#')[0]))
-      if not os.path.exists(path):
+      if re.match(r'^[a-z]+:', link):
+        continue  # a URL
+      target, _, anchor = link.partition('#')
+      path = os.path.normpath(os.path.join(REPO, os.path.dirname(page),
+                                           target or os.path.basename(page)))
+      if not os.path.exists(path) or (
+          anchor and path.endswith('.md') and anchor not in _anchors(path)):
         broken.append('%s:%d: %s' % (page, number, link))
-  assert not broken, 'links to files that do not exist:\n' + '\n'.join(
-      broken)
+  assert not broken, 'links to files or headings that do not exist:\n' + (
+      '\n'.join(broken))
 
 
 def test_readme_make_help_runs():
