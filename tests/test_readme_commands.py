@@ -294,10 +294,18 @@ def unknown_flags(page, known, text=None):
   return unknown
 
 
+@pytest.fixture(scope='module')
+def known_flags():
+  """script_flags(); module-scoped, so conftest.py runs its users on one
+  worker and the scripts are asked once."""
+  return script_flags()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('page', PAGES)
-def test_every_flag_a_page_names_is_defined_by_its_script(page):
-  unknown = unknown_flags(page, script_flags())
+def test_every_flag_a_page_names_is_defined_by_its_script(page,
+                                                          known_flags):
+  unknown = unknown_flags(page, known_flags)
   assert not unknown, 'flags the scripts do not define:\n' + '\n'.join(
       unknown)
 
