@@ -2,7 +2,8 @@
 # Exports a trained MobileNet: the inference GraphDef (no weights), the
 # frozen graph (weights from the latest checkpoint of CHECKPOINT_PATH) and a
 # float TFLite model, all under OUTPUT_DIR. The input node is `input`, the
-# output `MobilenetV1/Predictions/Reshape_1` (V2: `MobilenetV2/...`).
+# output `<scope>/Predictions/Reshape_1` (`MobilenetV1`, `MobilenetV2`,
+# `MobilenetV3`, `MobilenetEdgeTPU` or `MobilenetV4`).
 # Extra arguments go to freeze_graph.py (e.g. --moving_average_decay=0.9999).
 set -euo pipefail
 

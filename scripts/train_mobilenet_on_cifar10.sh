@@ -3,7 +3,8 @@
 # then evaluates it on the test split.
 #
 # Downloads and converts CIFAR-10 into DATASET_DIR when it holds none (this
-# step needs the internet). MobileNet V1 by default; for V2:
+# step needs the internet). MobileNet V1 by default; any factory name (V2,
+# V3, EdgeTPU, V4) through MODEL_NAME, e.g.
 #   MODEL_NAME=mobilenet_v2 scripts/train_mobilenet_on_cifar10.sh
 # Extra arguments go to train_image_classifier.py. Every path and size below
 # can be overridden from the environment.

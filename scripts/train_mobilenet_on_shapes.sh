@@ -3,7 +3,8 @@
 #
 # Creates the dataset if DATASET_DIR holds none, trains MAX_STEPS steps into
 # TRAIN_DIR and writes the validation metrics to EVAL_DIR/metrics.json.
-# MobileNet V1 by default; for V2:
+# MobileNet V1 by default; any factory name (V2, V3, EdgeTPU, V4) through
+# MODEL_NAME, e.g.
 #   MODEL_NAME=mobilenet_v2 scripts/train_mobilenet_on_shapes.sh
 # Extra arguments go to train_image_classifier.py, e.g. --num_clones=2
 # --clone_on_cpu. Every path and size below can be overridden from the
