@@ -1,7 +1,8 @@
 # Set-up and entry points for both TensorFlow stacks.
 #
 #   make run            the main job on the embedded dataset (TF 1.15 stack)
-#   make test           the test suite                        (TF 1.15 stack)
+#   make test           the quick test suite, ~5 min          (TF 1.15 stack)
+#   make test-all       every test, the slow ones too (~30 min per stack)
 #   make run TF=2       ... on the TF 2.21 stack; likewise test, bench, venv
 #   make shell TF=2     a shell inside the stack's environment (exit to leave)
 #   make run FRESH=1    start the main job over (deletes its OUT folder first)
@@ -54,10 +55,10 @@ OUT ?= out/$(STACK)
 # FRESH=1: make run deletes OUT first instead of continuing from it.
 FRESH ?=
 
-.PHONY: help venv test run bench shell clean distclean
+.PHONY: help venv test test-all run bench shell clean distclean
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -77,7 +78,12 @@ $(STAMP): $(REQUIREMENTS) requirements-test.txt scripts/find_python.sh
 	$(VENV_PYTHON) -c "from nets import tf_compat; import tensorflow as tf, tf_slim; print('>>> TensorFlow', tf.__version__, 'ready in $(VENV)')"
 	@touch $@
 
+# The quick tier leaves out tests marked slow (full-size graphs, every-family
+# sweeps, multi-process jobs); test-all runs them as well.
 test: $(STAMP)
+	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) -m 'not slow' $(PYTEST_ARGS)
+
+test-all: $(STAMP)
 	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 run: $(STAMP)

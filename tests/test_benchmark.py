@@ -242,6 +242,7 @@ def test_int8_input_is_quantized_with_the_model_scale():
   assert same.tolist() == batch.tolist()
 
 
+@pytest.mark.slow
 def test_keras_mobilenet_v3_takes_our_input_range():
   from benchmarks import workloads  # pylint: disable=g-import-not-at-top
   if not hasattr(workloads.keras.applications, 'MobileNetV3Small'):

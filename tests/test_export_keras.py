@@ -32,7 +32,9 @@ def _export(argv):
     return export_keras.run(flag_values)
 
 
-@pytest.mark.parametrize('case', ['v2_140', 'v3_large_075'])
+@pytest.mark.parametrize('case', [
+    'v1_050', pytest.param('v2_140', marks=pytest.mark.slow),
+    pytest.param('v3_large_075', marks=pytest.mark.slow)])
 def test_round_trip_keras_slim_keras_slim(case, tmp_path):
   source = str(tmp_path / 'keras.h5')
   model_name, images, expected = keras_cases.keras_case(case, source)

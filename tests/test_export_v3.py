@@ -163,6 +163,7 @@ def test_tflite_full_integer(frozen):
   assert probabilities.shape == (4, NUM_CLASSES)
 
 
+@pytest.mark.slow
 def test_quantization_aware_training_graph_builds():
   network_fn = nets_factory.get_network_fn(MODEL, NUM_CLASSES,
                                            is_training=True)

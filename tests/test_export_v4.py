@@ -20,8 +20,9 @@ SIZE = 80
 OUTPUT = 'MobilenetV4/Predictions/Reshape_1'
 
 
-@pytest.fixture(scope='module', params=['mobilenet_v4_conv_small',
-                                        'mobilenet_v4_hybrid_medium'])
+@pytest.fixture(scope='module', params=[
+    'mobilenet_v4_conv_small',
+    pytest.param('mobilenet_v4_hybrid_medium', marks=pytest.mark.slow)])
 def exported(request, tmp_path_factory):
   """(model name, timm name, frozen GraphDef, path of the .pb, golden)."""
   name = request.param

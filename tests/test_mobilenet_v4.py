@@ -215,6 +215,7 @@ def _run(conv_defs, inputs, seed=0, **kwargs):
       return sess.run([logits, end_points], {placeholder: inputs})
 
 
+@pytest.mark.slow
 def test_output_stride_keeps_resolution_and_dilates():
   images = seeded_weights.seeded_images((2, 64, 64, 3), 3)
   _, plain = _run(HYBRID_SHORT, images)
@@ -325,6 +326,7 @@ def test_factory_registry_settings():
       assert norm_args['decay'] == decay
 
 
+@pytest.mark.slow
 def test_model_analysis_counts_the_attention_products():
   from nets import model_analysis  # pylint: disable=g-import-not-at-top
   result = model_analysis.analyze('mobilenet_v4_hybrid_medium', 64,

@@ -181,8 +181,10 @@ def test_make_run_twice_from_the_repository_root(tmp_path):
   assert 'Losses/total_loss' in inspect.stdout, inspect.stdout
 
 
-@pytest.mark.parametrize('script', ['train_image_classifier.py',
-                                    'classify_image.py', 'plot_training.py'])
+@pytest.mark.parametrize('script', [
+    'train_image_classifier.py',
+    pytest.param('classify_image.py', marks=pytest.mark.slow),
+    pytest.param('plot_training.py', marks=pytest.mark.slow)])
 def test_asking_for_help_succeeds(script):
   for flag in ('--helpshort', '--helpfull'):
     status, output = _run([script, flag])

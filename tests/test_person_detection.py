@@ -103,6 +103,7 @@ def workdir(tmp_path_factory):
   return work, env, tools
 
 
+@pytest.mark.slow
 def test_guide_eval_command_names_the_dataset_dir_mistake(workdir):
   work, env, tools = workdir
   result = _run([tools('eval_image_classifier.py')] + GUIDE_EVAL_FLAGS, work,
@@ -115,6 +116,7 @@ def test_guide_eval_command_names_the_dataset_dir_mistake(workdir):
   assert result.stderr.strip().count('\n\n') == 0
 
 
+@pytest.mark.slow
 def test_eval_takes_latest_checkpoint_of_train_dir(workdir):
   work, env, tools = workdir
   flags = [f for f in GUIDE_EVAL_FLAGS if not f.startswith(
@@ -133,6 +135,7 @@ def test_eval_takes_latest_checkpoint_of_train_dir(workdir):
   assert 'model.ckpt-0' in result.stdout
 
 
+@pytest.mark.slow
 def test_guide_export_freeze_and_int8_conversion(workdir):
   work, env, tools = workdir
   _run([tools('export_inference_graph.py'), '--alsologtostderr',
@@ -160,6 +163,7 @@ def _c_array_bytes(source):
   return bytes(int(v, 16) for v in body.replace(',', ' ').split())
 
 
+@pytest.mark.slow
 def test_export_tflite_one_command_int8_and_c_array(workdir):
   work, env, tools = workdir
   common = [tools('export_tflite.py'),

@@ -37,8 +37,10 @@ def imagenet_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize('model_name', [
-    'mobilenet_v1_025', 'mobilenet_v2_035', 'mobilenet_v3_small',
-    'mobilenet_edgetpu_075'])
+    'mobilenet_v1_025',
+    pytest.param('mobilenet_v2_035', marks=pytest.mark.slow),
+    pytest.param('mobilenet_v3_small', marks=pytest.mark.slow),
+    pytest.param('mobilenet_edgetpu_075', marks=pytest.mark.slow)])
 def test_full_int8_model_of_each_family(tmp_path, imagenet_dir, model_name):
   checkpoint = _checkpoint(str(tmp_path / 'train'), model_name)
   output = str(tmp_path / 'model.tflite')

@@ -59,6 +59,7 @@ def _step_seen(log_path):
   return lambda: kill_loop._STEP_RE.search(_read(log_path))  # pylint: disable=protected-access
 
 
+@pytest.mark.slow
 def test_signal_loop_resumes_at_the_step_saved_at_the_signal(tmp_path):
   """Every mode and signal once (seeded moments), then a short last run."""
   lines = []
@@ -121,6 +122,7 @@ def test_second_signal_during_the_save_exits_at_once(shapes_dir, tmp_path):
       tf.train.latest_checkpoint(train_dir)) in text
 
 
+@pytest.mark.slow
 def test_grace_period_too_short_gives_up_the_save(shapes_dir, tmp_path):
   """With a grace period shorter than a step, the run says it gave up and
   the newest listed checkpoint is the one before the signal."""
@@ -153,6 +155,7 @@ def test_bad_grace_period_is_one_paragraph(shapes_dir, tmp_path):
   assert not os.path.exists(str(tmp_path / 'train'))
 
 
+@pytest.mark.slow
 def test_evaluator_stops_between_checkpoints(shapes_dir, tmp_path):
   """SIGTERM to a watching evaluator: exit 143, one line, whole metrics."""
   train_dir = str(tmp_path / 'train')

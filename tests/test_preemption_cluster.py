@@ -7,6 +7,7 @@ import re
 import signal
 
 from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+import pytest
 import tensorflow.compat.v1 as tf
 
 from datasets import generate_shapes
@@ -24,6 +25,7 @@ def _stop(process, log_path):
   return code, faults._read(log_path)  # pylint: disable=protected-access
 
 
+@pytest.mark.slow
 def test_sigterm_stops_each_task_of_a_cluster_cleanly(tmp_path):
   dataset_dir = str(tmp_path / 'shapes')
   generate_shapes.run(dataset_dir, image_size=32, train_per_class=2,

@@ -102,6 +102,7 @@ def _imagenet_records(directory):
         ).SerializeToString())
 
 
+@pytest.mark.slow
 def test_scripts_train_and_evaluate_from_the_repository_root(
     tmp_path, repo_root, script_env):
   data = str(tmp_path / 'imagenet')

@@ -245,6 +245,7 @@ def test_a_user_setting_of_onednn_is_kept(value):
     assert state[2] == (value == '1')
 
 
+@pytest.mark.slow
 def test_the_onednn_notice_is_hidden_only_at_the_scripts_log_level():
   # With oneDNN on by default TF 2.21 prints its notice on every CPU; the
   # scripts' level must hide it, level 0 must still show it.

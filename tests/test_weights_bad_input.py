@@ -50,6 +50,7 @@ def test_another_width_names_the_layers_and_the_fitting_name(v1_weights,
   assert _nothing_written(output)
 
 
+@pytest.mark.slow
 def test_another_architecture_is_named(tmp_path):
   source = str(tmp_path / 'v2.safetensors')
   weights_helpers.write_timm_safetensors('mobilenetv2_100', source)

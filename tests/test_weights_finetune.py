@@ -37,6 +37,7 @@ def shapes_dir(tmp_path_factory):
   return path
 
 
+@pytest.mark.slow
 def test_fine_tuning_restores_converted_weights_under_a_new_head(
     shapes_dir, tmp_path):
   source = str(tmp_path / 'keras.h5')

@@ -57,9 +57,11 @@ def keras_case(case, path, whole_model=False):
 
 
 @pytest.mark.parametrize('case', [
-    'v1_050', 'v2_035', 'v2_140',
-    pytest.param('v3_large_075', marks=needs_v3),
-    pytest.param('v3_small_minimalistic', marks=needs_v3)])
+    'v1_050',
+    pytest.param('v2_035', marks=pytest.mark.slow),
+    pytest.param('v2_140', marks=pytest.mark.slow),
+    pytest.param('v3_large_075', marks=[needs_v3, pytest.mark.slow]),
+    pytest.param('v3_small_minimalistic', marks=[needs_v3, pytest.mark.slow])])
 def test_converted_keras_weights_give_keras_outputs(case, tmp_path):
   source = str(tmp_path / 'keras.h5')
   # A whole-model file for one case: its config carries the epsilons.
@@ -80,6 +82,7 @@ def test_converted_keras_weights_give_keras_outputs(case, tmp_path):
   assert (logits[:, 0] == layers_lib.BACKGROUND_LOGIT).all()
 
 
+@pytest.mark.slow
 def test_second_run_into_the_same_directory_overwrites(tmp_path):
   source = str(tmp_path / 'keras.h5')
   model_name, _, _ = keras_case('v1_050', source)
