@@ -1,6 +1,6 @@
 """End-to-end workloads: the real training script, Keras `fit`, int8 agreement.
 
-Tasks (run by `workloads.run_task` in a process of their own):
+Tasks (run by `tasks.run_task` in a process of their own):
 
 * `train_script`: images/s of the steady-state steps of what a user runs.
   "ours" is `train_image_classifier.py` started as a subprocess on the

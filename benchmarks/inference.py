@@ -3,7 +3,7 @@
 Batch-1 latency and batch-N throughput of one model in one of
 `workloads.FORMATS`: the checkpoint's inference graph, the frozen graph, or
 a float or int8 TFLite model (made by the `export` task,
-benchmarks/exports.py). Run by `workloads.run_task` in a process of its own.
+benchmarks/exports.py). Run by `tasks.run_task` in a process of its own.
 """
 
 

@@ -50,8 +50,8 @@ def _child_main(task, spec, log_path, conn):
     os.dup2(fd, 2)
     os.close(fd)
   try:
-    from benchmarks import workloads  # pylint: disable=g-import-not-at-top
-    conn.send(('ok', workloads.run_task(task, spec)))
+    from benchmarks import tasks  # pylint: disable=g-import-not-at-top
+    conn.send(('ok', tasks.run_task(task, spec)))
   except BaseException:  # pylint: disable=broad-except  (reported to parent)
     conn.send(('error', traceback.format_exc()))
   finally:
@@ -107,7 +107,7 @@ class Runner(object):
     """Runs `task` with `spec` in a new process.
 
     Args:
-      task: a task name `benchmarks.workloads.run_task` knows.
+      task: a task name `benchmarks.tasks.run_task` knows.
       spec: its parameters (picklable dict).
       fresh: start a new interpreter rather than fork one; ignored unless
         the start method is `auto`.

@@ -1,8 +1,8 @@
 """What one benchmark process measures: a training step or an inference run.
 
-`benchmark.py` runs each measurement in a process of its own and calls
-`run_task(task, spec)` there, so that peak memory (the process's VmHWM) is
-that of one configuration. The tasks:
+`benchmark.py` runs each measurement in a process of its own, which calls
+`benchmarks.tasks.run_task(task, spec)`, so that peak memory (the process's
+VmHWM) is that of one configuration. The tasks:
 
 * `environment`: versions of Python, TensorFlow and Keras.
 * `analyze`: multiply-adds and parameters per image (`nets.model_analysis`).
@@ -430,37 +430,3 @@ TASKS = {
     'dataset': make_dataset,
     'train': train,
 }
-
-
-def run_task(task, spec):
-  """Runs one task in this (fresh) process and adds its memory figures.
-
-  Args:
-    task: a key of `TASKS`, 'infer' (benchmarks/inference.py), 'export'
-      (benchmarks/exports.py), or a key of `e2e.TASKS`.
-    spec: the task's parameters (a dict); `convert_in_process` True runs
-      TF 1.15's TFLite conversions here (`convert_tflite_in_process`).
-
-  Returns:
-    The task's result dict plus `rss_start_mib` (resident memory when the
-    task started: the interpreter and imported TensorFlow) and
-    `peak_rss_mib` (this process's peak resident memory).
-  """
-  start_memory = memory_mib()
-  if spec.get('convert_in_process'):
-    convert_tflite_in_process()
-  if task in ('train_script', 'agreement'):
-    from benchmarks import e2e  # pylint: disable=g-import-not-at-top
-    result = e2e.TASKS[task](spec)
-  elif task == 'infer':
-    from benchmarks import inference  # pylint: disable=g-import-not-at-top
-    result = inference.infer(spec)
-  elif task == 'export':
-    from benchmarks import exports  # pylint: disable=g-import-not-at-top
-    result = exports.export_model(spec)
-  else:
-    result = TASKS[task](spec)
-  result['rss_start_mib'] = start_memory['rss']
-  result.setdefault('peak_rss_mib', memory_mib()['peak'])
-  sys.stdout.flush()
-  return result

@@ -143,8 +143,8 @@ def test_gradients_match_with_onednn_off(tmp_path, repo_root, script_env):
 
 def _export_files(state, tmp_path, repo_root, script_env):
   export_dir = str(tmp_path / state)
-  code = ('from benchmarks import workloads; '
-          'workloads.run_task("export", {"impl": "ours", '
+  code = ('from benchmarks import tasks; '
+          'tasks.run_task("export", {"impl": "ours", '
           '"model_name": "mobilenet_v2_035", "image_size": 64, '
           '"infer_batch_size": 2, "int8": True, "convert_in_process": True, '
           '"export_dir": %r})' % export_dir)

@@ -31,8 +31,8 @@ SETTINGS = {'intra_op_threads': 2, 'inter_op_threads': 2, 'xla': False}
 TASK = """
 import json, sys
 sys.path.insert(0, '.')
-from benchmarks import workloads
-print('RESULT ' + json.dumps(workloads.run_task(sys.argv[1], json.loads(sys.argv[2]))))
+from benchmarks import tasks
+print('RESULT ' + json.dumps(tasks.run_task(sys.argv[1], json.loads(sys.argv[2]))))
 """
 
 

@@ -1,0 +1,132 @@
+"""The project's modules import each other without cycles, and the lower
+packages (networks, datasets, preprocessing) never import the layers above
+them: training, export, weights, benchmarks or the entry scripts.
+
+Imports are read from the source (function-local ones included), so the
+check needs no TensorFlow.
+"""
+
+import ast
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SKIPPED_DIRS = {'.venv', '.git', 'out', 'tests', 'results', '__pycache__'}
+LOWER_PACKAGES = ('nets', 'datasets', 'preprocessing')
+UPPER_PACKAGES = ('training', 'export', 'weights', 'benchmarks', 'reliability')
+# Slim ships these three scripts inside nets/; they are entry scripts that
+# drive the root scripts, not network code.
+SLIM_SCRIPTS_IN_NETS = {'nets.mobilenet_v1_train', 'nets.mobilenet_v1_eval',
+                        'nets.post_training_quantization'}
+
+
+def _project_modules():
+  """Dotted module name -> file path, for every project .py file."""
+  modules = {}
+  for root, dirs, files in os.walk(REPO):
+    dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and
+               not d.startswith('.')]
+    for name in files:
+      if name.endswith('.py'):
+        relative = os.path.relpath(os.path.join(root, name), REPO)[:-3]
+        dotted = relative.replace(os.sep, '.')
+        if dotted.endswith('.__init__'):
+          dotted = dotted[:-len('.__init__')]
+        modules[dotted] = os.path.join(root, name)
+  return modules
+
+
+def _imported_names(path, module):
+  """Dotted names `module` imports (both `import a.b` and `from a import b`)."""
+  with open(path) as f:
+    tree = ast.parse(f.read(), path)
+  package = module if path.endswith('__init__.py') else module.rpartition(
+      '.')[0]
+  names = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      names.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      base = node.module or ''
+      if node.level:
+        parts = package.split('.')[:len(package.split('.')) - node.level + 1]
+        base = '.'.join(p for p in parts + [base] if p)
+      # `from pkg import name`: the module pkg.name when there is one, else
+      # pkg (import_graph strips names down to the module that defines them).
+      names.update(base + '.' + alias.name for alias in node.names)
+  return names
+
+
+def import_graph():
+  """Project module -> the project modules it imports."""
+  modules = _project_modules()
+  graph = {}
+  for module, path in modules.items():
+    targets = set()
+    for name in _imported_names(path, module):
+      # `from nets import mobilenet_v1` names the module nets.mobilenet_v1;
+      # `from nets.x import f` names nets.x.f, whose module is nets.x.
+      while name and name not in modules:
+        name = name.rpartition('.')[0]
+      if name and name != module:
+        targets.add(name)
+    graph[module] = targets
+  return graph
+
+
+def _cycles(graph):
+  """Strongly connected components with more than one module (Tarjan)."""
+  index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+  def visit(node):
+    index[node] = low[node] = len(index)
+    stack.append(node)
+    on_stack.add(node)
+    for target in sorted(graph[node]):
+      if target not in index:
+        visit(target)
+        low[node] = min(low[node], low[target])
+      elif target in on_stack:
+        low[node] = min(low[node], index[target])
+    if low[node] == index[node]:
+      component = []
+      while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == node:
+          break
+      if len(component) > 1:
+        found.append(sorted(component))
+
+  for node in sorted(graph):
+    if node not in index:
+      visit(node)
+  return found
+
+
+def test_reader_sees_local_and_relative_imports():
+  graph = import_graph()
+  assert 'benchmarks.workloads' in graph['benchmarks.tasks']
+  assert 'nets.mobilenet.mobilenet' in graph['nets.mobilenet.mobilenet_v2']
+  assert _cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [
+      ['a', 'b', 'c']]
+
+
+def test_no_import_cycles():
+  assert _cycles(import_graph()) == []
+
+
+@pytest.mark.parametrize('package', LOWER_PACKAGES)
+def test_lower_packages_import_nothing_above_them(package):
+  graph = import_graph()
+  upward = sorted(
+      '%s -> %s' % (module, target)
+      for module, targets in graph.items()
+      if module.split('.')[0] == package and module not in SLIM_SCRIPTS_IN_NETS
+      for target in targets
+      if target.split('.')[0] in UPPER_PACKAGES or '.' not in target and
+      target not in LOWER_PACKAGES and target != 'deployment' and
+      os.path.exists(os.path.join(REPO, target + '.py')))
+  assert upward == []
