@@ -107,17 +107,21 @@ RECORD_FLAGS = {'preprocessing_name': 'preprocessing_name',
                 'dataset_name': 'dataset_name'}
 
 
-def _representative_data(flag_values, graph_def):
+def _representative_data(flag_values, graph_def,
+                         calibration_preprocessing=None):
   """Preprocessed calibration images for --quantization=full_integer."""
   shape = tflite.input_shape(graph_def)
-  # Prepare images as the model's evaluation does: by --preprocessing_name,
-  # else the preprocessing of the network found in the graph.
-  name = flag_values.preprocessing_name
-  if not name:
-    scope = tflite.find_output_node(graph_def).split('/')[0]
-    name = predictors.preprocessing_name_for_scope(scope)
-  preprocessing_fn = inference_graph.get_eval_preprocessing(
-      name, use_grayscale=shape[3] == 1)
+  if calibration_preprocessing is not None:
+    preprocessing_fn = calibration_preprocessing(use_grayscale=shape[3] == 1)
+  else:
+    # Prepare images as the model's evaluation does: by --preprocessing_name,
+    # else the preprocessing of the network found in the graph.
+    name = flag_values.preprocessing_name
+    if not name:
+      scope = tflite.find_output_node(graph_def).split('/')[0]
+      name = predictors.preprocessing_name_for_scope(scope)
+    preprocessing_fn = inference_graph.get_eval_preprocessing(
+        name, use_grayscale=shape[3] == 1)
   return tflite.representative_images(
       lambda: model_inputs.get_dataset(
           flag_values.dataset_name, flag_values.dataset_split_name,
@@ -137,16 +141,27 @@ FLAG_NAMES = {'graph_def_file': 'input_graph',
               'output_name': 'output_node_name'}
 
 
-def run(flag_values):
-  """Runs the export with parsed flags; library errors become ScriptErrors."""
+def run(flag_values, calibration_preprocessing=None):
+  """Runs the export with parsed flags; library errors become ScriptErrors.
+
+  Args:
+    flag_values: the parsed flags of `define_flags`.
+    calibration_preprocessing: full_integer only: `fn(use_grayscale)` giving
+      the `preprocessing_fn(image, height, width)` of the calibration images;
+      None: the model's evaluation preprocessing (as --preprocessing_name or
+      the network in the graph names it).
+
+  Returns:
+    The size of the written model in bytes.
+  """
   with script_utils.command_line_errors(FLAG_NAMES):
-    return _run(flag_values)
+    return _run(flag_values, calibration_preprocessing)
 
 
-def _run(flag_values):
+def _run(flag_values, calibration_preprocessing):
   """Converts and writes the model; returns its size in bytes."""
   if flag_values.checkpoint_path and not flag_values.input_graph:
-    return _run_from_checkpoint(flag_values)
+    return _run_from_checkpoint(flag_values, calibration_preprocessing)
   if not flag_values.input_graph:
     raise script_utils.ScriptError(
         '--input_graph is required: a frozen graph written by '
@@ -157,19 +172,22 @@ def _run(flag_values):
   source = flag_values.input_graph
   flag_values, _ = record_flags.merged_flags(flag_values, source,
                                              RECORD_FLAGS)
-  size = _convert_and_write(flag_values, flag_values.input_graph)
+  size = _convert_and_write(flag_values, flag_values.input_graph,
+                            calibration_preprocessing)
   record_flags.copy_record_beside(source, flag_values.output_file)
   labels.copy_labels_beside(flag_values.output_file, flag_values.dataset_dir,
                             source)
   return size
 
 
-def _convert_and_write(flag_values, graph_path):
+def _convert_and_write(flag_values, graph_path,
+                       calibration_preprocessing=None):
   """Converts the frozen graph at `graph_path`; returns the model's size."""
   representative = None
   if flag_values.quantization == 'full_integer':
     graph_def = freeze.load_graph_def(graph_path, 'input_graph')
-    representative = _representative_data(flag_values, graph_def)
+    representative = _representative_data(flag_values, graph_def,
+                                          calibration_preprocessing)
   model = tflite.convert(graph_path,
                          quantization=flag_values.quantization,
                          representative_data=representative,
@@ -191,7 +209,7 @@ def _convert_and_write(flag_values, graph_path):
   return len(model)
 
 
-def _run_from_checkpoint(flag_values):
+def _run_from_checkpoint(flag_values, calibration_preprocessing):
   """Freezes --checkpoint_path to a temporary graph and converts that."""
   source = flag_values.checkpoint_path
   checkpoint = checkpoints.resolve_checkpoint(source)
@@ -208,7 +226,7 @@ def _run_from_checkpoint(flag_values):
       use_grayscale=flag_values.use_grayscale,
       moving_average_decay=flag_values.moving_average_decay) as (path, frozen):
     print('Froze %s with %s.' % (frozen.checkpoint, frozen.weights))
-    size = _convert_and_write(flag_values, path)
+    size = _convert_and_write(flag_values, path, calibration_preprocessing)
   record_flags.copy_record_beside(source, flag_values.output_file)
   labels.copy_labels_beside(flag_values.output_file, flag_values.dataset_dir,
                             source)
