@@ -8,4 +8,6 @@
 * `tflite`: a frozen GraphDef to TFLite (float, dynamic-range, full-integer
   or quantization-aware-trained uint8).
 * `predictors`: run any of those model kinds on image files.
+* `model_files`: which kind of model a path holds (`detect_kind`), and
+  reading image files (both re-exported by `predictors`).
 """
