@@ -86,6 +86,7 @@ def test_a_blow_up_is_recovered_from_and_training_finishes(
   assert 'Training recovered from 1 blow-up(s)' in caplog.text
 
 
+@pytest.mark.slow
 def test_recoveries_run_out_with_a_message_saying_how_many(
     shapes_dir, tmp_path, monkeypatch):
   rates = inject_blow_up(monkeypatch, 10)

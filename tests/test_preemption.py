@@ -95,6 +95,7 @@ def _train_command(shapes_dir, train_dir, *flags):
   return kill_loop.train_command(shapes_dir, train_dir, 100000) + list(flags)
 
 
+@pytest.mark.slow
 def test_second_signal_during_the_save_exits_at_once(shapes_dir, tmp_path):
   """SIGINT, then SIGTERM while the stop's save writes: exit 130 at once,
   listed checkpoints readable, the lock released; the rerun resumes."""

@@ -60,7 +60,8 @@ def test_training_rewrite_writes_contrib_variables(model):
 
 
 @needs_contrib
-@pytest.mark.parametrize('model', MODELS)
+@pytest.mark.slow
+@pytest.mark.parametrize('model', ref.MODELS)
 def test_stored_reference_is_what_contrib_gives(model):
   assert ref.describe(model, ref.contrib_rewrite) == pytest.approx(
       ref.load(model))
