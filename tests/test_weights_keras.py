@@ -72,10 +72,10 @@ def test_converted_keras_weights_give_keras_outputs(case, tmp_path):
                            image_size=IMAGE_SIZE)
   logits, probabilities = slim_network.run_network(model_name, 1001,
                                                    result.prefix, images)
-  np.testing.assert_allclose(probabilities[:, 1:], expected, rtol=0,
-                             atol=1e-5)
-  # Keras's probabilities are near uniform for seeded weights: compare
-  # their ranking too, which 1e-5 alone would not pin down.
+  # Seeded weights give near-uniform probabilities (~1e-3 each): a relative
+  # tolerance, since an absolute 1e-5 would let a 1 % error through.
+  np.testing.assert_allclose(probabilities[:, 1:], expected, rtol=1e-4, atol=0)
+  # The ranking too.
   np.testing.assert_array_equal(np.argsort(probabilities[:, 1:])[:, -5:],
                                 np.argsort(expected)[:, -5:])
   assert (probabilities[:, 0] == 0).all()
