@@ -75,7 +75,7 @@ $(STAMP): $(REQUIREMENTS) requirements-test.txt scripts/find_python.sh
 	@if grep -q '^tf-keras' $(REQUIREMENTS); then \
 	  echo "$(VENV_PYTHON) -m pip install -q --no-deps $$(grep '^tf-keras' $(REQUIREMENTS))"; \
 	  $(VENV_PYTHON) -m pip install -q --no-deps $$(grep '^tf-keras' $(REQUIREMENTS)); fi
-	$(VENV_PYTHON) -c "from nets import tf_compat; import tensorflow as tf, tf_slim; print('>>> TensorFlow', tf.__version__, 'ready in $(VENV)')"
+	$(VENV_PYTHON) -c "from core import tf_compat; import tensorflow as tf, tf_slim; print('>>> TensorFlow', tf.__version__, 'ready in $(VENV)')"
 	@touch $@
 
 # The quick tier leaves out tests marked slow (full-size graphs, every-family

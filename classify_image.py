@@ -32,10 +32,10 @@ from absl import flags
 
 # Before TensorFlow loads: its C++ side reads the log level once.
 from deployment import logs
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
-from deployment import errors
+from core import errors
 import record_flags
 from deployment import script_utils
 from export import export_flags

@@ -41,7 +41,7 @@ from absl import flags
 from absl import logging
 
 from deployment import logs  # first: sets TensorFlow's C++ log level
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import common_flags
 import record_flags

@@ -15,7 +15,7 @@ from absl import app
 from absl import flags
 
 from deployment import logs  # first: sets TensorFlow's C++ log level
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import common_flags
 from deployment import run_record

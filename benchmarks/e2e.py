@@ -31,7 +31,7 @@ import sys
 import time
 
 from absl import logging as absl_logging
-from nets import tf_compat
+from core import tf_compat
 import numpy as np
 import tensorflow.compat.v1 as tf
 

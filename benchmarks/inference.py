@@ -9,7 +9,7 @@ benchmarks/exports.py). Run by `tasks.run_task` in a process of its own.
 
 import time
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 

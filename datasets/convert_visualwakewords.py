@@ -32,7 +32,7 @@ import zipfile
 from absl import logging
 from PIL import Image
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from datasets import atomic_files

@@ -10,10 +10,10 @@ plain names, and the entry scripts spell them as flags.
 
 import os
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from nets import param_refs
+from core import param_refs
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = param_refs.ref

@@ -11,7 +11,7 @@ the published ones, which only serve TFRecords made by other tools.
 import collections
 import os
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 

@@ -8,7 +8,7 @@ checkpoints. Create the TFRecords from the raw images with
 """
 
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 

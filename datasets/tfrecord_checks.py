@@ -8,7 +8,7 @@ checks walk the record framing and CRCs to name the corrupt shard.
 import os
 import struct
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from datasets import dataset_errors

@@ -10,7 +10,7 @@ detector); everything else is background. Create the TFRecords with
       --small_object_area_threshold=0.005
 """
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 

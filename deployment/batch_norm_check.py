@@ -33,7 +33,7 @@ from typing import Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from deployment import errors
+from core import errors
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref

@@ -1,11 +1,11 @@
 """Quiet, once-per-event logging for the entry scripts.
 
 Entry scripts import this module BEFORE TensorFlow is first imported (that
-is, before `from nets import tf_compat`):
+is, before `from core import tf_compat`):
 
     from absl import app, flags
     from deployment import logs  # first: TensorFlow's C++ side reads the env
-    from nets import tf_compat
+    from core import tf_compat
     ...
     def main(argv):
       logs.quiet_logging(FLAGS.verbosity)

@@ -29,7 +29,7 @@ and update ops are found in the collections by `Clone.scope` ('clone_3/';
 
 import collections
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 

@@ -19,7 +19,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from deployment import errors
+from core import errors
 
 RECORD_FILENAME = 'training_record.json'
 FORMAT_VERSION = 1

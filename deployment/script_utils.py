@@ -1,6 +1,6 @@
 """What the entry scripts share to report errors on the command line.
 
-Library code raises `deployment.errors.InputError` subclasses; an entry
+Library code raises `core.errors.InputError` subclasses; an entry
 script runs its work through `run_or_exit`, which prints such an error as
 one wrapped paragraph after the program's name and exits with status 1,
 instead of a traceback:
@@ -21,8 +21,8 @@ import textwrap
 
 from absl import logging
 
-from deployment import errors
-from nets import param_refs
+from core import errors
+from core import param_refs
 
 
 def help_exits_with_success():

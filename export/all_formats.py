@@ -16,10 +16,10 @@ import os
 import time
 import uuid
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
-from deployment import errors
+from core import errors
 from export import freeze
 from export import inference_graph
 from export import onnx_model

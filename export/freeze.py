@@ -4,12 +4,12 @@
 import collections
 import os
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 from google.protobuf import text_format
 
 from datasets import dataset_utils
-from deployment import errors
+from core import errors
 from export import graph_rewrites
 from export import inference_graph
 

@@ -11,11 +11,11 @@ tools look nodes up by.
 
 import collections
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from datasets import dataset_factory
-from deployment import errors
+from core import errors
 from training import checkpoints
 from training import model_inputs
 from training import quantization

@@ -10,7 +10,7 @@ background line) is recognized, and output 0 is named "background".
 import os
 
 from datasets import dataset_utils
-from deployment import errors
+from core import errors
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref

@@ -11,10 +11,10 @@ the public names.
 
 import os
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from export import onnx_model
 
 

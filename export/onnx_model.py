@@ -14,11 +14,11 @@ Python 3.7 that keep its numpy), so the opsets each runtime can run differ.
 
 import logging
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from export import inference_graph
 from export import tflite
 

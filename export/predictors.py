@@ -15,11 +15,11 @@ preprocessing (inside the SavedModel, which carries its own; with
 import os
 
 from absl import logging
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from export import freeze
 from export import inference_graph
 from export import model_files

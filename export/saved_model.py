@@ -19,10 +19,10 @@ import os
 import shutil
 import uuid
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from export import inference_graph
 
 # Marks a parameter name in a message; the scripts spell it as a flag.

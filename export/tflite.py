@@ -22,11 +22,11 @@ find TF 1.15's converter binary).
 import os
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from export import inference_graph
 
 ExportError = inference_graph.ExportError

@@ -19,7 +19,7 @@ Depth multipliers 0.75 / 0.5 / 0.25 are `mobilenet_v1_075/050/025`.
 import collections
 import functools
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 

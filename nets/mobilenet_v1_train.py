@@ -23,7 +23,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from deployment import logs  # noqa: E402  (first: TensorFlow's log level)
-from nets import tf_compat  # noqa: E402,F401
+from core import tf_compat  # noqa: E402,F401
 
 import common_flags  # noqa: E402
 import train_image_classifier  # noqa: E402

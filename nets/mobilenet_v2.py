@@ -6,7 +6,7 @@ functions and the same `V2_DEF` dict.
 """
 
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 from nets.mobilenet.mobilenet_v2 import V2_DEF  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import V2_DEF_GROUP_NORM  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import expand_input  # noqa: F401

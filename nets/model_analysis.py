@@ -23,7 +23,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from nets import nets_factory

@@ -13,7 +13,7 @@ import difflib
 import functools
 import re
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tf_slim as slim
 
 from nets import mobilenet_v1

@@ -7,7 +7,7 @@ the range the MobileNets expect.
 """
 
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from preprocessing import image_ops

@@ -12,7 +12,7 @@ checkpoints was measured with it.
 
 import functools
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from preprocessing import image_ops

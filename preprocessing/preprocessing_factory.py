@@ -5,10 +5,10 @@ is always prepared the same way for a given model.
 """
 
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 from nets import nets_factory
-from nets import param_refs
+from core import param_refs
 from preprocessing import cifarnet_preprocessing
 from preprocessing import inception_preprocessing
 

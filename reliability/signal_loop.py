@@ -40,7 +40,7 @@ import time
 from absl import app
 from absl import flags
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from reliability import kill_loop

@@ -13,7 +13,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
-from nets import tf_compat  # noqa: E402,F401  (before tf_slim)
+from core import tf_compat  # noqa: E402,F401  (before tf_slim)
 import pytest  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 

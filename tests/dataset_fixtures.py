@@ -15,7 +15,7 @@ import tarfile
 import numpy as np
 from PIL import Image
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 

@@ -9,7 +9,7 @@ and the training-mode and checkpoint round trips every family must pass.
 import copy
 import os
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 import tf_slim as slim

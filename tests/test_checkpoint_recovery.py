@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from tests.train_dir_helpers import record_fsyncs

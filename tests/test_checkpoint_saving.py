@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import control_flow_pb2

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 from PIL import Image
 import pytest
@@ -18,7 +18,7 @@ import export_inference_graph
 import export_onnx
 import export_tflite
 from deployment import run_record
-from deployment import errors
+from core import errors
 from export import labels
 from export import predictors
 from tests import test_export_lib as lib

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from deployment import script_utils

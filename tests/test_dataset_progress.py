@@ -3,7 +3,7 @@
 
 import re
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 from datasets import conversion_progress
 from datasets import example_codecs

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 from absl import flags
 import numpy as np
 import pytest
@@ -23,7 +23,7 @@ import export_inference_graph
 import export_saved_model
 import export_tflite
 import freeze_graph
-from deployment import errors
+from core import errors
 from export import freeze
 from export import inference_graph
 from export import tflite

@@ -10,12 +10,12 @@ import os
 import subprocess
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 
 import export_model
-from deployment import errors
+from core import errors
 from export import all_formats
 from export import predictors
 from tests import test_export_lib as lib

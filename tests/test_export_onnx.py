@@ -9,13 +9,13 @@ import os
 import subprocess
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
 import export_onnx
-from deployment import errors
+from core import errors
 from export import freeze
 from export import inference_graph
 from export import onnx_model

@@ -8,7 +8,7 @@ exported graphs compute what the checkpoint computes, not accuracy.
 
 import struct
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf

@@ -5,7 +5,7 @@ trained one, so the frozen graph and the float TFLite model are compared
 with timm's own probabilities on the golden 80x80 images.
 """
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf

@@ -293,7 +293,7 @@ def test_is_noise():
 _LOG_SCRIPT = textwrap.dedent('''
     from absl import app, flags, logging
     from deployment import logs
-    from nets import tf_compat
+    from core import tf_compat
     import tensorflow.compat.v1 as tf
 
     def main(_):

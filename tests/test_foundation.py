@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from nets import tf_compat
+from core import tf_compat
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
@@ -67,7 +67,7 @@ def test_slim_batch_norm_training_updates_moving_statistics():
 
 def test_batch_norm_in_a_fresh_interpreter_needs_only_the_compat_import():
   # The shim must work as the first import of a user script (no conftest help).
-  code = ('from nets import tf_compat\n'
+  code = ('from core import tf_compat\n'
           'import tensorflow.compat.v1 as tf\n'
           'import tf_slim as slim\n'
           'x = tf.zeros([2, 4, 4, 3])\n'

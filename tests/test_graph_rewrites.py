@@ -1,7 +1,7 @@
 """Tests of export/graph_rewrites.py: batch norm folding of frozen graphs."""
 
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import warnings
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -67,7 +67,7 @@ def test_the_tf_lite_interpreter_warning_is_not_hidden(tmp_path, script_env):
   # deprecated interpreter still prints its warning.
   path = _tiny_tflite(str(tmp_path))
   code = ('from deployment import logs\n'
-          'from nets import tf_compat\n'
+          'from core import tf_compat\n'
           'import tensorflow.compat.v1 as tf\n'
           'tf.lite.Interpreter(model_path=%r)\n' % path)
   result = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT,

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from nets import tf_compat  # noqa: F401  (before tensorflow)
+from core import tf_compat  # noqa: F401  (before tensorflow)
 import tensorflow.compat.v1 as tf
 
 from deployment import batch_norm_check as bn

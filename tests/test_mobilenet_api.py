@@ -16,7 +16,7 @@ import functools
 import importlib
 import inspect
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import pytest
 
 REQUIRED = object()

@@ -9,7 +9,7 @@ norm), which makes graph construction several times cheaper.
 
 import contextlib
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf

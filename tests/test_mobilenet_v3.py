@@ -9,7 +9,7 @@ small inputs or the first layers of a spec (`SHORT`).
 import copy
 import re
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf

@@ -10,7 +10,7 @@ uses 80x80 inputs or short tables.
 
 import os
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import pytest
 
 from nets import model_analysis

@@ -10,7 +10,7 @@ with soft placement, as the trainer runs them.
 import numpy as np
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 

@@ -6,7 +6,7 @@ full networks are covered by test_mobilenet_v1, _v2, _v3 and _v4.
 """
 
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import pytest
 import tensorflow.compat.v1 as tf
 

@@ -1,6 +1,6 @@
 """oneDNN on (the project's default on TF 2) gives the outputs of it off.
 
-nets/tf_compat.py turns TensorFlow 2's oneDNN kernels on where TF 2.21 would
+core/tf_compat.py turns TensorFlow 2's oneDNN kernels on where TF 2.21 would
 leave them off (CPUs without AVX-512 VNNI/AMX). Each network family runs in
 two fresh processes, one with `TF_ENABLE_ONEDNN_OPTS=1` and one with `0`
 (on TF 1.15's Intel build: without and with `TF_DISABLE_MKL=1`), from the
@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import pytest
 
-from nets import tf_compat
+from core import tf_compat
 
 # Each family's convolutions, depthwise convolutions and activations.
 _NETWORKS = ('mobilenet_v1', 'mobilenet_v2', 'mobilenet_v3_large',

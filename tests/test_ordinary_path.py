@@ -122,7 +122,7 @@ def _make_run_environment():
   runs exactly it; a stale stamp would make `make` rebuild it, so the test
   skips instead.
   """
-  from nets import tf_compat  # pylint: disable=g-import-not-at-top
+  from core import tf_compat  # pylint: disable=g-import-not-at-top
   venv = os.path.dirname(os.path.dirname(sys.executable))
   args = ['TF=%d' % (2 if tf_compat.IS_TF2 else 1), 'VENV=' + venv]
   if not os.path.exists(os.path.join(venv, '.installed')):

@@ -1,7 +1,7 @@
 """Library messages name parameters; only the entry scripts spell flags.
 
 Library code marks the parameters a message is about with `ref`
-(`nets/param_refs.py`): `str()` of the error shows plain names, and the
+(`core/param_refs.py`): `str()` of the error shows plain names, and the
 scripts (`deployment/script_utils.py`) show `--flags`. The source scan below
 keeps command-line spellings out of the library packages.
 """
@@ -16,14 +16,14 @@ import re
 import subprocess
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 from absl import logging
 import pytest
 
 from datasets import dataset_errors
-from deployment import errors
+from core import errors
 from deployment import script_utils
-from nets import param_refs
+from core import param_refs
 from training import optimizers
 from tests import test_export_lib as lib
 

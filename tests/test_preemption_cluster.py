@@ -6,7 +6,7 @@ import os
 import re
 import signal
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import pytest
 import tensorflow.compat.v1 as tf
 

@@ -11,7 +11,7 @@ import inspect
 
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
@@ -172,3 +172,10 @@ def test_deployment_config_interface():
     assert isinstance(getattr(config_class, name), property), name
   assert [getattr(config, n) for n in DEPLOYMENT_CONFIG_PROPERTIES] == [
       1, False, 0, 1, 0, '', '']
+
+
+def test_nets_tf_compat_is_the_core_module():
+  # Code written for earlier versions imports it from nets/ first thing.
+  from nets import tf_compat as old_path  # pylint: disable=g-import-not-at-top
+  from core import tf_compat  # pylint: disable=g-import-not-at-top
+  assert old_path is tf_compat

@@ -8,7 +8,7 @@ stacks the rewrite must reproduce contrib's stored results
 between TF 1.15 and TF 2.
 """
 
-from nets import tf_compat
+from core import tf_compat
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf

@@ -20,7 +20,7 @@ import os
 from absl import logging as absl_logging
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 import common_flags
@@ -32,7 +32,7 @@ from deployment import batch_norm_check
 from deployment import run_record
 from deployment import script_utils
 from export import freeze
-from nets import param_refs
+from core import param_refs
 from tests.train_dir_helpers import copy_train_dir
 from tests.train_dir_helpers import train_in_process
 from training import model_inputs

@@ -6,7 +6,7 @@ TFLite converters' output arrays), so these names are API.
 
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from nets import mobilenet_v1

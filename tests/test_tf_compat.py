@@ -1,4 +1,4 @@
-"""nets/tf_compat.py keeps every TensorFlow internal that tf-slim uses alive.
+"""core/tf_compat.py keeps every TensorFlow internal that tf-slim uses alive.
 
 Two kinds of checks: a static one that reads tf_slim's source for the names
 it takes from TensorFlow modules and looks each one up, and running ones that
@@ -16,7 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from nets import tf_compat
+from core import tf_compat
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
@@ -32,7 +32,7 @@ def unresolved_tensorflow_references(source=None):
   through modules and classes, as Python would when the line runs.
 
   Self-contained (its own imports) so a fresh interpreter can run its
-  source without importing nets.tf_compat first.
+  source without importing core.tf_compat first.
 
   Args:
     source: optional {label: python source} to scan instead of tf_slim.
@@ -125,10 +125,10 @@ def unresolved_tensorflow_references(source=None):
 
 
 def _references_in_fresh_interpreter(import_compat):
-  """Runs the scan in a new interpreter, with or without nets.tf_compat."""
+  """Runs the scan in a new interpreter, with or without core.tf_compat."""
   code = '\n'.join([
       'import json',
-      'from nets import tf_compat' if import_compat else '',
+      'from core import tf_compat' if import_compat else '',
       textwrap.dedent(inspect.getsource(unresolved_tensorflow_references)),
       'print(json.dumps(unresolved_tensorflow_references()))',
   ])
@@ -196,7 +196,7 @@ def test_importing_at_the_scripts_log_level_prints_nothing():
   # TF 2.21 prints its oneDNN notice at import whatever TF_CPP_MIN_LOG_LEVEL
   # says, where oneDNN is on by default (AVX-512 CPUs); the scripts' level
   # (2) must still mean quiet, so each log line is said once, or not at all.
-  code = 'from nets import tf_compat; print("imported")'
+  code = 'from core import tf_compat; print("imported")'
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
   out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, universal_newlines=True,
@@ -207,13 +207,13 @@ def test_importing_at_the_scripts_log_level_prints_nothing():
 
 
 def _import_compat_in_fresh_interpreter(onednn_variable, log_level='2'):
-  """Imports nets.tf_compat in a new interpreter; returns (state, stderr).
+  """Imports core.tf_compat in a new interpreter; returns (state, stderr).
 
   `onednn_variable`: the TF_ENABLE_ONEDNN_OPTS it starts with (None: unset;
   this process has set it already, so it is removed from the child's).
   """
   code = ('import json, os\n'
-          'from nets import tf_compat\n'
+          'from core import tf_compat\n'
           'print(json.dumps([tf_compat.ONEDNN_SETTING, '
           'os.environ.get("TF_ENABLE_ONEDNN_OPTS"), '
           'tf_compat.onednn_enabled()]))\n')

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from nets import tf_compat  # noqa: F401  (before tensorflow)
+from core import tf_compat  # noqa: F401  (before tensorflow)
 import tensorflow.compat.v1 as tf
 
 from training import curves

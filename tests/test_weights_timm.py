@@ -13,7 +13,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 from nets import mobilenet_v1
 from tests import weights_helpers

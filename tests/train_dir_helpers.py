@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from nets import nets_factory

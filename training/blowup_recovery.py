@@ -17,10 +17,10 @@ import collections
 
 from absl import logging
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from training import hooks
 
 ref = errors.ref

@@ -15,7 +15,7 @@ the events file.
 import os
 import uuid
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 GRAPH_TEXT_FILE = 'graph.pbtxt'

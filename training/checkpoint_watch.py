@@ -10,7 +10,7 @@ meanwhile is skipped by the evaluator with a warning).
 import re
 import time
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 # Longest sleep between two looks at the checkpoint state file.

@@ -8,11 +8,11 @@ fine-tune initialization, evaluation and export alike.
 
 from absl import logging
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
-from deployment import errors
+from core import errors
 from nets import nets_factory
 from training import quantization
 

@@ -17,7 +17,7 @@ import logging
 import os
 import re
 
-from deployment import errors
+from core import errors
 from training import checkpoint_saving
 
 # Marks a parameter name in a message; the scripts spell it as a flag.

@@ -17,12 +17,12 @@ import re
 
 from absl import logging
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from datasets import conversion_progress
-from deployment import errors
+from core import errors
 from training import checkpoint_recovery
 from training import checkpoint_saving
 from training import checkpoint_watch

@@ -11,13 +11,13 @@ import collections
 import contextlib
 import os
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from datasets import dataset_errors
 from datasets import dataset_factory
 from datasets import input_pipeline
-from deployment import errors
+from core import errors
 from nets import nets_factory
 from preprocessing import preprocessing_factory
 

@@ -7,10 +7,10 @@ names; the flag definitions take their choices from here.
 
 import collections
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref

@@ -7,7 +7,7 @@ dataset or a checkpoint can tell. No flags: scripts pass typed values.
 """
 
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import tensorflow.compat.v1 as tf
 

@@ -13,10 +13,10 @@ import os
 
 from absl import logging
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from training import checkpoint_recovery
 from training import model_inputs
 from training import train_dir_lock

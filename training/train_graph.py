@@ -9,11 +9,11 @@ of, plus what training needs beyond `deploy`: a restricted variable list
 
 import collections
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
-from deployment import errors
+from core import errors
 from deployment import model_deploy
 from training import model_inputs
 from training import optimizers

@@ -12,12 +12,12 @@ import collections
 
 from absl import logging
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from deployment import cluster
-from deployment import errors
+from core import errors
 from deployment import model_deploy
 from training import blowup_recovery
 from training import checkpoint_recovery

@@ -12,7 +12,7 @@ export and fine-tuning read back (deployment/run_record.py).
 import importlib
 import os
 
-from deployment import errors
+from core import errors
 from deployment import run_record
 from nets import nets_factory
 from weights import keras_source

@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from deployment import errors
+from core import errors
 from nets import nets_factory
 from weights import layers as layers_lib
 from weights import slim_network

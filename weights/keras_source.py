@@ -15,7 +15,7 @@ import json
 import h5py
 import numpy as np
 
-from deployment import errors
+from core import errors
 from weights import layers as layers_lib
 
 # keras.applications builds every MobileNet's batch norms with this epsilon

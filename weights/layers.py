@@ -12,7 +12,7 @@ Pure numpy: no TensorFlow here.
 
 import numpy as np
 
-from deployment import errors
+from core import errors
 
 CONV = 'conv'
 DEPTHWISE = 'depthwise'

@@ -204,7 +204,7 @@ def write_checkpoint(state_dict, model_name, checkpoint_prefix,
     ConversionError: when the parameters are not those of `model_name`.
   """
   # pylint: disable=g-import-not-at-top
-  from nets import tf_compat  # noqa: F401
+  from core import tf_compat  # noqa: F401
   import tensorflow.compat.v1 as tf
   from nets import nets_factory
   values = to_slim(state_dict, background_class=background_class)

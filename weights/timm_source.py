@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from deployment import errors
+from core import errors
 from weights import layers as layers_lib
 
 # PyTorch's BatchNorm2d default; timm's `tf_` ports use TensorFlow's 1e-3.

@@ -24,7 +24,7 @@ Variable names and end_points match the released checkpoints (scope
 import copy
 import functools
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 import tf_slim as slim

@@ -29,7 +29,7 @@ gives TensorFlow's SAME padding (as the TF Model Garden builds V4).
 import copy
 import functools
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 import tf_slim as slim

@@ -25,7 +25,7 @@ outputs `expansion_output`, `depthwise_output`, `attention_output` and
 
 import math
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 import tf_slim as slim

@@ -12,10 +12,10 @@ See docs/quantization.md.
 
 import re
 
-from nets import tf_compat  # noqa: F401  (must run before TensorFlow is used)
+from core import tf_compat  # noqa: F401  (must run before TensorFlow is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import errors
+from core import errors
 from training.quantization import batch_norm_folding
 from training.quantization import fake_quant
 from training.quantization import layer_quantization

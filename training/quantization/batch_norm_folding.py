@@ -10,7 +10,7 @@ training behaviour (the rules of `tf.contrib.quantize`, whose op names this
 module reproduces so that checkpoints and tools carry over).
 """
 
-from nets import tf_compat  # noqa: F401  (must run before TensorFlow is used)
+from core import tf_compat  # noqa: F401  (must run before TensorFlow is used)
 import tensorflow.compat.v1 as tf
 from tensorflow.core.framework import attr_value_pb2
 from tensorflow.python.framework import ops

@@ -8,7 +8,7 @@ exponential moving average of it (decay 0.999), as `tf.contrib.quantize`
 does, so checkpoints of either restore into the other.
 """
 
-from nets import tf_compat  # noqa: F401  (must run before TensorFlow is used)
+from core import tf_compat  # noqa: F401  (must run before TensorFlow is used)
 import tensorflow.compat.v1 as tf
 from tensorflow.python.training import moving_averages
 

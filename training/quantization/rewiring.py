@@ -3,7 +3,7 @@
 import collections
 import re
 
-from deployment import errors
+from core import errors
 
 # Ops under these prefixes are not part of the model's forward pass.
 _IGNORED_PREFIXES = ('gradients/', 'RMSProp/', 'Adagrad/', 'Const_',

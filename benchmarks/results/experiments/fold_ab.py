@@ -1,7 +1,7 @@
 """Batch norm folding A/B (see fold_ab.txt): unfolded vs folded frozen graph, one process."""
 import sys, os, collections, tempfile, time
 sys.path.insert(0, os.getcwd())  # Run from the repo root.
-from nets import tf_compat
+from core import tf_compat
 import numpy as np
 import tensorflow.compat.v1 as tf
 from export import inference_graph, freeze, graph_rewrites

@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.getcwd())
-from nets import tf_compat  # noqa: F401,E402  (before tf_slim)
+from core import tf_compat  # noqa: F401,E402  (before tf_slim)
 import numpy as np  # noqa: E402
 import tf_slim as slim  # noqa: E402
 

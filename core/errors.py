@@ -9,7 +9,7 @@ the plain parameter name and only the entry scripts spell as a flag
 """
 
 
-from nets import param_refs
+from core import param_refs
 
 # Library modules build their messages with these two.
 ref = param_refs.ref

@@ -1,0 +1,9 @@
+"""What every other package builds on, and which imports nothing of theirs.
+
+* `tf_compat`: makes tf_slim and the networks run on TensorFlow 1.15 and 2.x
+  (graph mode); imported before anything that imports tf_slim.
+* `param_refs`: parameter names carried inside messages, spelt as flags only
+  by the entry scripts.
+* `errors`: `InputError`, the base of the errors library code raises for bad
+  input.
+"""
