@@ -14,6 +14,8 @@ import json
 import math
 import os
 import re
+import typing
+from typing import Optional
 
 from absl import logging
 
@@ -38,12 +40,22 @@ METRICS = (('Accuracy', 1), ('Recall_5', 5))
 # Least time between two progress lines of one checkpoint's evaluation.
 PROGRESS_INTERVAL_SECS = conversion_progress.DEFAULT_INTERVAL_SECS
 
-# inputs: a `model_inputs.InputConfig`; eval_interval_secs None scores
-# checkpoint_path once, else watches it (a folder) until `timeout`.
-EvalConfig = collections.namedtuple('EvalConfig', [
-    'inputs', 'checkpoint_path', 'eval_dir', 'master', 'max_num_batches',
-    'eval_interval_secs', 'timeout', 'moving_average_decay', 'quantize',
-    'program'])
+class EvalConfig(typing.NamedTuple):
+  """What to score and where to write the results.
+
+  eval_interval_secs None scores checkpoint_path once, else watches it (a
+  folder) until `timeout`. program names the caller in the result line.
+  """
+  inputs: model_inputs.InputConfig
+  checkpoint_path: str
+  eval_dir: str
+  master: str = ''
+  max_num_batches: Optional[int] = None
+  eval_interval_secs: Optional[float] = None
+  timeout: Optional[float] = None
+  moving_average_decay: Optional[float] = None
+  quantize: bool = False
+  program: str = 'evaluation'
 
 EvalGraph = collections.namedtuple('EvalGraph', [
     'iterator', 'logits', 'labels', 'counts', 'global_step', 'variables',

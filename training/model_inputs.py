@@ -10,6 +10,8 @@ caller's user gave the value (the entry scripts pass their flag names).
 import collections
 import contextlib
 import os
+import typing
+from typing import Optional
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
@@ -29,12 +31,23 @@ ref = errors.ref
 MIN_IMAGE_SIZE = 32
 
 
-# What to read and how to feed it to which network. `image_size` None
-# means the network's default size.
-InputConfig = collections.namedtuple('InputConfig', [
-    'dataset_name', 'dataset_split_name', 'dataset_dir', 'labels_offset',
-    'batch_size', 'num_readers', 'num_preprocessing_threads', 'model_name',
-    'preprocessing_name', 'use_grayscale', 'image_size'])
+class InputConfig(typing.NamedTuple):
+  """What to read and how to feed it to which network.
+
+  Defaults are train_image_classifier.py's flag defaults (tests check it);
+  image_size None means the network's default size.
+  """
+  dataset_dir: str
+  dataset_name: str = 'imagenet'
+  dataset_split_name: str = 'train'
+  labels_offset: int = 0
+  batch_size: int = 32
+  num_readers: int = 4
+  num_preprocessing_threads: int = 4
+  model_name: str = 'mobilenet_v1'
+  preprocessing_name: Optional[str] = None
+  use_grayscale: bool = False
+  image_size: Optional[int] = None
 
 # The pieces a training or evaluation graph is built from.
 ModelInputs = collections.namedtuple('ModelInputs', [

@@ -6,6 +6,7 @@ names; the flag definitions take their choices from here.
 
 
 import collections
+import typing
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
@@ -15,17 +16,33 @@ from core import errors
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
 
-# Hyper-parameters of every optimizer; each optimizer reads its own.
-OptimizerConfig = collections.namedtuple('OptimizerConfig', [
-    'optimizer', 'opt_epsilon', 'adadelta_rho',
-    'adagrad_initial_accumulator_value', 'adam_beta1', 'adam_beta2',
-    'ftrl_learning_rate_power', 'ftrl_initial_accumulator_value', 'ftrl_l1',
-    'ftrl_l2', 'momentum', 'rmsprop_momentum', 'rmsprop_decay'])
+class OptimizerConfig(typing.NamedTuple):
+  """Hyper-parameters of every optimizer; each optimizer reads its own.
 
-# The schedule: a base rate and how it falls with the global step.
-LearningRateConfig = collections.namedtuple('LearningRateConfig', [
-    'learning_rate_decay_type', 'learning_rate', 'end_learning_rate',
-    'learning_rate_decay_factor', 'num_epochs_per_decay'])
+  Defaults are the training script's flag defaults (slim's).
+  """
+  optimizer: str = 'rmsprop'
+  opt_epsilon: float = 1.0
+  adadelta_rho: float = 0.95
+  adagrad_initial_accumulator_value: float = 0.1
+  adam_beta1: float = 0.9
+  adam_beta2: float = 0.999
+  ftrl_learning_rate_power: float = -0.5
+  ftrl_initial_accumulator_value: float = 0.1
+  ftrl_l1: float = 0.0
+  ftrl_l2: float = 0.0
+  momentum: float = 0.9
+  rmsprop_momentum: float = 0.9
+  rmsprop_decay: float = 0.9
+
+
+class LearningRateConfig(typing.NamedTuple):
+  """The schedule: a base rate and how it falls with the global step."""
+  learning_rate_decay_type: str = 'exponential'
+  learning_rate: float = 0.01
+  end_learning_rate: float = 0.0001
+  learning_rate_decay_factor: float = 0.94
+  num_epochs_per_decay: float = 2.0
 
 
 def _adadelta(lr, c):

@@ -8,7 +8,8 @@ summaries on the chief.
 """
 
 
-import collections
+import typing
+from typing import List, Optional
 
 from absl import logging
 
@@ -25,6 +26,7 @@ from training import checkpoint_saving
 from training import checkpoints
 from training import hooks as training_hooks
 from training import model_inputs
+from training import optimizers
 from training import preemption
 from training import train_dir_cleanup
 from training import train_dir_guard
@@ -33,31 +35,59 @@ from training import train_graph
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
 
-# Where and how this task runs. ps_hosts/worker_hosts/job_name describe a
-# cluster (else TF_CONFIG may); task, num_ps_tasks and worker_replicas are
-# taken from the cluster when there is one.
-DeployConfig = collections.namedtuple('DeployConfig', [
-    'master', 'task', 'num_clones', 'clone_on_cpu', 'worker_replicas',
-    'num_ps_tasks', 'ps_hosts', 'worker_hosts', 'job_name', 'sync_replicas',
-    'replicas_to_aggregate', 'ps_timeout_secs'])
+class DeployConfig(typing.NamedTuple):
+  """Where and how this task runs.
 
-# Everything a training run needs. inputs: `model_inputs.InputConfig`;
-# deploy: `DeployConfig`; optimizer: `optimizers.OptimizerConfig`;
-# schedule: `optimizers.LearningRateConfig`. The scope fields are lists.
-# lock_train_dir: the chief locks train_dir while it trains;
-# fsync_checkpoints: each save is flushed to disk (train_dir_guard,
-# checkpoint_recovery).
-TrainConfig = collections.namedtuple('TrainConfig', [
-    'inputs', 'deploy', 'optimizer', 'schedule', 'train_dir',
-    'log_every_n_steps', 'save_summaries_secs', 'save_interval_secs',
-    'max_number_of_steps', 'weight_decay', 'batch_norm_decay',
-    'label_smoothing', 'moving_average_decay', 'quantize_delay',
-    'checkpoint_path', 'checkpoint_exclude_scopes', 'trainable_scopes',
-    'ignore_missing_vars', 'lock_train_dir', 'fsync_checkpoints',
-    'save_summaries_steps'])
-# save_summaries_steps > 0: summaries every that many steps instead of every
-# save_summaries_secs (short runs get a curve, not one point); 0: by time.
-TrainConfig.__new__.__defaults__ = (0,)
+  ps_hosts/worker_hosts/job_name describe a cluster (else TF_CONFIG may);
+  task, num_ps_tasks and worker_replicas are taken from the cluster when
+  there is one. The defaults train on this machine alone.
+  """
+  master: str = ''
+  task: int = 0
+  num_clones: int = 1
+  clone_on_cpu: bool = False
+  worker_replicas: int = 1
+  num_ps_tasks: int = 0
+  ps_hosts: Optional[str] = None
+  worker_hosts: Optional[str] = None
+  job_name: str = 'worker'
+  sync_replicas: bool = False
+  replicas_to_aggregate: int = 1
+  ps_timeout_secs: int = 60
+
+
+class TrainConfig(typing.NamedTuple):
+  """Everything a training run needs; `train(TrainConfig(...))` runs it.
+
+  Defaults are train_image_classifier.py's flag defaults (tests check it).
+  max_number_of_steps None trains until stopped. The scope fields are lists
+  of scope names. lock_train_dir: the chief locks train_dir while it trains;
+  fsync_checkpoints: each save is flushed to disk (train_dir_guard,
+  checkpoint_recovery). save_summaries_steps > 0 writes summaries every that
+  many steps instead of every save_summaries_secs (short runs get a curve,
+  not one point).
+  """
+  inputs: model_inputs.InputConfig
+  train_dir: str
+  deploy: DeployConfig = DeployConfig()
+  optimizer: optimizers.OptimizerConfig = optimizers.OptimizerConfig()
+  schedule: optimizers.LearningRateConfig = optimizers.LearningRateConfig()
+  log_every_n_steps: int = 10
+  save_summaries_secs: int = 600
+  save_interval_secs: int = 600
+  max_number_of_steps: Optional[int] = None
+  weight_decay: float = 0.00004
+  batch_norm_decay: Optional[float] = None
+  label_smoothing: float = 0.0
+  moving_average_decay: Optional[float] = None
+  quantize_delay: int = -1
+  checkpoint_path: Optional[str] = None
+  checkpoint_exclude_scopes: Optional[List[str]] = None
+  trainable_scopes: Optional[List[str]] = None
+  ignore_missing_vars: bool = False
+  lock_train_dir: bool = True
+  fsync_checkpoints: bool = True
+  save_summaries_steps: int = 0
 
 # Checkpoints kept in the training directory.
 _CHECKPOINTS_KEPT = 5
