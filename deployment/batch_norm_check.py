@@ -167,16 +167,19 @@ class Convergence(object):
     """The warning to print before training, or None when converged."""
     if self.converged:
       return None
+    if self.decay <= self.suggested_decay:
+      # Already the lowest decay auto would pick: only more steps help.
+      advice = 'Train at least %d steps' % self.steps_needed
+    else:
+      advice = 'Use %s (or auto), or train at least %d steps' % (
+          ref('batch_norm_decay', '%g' % self.suggested_decay),
+          self.steps_needed)
     return ('%s is too short for batch-norm decay %g: '
             'at the last step the moving mean and variance used at '
             'evaluation would still be %.0f%% their initial values (0 and '
             '1), so evaluation would score near chance however well the '
-            'loss falls. Use %s (or auto), or train at '
-            'least %d steps.' % (ref('max_number_of_steps', self.steps),
-                                  self.decay, 100 * self.share,
-                                  ref('batch_norm_decay',
-                                      '%g' % self.suggested_decay),
-                                  self.steps_needed))
+            'loss falls. %s.' % (ref('max_number_of_steps', self.steps),
+                                 self.decay, 100 * self.share, advice))
 
 
 def check_convergence(max_number_of_steps, batch_norm_decay, network_decay):

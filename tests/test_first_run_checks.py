@@ -156,6 +156,16 @@ def test_short_run_with_released_decay_is_warned():
   assert bn.check_convergence(20000, None, 0.9997).converged
 
 
+def test_a_very_short_run_at_the_lowest_decay_is_told_only_to_train_longer():
+  # auto's floor (0.5) is already in use: advising it again would be a loop.
+  decay = bn.resolve_decay('auto', 3, 0.9997)
+  assert decay == bn.AUTO_MIN_DECAY
+  warning = script_utils.as_command_line(
+      bn.check_convergence(3, decay, 0.9997).warning())
+  assert 'batch_norm_decay' not in warning
+  assert 'Train at least %d steps' % bn.steps_to_converge(decay) in warning
+
+
 @pytest.mark.parametrize('steps', [10, 100, 1500, 5000, 20000, 10 ** 6])
 def test_auto_decay_converges_and_keeps_long_runs_at_the_nets_decay(steps):
   decay = bn.resolve_decay('auto', steps, 0.9997)
