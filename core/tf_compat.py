@@ -84,7 +84,13 @@ def _cpp_log_level():
 
 
 def _import_tensorflow():
-  """`import tensorflow`, its C++ start-up output filtered by log level."""
+  """`import tensorflow`, its C++ start-up output filtered by log level.
+
+  The C++ runtime writes its start-up notices (CPU features, oneDNN) to file
+  descriptor 2 before Python's logging exists, so only a redirected
+  descriptor can hold them back; without this every script starts with
+  lines TF_CPP_MIN_LOG_LEVEL asked to hide (tests/test_tf_compat.py).
+  """
   level = _cpp_log_level()
   if level < 1 or 'tensorflow' in sys.modules:
     return importlib.import_module('tensorflow')

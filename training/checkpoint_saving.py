@@ -89,6 +89,12 @@ class CheckpointSaverHook(tf.train.CheckpointSaverHook):
   Writes what the TensorFlow hook writes when the session is created
   (`graph.pbtxt`, the graph and meta graph in the events file, a
   checkpoint of the starting step) from one `GraphDef`.
+
+  It uses the base hook's private members (`_checkpoint_dir`, `_get_saver`,
+  `_summary_writer`, `_save`, `_timer`), the same in TF 1.15 and 2.21;
+  tests/test_checkpoint_saving.py compares its files with the base hook's
+  and fails if they drift. Without it each start converts the graph three
+  times, the largest part of a short run's start-up for the bigger networks.
   """
 
   def after_create_session(self, session, coord):
