@@ -34,6 +34,7 @@ from typing import Iterable, List, Mapping, Optional, Tuple
 import numpy as np
 
 from core import errors
+from nets import nets_factory
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
@@ -57,10 +58,6 @@ class DecayError(errors.InputError):
 
 # The released networks' own moving-statistics decays (their arg scopes'
 # defaults), by factory-name family.
-NETWORK_DECAYS = {'mobilenet_v1': 0.9997, 'mobilenet_v2': 0.997,
-                  'mobilenet_v3': 0.997, 'mobilenet_edgetpu': 0.997,
-                  'mobilenet_v4': 0.99}
-
 _MEAN = 'moving_mean'
 _VARIANCE = 'moving_variance'
 
@@ -70,14 +67,13 @@ def network_decay(model_name):
   """The own batch-norm decay of a nets_factory name, e.g. mobilenet_v1_025.
 
   Raises:
-    ValueError: for a name of no known family.
+    ValueError: for a name the factory does not know.
   """
-  for family, decay in NETWORK_DECAYS.items():
-    if model_name == family or model_name.startswith(family + '_'):
-      return decay
-  raise DecayError('No batch-norm decay known for %s (known: %s).' %
-                   (ref('model_name', model_name),
-                    ', '.join(sorted(NETWORK_DECAYS))))
+  if model_name not in nets_factory.NETWORKS:
+    raise DecayError('No batch-norm decay known for %s (known: %s).' %
+                     (ref('model_name', model_name),
+                      ', '.join(nets_factory.model_names())))
+  return nets_factory.NETWORKS[model_name].batch_norm_decay
 
 
 def initial_share(decay, steps):

@@ -12,6 +12,8 @@ This is the one place that knows which name means which network:
 import difflib
 import functools
 import re
+import typing
+from typing import Callable
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tf_slim as slim
@@ -21,54 +23,77 @@ from nets import mobilenet_v2
 from nets.mobilenet import mobilenet_v3
 from nets.mobilenet import mobilenet_v4
 
-networks_map = {
-    'mobilenet_v1': mobilenet_v1.mobilenet_v1,
-    'mobilenet_v1_075': mobilenet_v1.mobilenet_v1_075,
-    'mobilenet_v1_050': mobilenet_v1.mobilenet_v1_050,
-    'mobilenet_v1_025': mobilenet_v1.mobilenet_v1_025,
-    'mobilenet_v2': mobilenet_v2.mobilenet,
-    'mobilenet_v2_140': mobilenet_v2.mobilenet_v2_140,
-    'mobilenet_v2_050': mobilenet_v2.mobilenet_v2_050,
-    'mobilenet_v2_035': mobilenet_v2.mobilenet_v2_035,
-    'mobilenet_v3_large': mobilenet_v3.large,
-    'mobilenet_v3_small': mobilenet_v3.small,
-    'mobilenet_v3_large_075': mobilenet_v3.large_075,
-    'mobilenet_v3_small_075': mobilenet_v3.small_075,
-    'mobilenet_v3_large_minimalistic': mobilenet_v3.large_minimalistic,
-    'mobilenet_v3_small_minimalistic': mobilenet_v3.small_minimalistic,
-    'mobilenet_edgetpu': mobilenet_v3.edge_tpu,
-    'mobilenet_edgetpu_075': mobilenet_v3.edge_tpu_075,
-    'mobilenet_v4_conv_small': mobilenet_v4.conv_small,
-    'mobilenet_v4_conv_medium': mobilenet_v4.conv_medium,
-    'mobilenet_v4_conv_large': mobilenet_v4.conv_large,
-    'mobilenet_v4_hybrid_medium': mobilenet_v4.hybrid_medium,
-    'mobilenet_v4_hybrid_large': mobilenet_v4.hybrid_large,
-}
+class NetworkRecord(typing.NamedTuple):
+  """Everything the project knows about one factory network name.
 
-arg_scopes_map = {
-    'mobilenet_v1': mobilenet_v1.mobilenet_v1_arg_scope,
-    'mobilenet_v1_075': mobilenet_v1.mobilenet_v1_arg_scope,
-    'mobilenet_v1_050': mobilenet_v1.mobilenet_v1_arg_scope,
-    'mobilenet_v1_025': mobilenet_v1.mobilenet_v1_arg_scope,
-    'mobilenet_v2': mobilenet_v2.training_scope,
-    'mobilenet_v2_140': mobilenet_v2.training_scope,
-    'mobilenet_v2_050': mobilenet_v2.training_scope,
-    'mobilenet_v2_035': mobilenet_v2.training_scope,
-}
-arg_scopes_map.update(
-    (name, mobilenet_v3.training_scope) for name in networks_map
-    if name.startswith(('mobilenet_v3', 'mobilenet_edgetpu')))
-arg_scopes_map.update(
-    (name, mobilenet_v4.training_scope) for name in networks_map
-    if name.startswith('mobilenet_v4'))
+  builder: `builder(images, num_classes, is_training, ...)`, slim's network
+    function (with `default_image_size`).
+  arg_scope: the arg-scope function the network is built under.
+  batch_norm_decay_keyword: the arg scope's keyword for the batch-norm decay.
+  batch_norm_decay: the network's own decay (the arg scope's default).
+  preprocessing: the preprocessing_factory name its images take.
+  scope: the variable scope, which prefixes every end point name.
+  """
+  builder: Callable
+  arg_scope: Callable
+  batch_norm_decay_keyword: str
+  batch_norm_decay: float
+  preprocessing: str
+  scope: str
 
-# The keyword each arg scope uses for batch norm's moving-average decay.
-_BATCH_NORM_DECAY_KWARG = {
-    mobilenet_v1.mobilenet_v1_arg_scope: 'batch_norm_decay',
-    mobilenet_v2.training_scope: 'bn_decay',
-    mobilenet_v3.training_scope: 'bn_decay',
-    mobilenet_v4.training_scope: 'bn_decay',
-}
+  @property
+  def default_image_size(self):
+    return getattr(self.builder, 'default_image_size', 224)
+
+
+def _family(arg_scope, keyword, decay, scope, builders):
+  return {name: NetworkRecord(builder, arg_scope, keyword, decay,
+                              'inception', scope)
+          for name, builder in builders.items()}
+
+
+# One record per name. Every MobileNet takes inception-style [-1, 1] inputs
+# (V4 turns them into timm's mean/std normalization itself).
+NETWORKS = dict(
+    **_family(mobilenet_v1.mobilenet_v1_arg_scope, 'batch_norm_decay', 0.9997,
+              'MobilenetV1', {
+                  'mobilenet_v1': mobilenet_v1.mobilenet_v1,
+                  'mobilenet_v1_075': mobilenet_v1.mobilenet_v1_075,
+                  'mobilenet_v1_050': mobilenet_v1.mobilenet_v1_050,
+                  'mobilenet_v1_025': mobilenet_v1.mobilenet_v1_025}),
+    **_family(mobilenet_v2.training_scope, 'bn_decay', 0.997, 'MobilenetV2', {
+        'mobilenet_v2': mobilenet_v2.mobilenet,
+        'mobilenet_v2_140': mobilenet_v2.mobilenet_v2_140,
+        'mobilenet_v2_050': mobilenet_v2.mobilenet_v2_050,
+        'mobilenet_v2_035': mobilenet_v2.mobilenet_v2_035}),
+    **_family(mobilenet_v3.training_scope, 'bn_decay', 0.997, 'MobilenetV3', {
+        'mobilenet_v3_large': mobilenet_v3.large,
+        'mobilenet_v3_small': mobilenet_v3.small,
+        'mobilenet_v3_large_075': mobilenet_v3.large_075,
+        'mobilenet_v3_small_075': mobilenet_v3.small_075,
+        'mobilenet_v3_large_minimalistic': mobilenet_v3.large_minimalistic,
+        'mobilenet_v3_small_minimalistic': mobilenet_v3.small_minimalistic}),
+    **_family(mobilenet_v3.training_scope, 'bn_decay', 0.997,
+              'MobilenetEdgeTPU', {
+                  'mobilenet_edgetpu': mobilenet_v3.edge_tpu,
+                  'mobilenet_edgetpu_075': mobilenet_v3.edge_tpu_075}),
+    **_family(mobilenet_v4.training_scope, 'bn_decay', 0.99, 'MobilenetV4', {
+        'mobilenet_v4_conv_small': mobilenet_v4.conv_small,
+        'mobilenet_v4_conv_medium': mobilenet_v4.conv_medium,
+        'mobilenet_v4_conv_large': mobilenet_v4.conv_large,
+        'mobilenet_v4_hybrid_medium': mobilenet_v4.hybrid_medium,
+        'mobilenet_v4_hybrid_large': mobilenet_v4.hybrid_large}),
+)
+
+# slim's two maps, derived from the records.
+networks_map = {name: record.builder for name, record in NETWORKS.items()}
+arg_scopes_map = {name: record.arg_scope for name, record in NETWORKS.items()}
+
+
+def network_record(name):
+  """The `NetworkRecord` of factory name `name` (ValueError if unknown)."""
+  check_model_name(name)
+  return NETWORKS[name]
 
 
 def model_names():
@@ -149,7 +174,7 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
   Raises:
     ValueError: if `name` is not a known network.
   """
-  check_model_name(name)
+  record = network_record(name)
   func = networks_map[name]
   arg_scope_fn = arg_scopes_map[name]
   arg_scope_kwargs = {'weight_decay': weight_decay}
@@ -157,7 +182,7 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False,
     if not 0.0 < batch_norm_decay < 1.0:
       raise ValueError('batch_norm_decay must be in (0, 1), got %r.' %
                        (batch_norm_decay,))
-    arg_scope_kwargs[_BATCH_NORM_DECAY_KWARG[arg_scope_fn]] = batch_norm_decay
+    arg_scope_kwargs[record.batch_norm_decay_keyword] = batch_norm_decay
 
   @functools.wraps(func)
   def network_fn(images, **kwargs):

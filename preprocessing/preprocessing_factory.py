@@ -13,14 +13,14 @@ from preprocessing import cifarnet_preprocessing
 from preprocessing import inception_preprocessing
 
 # Name -> module with `preprocess_image(image, height, width, is_training,
-# use_grayscale, **kwargs)`. Every MobileNet (V1, V2, V3, EdgeTPU, V4) takes
-# inception-style [-1, 1] inputs (V4 turns them into timm's mean/std
-# normalization itself), so each factory model name maps to it;
-# the model names themselves live in nets_factory alone.
+# use_grayscale, **kwargs)`: each preprocessing name, and each model name
+# with the preprocessing its nets_factory record names.
+_MODULES_BY_NAME = {'cifarnet': cifarnet_preprocessing,
+                    'inception': inception_preprocessing}
 _PREPROCESSING_MODULES = dict(
-    {name: inception_preprocessing for name in nets_factory.model_names()},
-    cifarnet=cifarnet_preprocessing,
-    inception=inception_preprocessing)
+    {name: _MODULES_BY_NAME[record.preprocessing]
+     for name, record in nets_factory.NETWORKS.items()},
+    **_MODULES_BY_NAME)
 
 
 class UnknownPreprocessingError(param_refs.MessageWithRefs, ValueError):

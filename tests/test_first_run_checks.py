@@ -208,9 +208,9 @@ def test_network_decays_are_the_arg_scopes_defaults():
   # mobilenet_v3_small make run trains with --batch_norm_decay=auto), and it
   # is its arg scope's default.
   from nets import nets_factory  # pylint: disable=g-import-not-at-top
-  for name, scope in sorted(nets_factory.arg_scopes_map.items()):
-    keyword = nets_factory._BATCH_NORM_DECAY_KWARG[scope]  # pylint: disable=protected-access
-    parameters = inspect.signature(scope).parameters
+  for name, record in sorted(nets_factory.NETWORKS.items()):
+    keyword = record.batch_norm_decay_keyword
+    parameters = inspect.signature(record.arg_scope).parameters
     if keyword not in parameters:  # V2's training_scope(**kwargs) passes on
       parameters = v2.parameters
     default = parameters[keyword].default

@@ -14,6 +14,7 @@ from nets import mobilenet_v1
 from nets import mobilenet_v2
 from nets import nets_factory
 from nets.mobilenet import mobilenet_v3
+from preprocessing import preprocessing_factory
 
 # The names the other lanes and downstream scripts use.
 NAMES = ('mobilenet_v1', 'mobilenet_v1_075', 'mobilenet_v1_050',
@@ -242,3 +243,28 @@ def test_width_variants_share_the_family_name():
 def test_closest_width_variant_names_the_entry_that_fits(built, ratio,
                                                          fitting):
   assert nets_factory.closest_width_variant(built, ratio) == fitting
+
+
+def test_every_name_has_a_complete_record():
+  """One record per name; adding a network means one NETWORKS entry."""
+  assert set(nets_factory.NETWORKS) == set(ALL_NAMES)
+  for name, record in nets_factory.NETWORKS.items():
+    assert callable(record.builder) and callable(record.arg_scope), name
+    assert 0.0 < record.batch_norm_decay < 1.0, name
+    assert record.batch_norm_decay_keyword in ('batch_norm_decay', 'bn_decay')
+    assert record.preprocessing in preprocessing_factory.preprocessing_names()
+    assert record.scope.startswith('Mobilenet'), name
+    assert record.default_image_size == (
+        nets_factory.get_network_fn(name, 10).default_image_size), name
+    assert preprocessing_factory.get_preprocessing(name) is not None
+
+
+def test_end_points_carry_the_records_scope():
+  with tf.Graph().as_default():
+    for name in ('mobilenet_v1_025', 'mobilenet_v2_035',
+                 'mobilenet_edgetpu_075', 'mobilenet_v4_conv_small'):
+      images = tf.placeholder(tf.float32, [1, 64, 64, 3])
+      _, end_points = nets_factory.get_network_fn(name, 5)(images)
+      scope = nets_factory.network_record(name).scope
+      assert all(point.name.startswith(scope) for point in end_points.values()
+                 if hasattr(point, 'name')), name
