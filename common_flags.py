@@ -20,6 +20,8 @@ import sys
 from absl import flags
 
 from deployment import cluster
+from deployment import logs
+from deployment import script_utils
 from training import optimizers
 
 DEFAULT_DATASET_NAME = 'imagenet'
@@ -496,3 +498,34 @@ def define_recovery_flags(flag_values=flags.FLAGS):
   define(flags.DEFINE_float, 'recovery_learning_rate_factor', 1.0,
          'Multiply the learning rate by this at each recovery, in (0, 1].',
          flag_values)
+
+
+def script_main(program, run, flag_names=None, takes_arguments=False):
+  """The `main(argv)` of an entry script that calls `run(FLAGS)`.
+
+  Every such script does the same around its library call: keep the log to
+  what matters, give the flags the script's own defaults, run, and print a
+  bad-input error as one paragraph naming the flag (exit status 1).
+
+  Args:
+    program: the script's name, which starts its messages.
+    run: `run(flag_values)` or, with takes_arguments, `run(flag_values,
+      arguments)`: the script's library call.
+    flag_names: {parameter name: flag name} where the two differ.
+    takes_arguments: whether positional command-line arguments go to `run`;
+      otherwise any is a usage error.
+  """
+
+  def main(argv):
+    arguments = argv[1:]
+    if arguments and not takes_arguments:
+      from absl import app  # pylint: disable=g-import-not-at-top
+      raise app.UsageError('Unexpected arguments: %s (flags need the --name='
+                           'value form).' % ' '.join(arguments))
+    logs.quiet_logging(flags.FLAGS.verbosity)
+    use_script_defaults(program)
+    call = (lambda: run(flags.FLAGS, arguments)) if takes_arguments else (
+        lambda: run(flags.FLAGS))
+    return script_utils.run_or_exit(call, program, flag_names)
+
+  return main

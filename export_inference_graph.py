@@ -89,10 +89,7 @@ def _run(flag_values):
   return net.output_node_name
 
 
-def main(_):
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
+main = common_flags.script_main(PROGRAM, run)
 
 
 if __name__ == '__main__':

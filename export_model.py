@@ -201,10 +201,7 @@ def _run(flag_values, image_paths):
   return paths
 
 
-def main(argv):
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: run(FLAGS, argv[1:]), PROGRAM)
+main = common_flags.script_main(PROGRAM, run, takes_arguments=True)
 
 
 if __name__ == '__main__':

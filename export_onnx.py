@@ -118,10 +118,7 @@ def _run(flag_values):
   return len(model)
 
 
-def main(_):
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM, FLAG_NAMES)
+main = common_flags.script_main(PROGRAM, run, FLAG_NAMES)
 
 
 if __name__ == '__main__':

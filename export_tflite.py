@@ -233,10 +233,7 @@ def _run_from_checkpoint(flag_values, calibration_preprocessing):
   return size
 
 
-def main(_):
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM, FLAG_NAMES)
+main = common_flags.script_main(PROGRAM, run, FLAG_NAMES)
 
 
 if __name__ == '__main__':

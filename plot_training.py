@@ -58,13 +58,7 @@ def run(flag_values):
   return found
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('Unexpected arguments: %s (flags need the --name='
-                         'value form).' % ' '.join(argv[1:]))
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
+main = common_flags.script_main(PROGRAM, run)
 
 
 if __name__ == '__main__':
