@@ -45,6 +45,13 @@ QAT_INPUT_STD = 127.0
 _PREDICTIONS_SUFFIX = '/Predictions/Reshape_1'
 _FAKE_QUANT_OPS = ('FakeQuantWithMinMaxVars', 'FakeQuantWithMinMaxArgs')
 
+# TensorFlow ops that TF 1.15's converter cannot write as TFLite builtins
+# (and this module enables no other op set): op -> (what in the project's
+# networks uses it, what TF 2's converter makes of it).
+TF1_UNCONVERTIBLE_OPS = {
+    'Erf': ('the exact (erf) GELU of mobilenet_v4_hybrid_large',
+            'TFLite\'s GELU op')}
+
 
 def _ensure_converter_binary_on_path():
   """Puts TF 1.15's `toco_from_protos` (next to the Python binary) on PATH.
@@ -168,6 +175,8 @@ def convert(graph_def_file, quantization='none', representative_data=None,
                       (ref('quantization', quantization),
                        ', '.join(QUANTIZATION_MODES)))
   graph_def = freeze.load_graph_def(graph_def_file, 'graph_def_file')
+  if not tf_compat.IS_TF2:
+    _check_tf1_converts(graph_def, graph_def_file)
   output_name = output_name or find_output_node(graph_def)
   shape = input_shape(graph_def, input_name)
   shape[0] = 1  # TFLite models run one image at a time.
@@ -214,11 +223,62 @@ def convert(graph_def_file, quantization='none', representative_data=None,
     converter.quantized_input_stats = {
         input_name: (QAT_INPUT_MEAN, QAT_INPUT_STD)}
   try:
-    return converter.convert()
+    model = converter.convert()
   except Exception as e:  # pylint: disable=broad-except  (ConverterError)
     raise ExportError('TFLite conversion (%s) of %s failed: %s' %
                       (ref('quantization', quantization), graph_def_file,
                        str(e).strip().split('\n')[-1]))
+  if not tf_compat.IS_TF2:
+    _check_tf1_loads(model, quantization, graph_def_file)
+  return model
+
+
+def _check_tf1_converts(graph_def, graph_def_file):
+  """Refuses, before converting, a graph TF 1.15's converter cannot take.
+
+  Raises:
+    ExportError: naming the op, the network using it and the way out.
+  """
+  missing = sorted(set(n.op for n in graph_def.node) &
+                   set(TF1_UNCONVERTIBLE_OPS))
+  if missing:
+    op = missing[0]
+    user, tf2_op = TF1_UNCONVERTIBLE_OPS[op]
+    raise ExportError(
+        'TF 1.15 cannot convert %s to TFLite: the graph has %s ops (%s), '
+        'which TF 1.15\'s converter does not have, and no setting of this '
+        'stack gets around it. This is a limitation of TF 1.15: run the '
+        'same command on the TF 2 stack (.venv/tf2/bin/python, or make '
+        'with TF=2), whose converter writes them as %s. The frozen graph '
+        'and the SavedModel work on TF 1.15.' %
+        (graph_def_file, op, user, tf2_op))
+
+
+def _check_tf1_loads(model, quantization, graph_def_file):
+  """Refuses a converted model that TF 1.15's own interpreter cannot load.
+
+  TF 1.15's converter writes some models it cannot run: with full-integer
+  quantization, the attention matmuls of the MobileNet V4 hybrids become
+  FULLY_CONNECTED ops whose bias scale is not the product of their input
+  scales, which the interpreter checks when it allocates them.
+
+  Raises:
+    ExportError: naming the interpreter's complaint and the way out.
+  """
+  try:
+    make_interpreter(model_content=model).allocate_tensors()
+  except (ValueError, RuntimeError) as e:
+    raise ExportError(
+        'TF 1.15 converted %s (%s), but its own TFLite interpreter cannot '
+        'load the result (%s), so no TFLite model was written. This is a '
+        'limitation of TF 1.15\'s converter: with full-integer quantization '
+        'it writes the attention matmuls of the MobileNet V4 hybrids as '
+        'FULLY_CONNECTED ops with a wrong bias scale. Convert on the TF 2 '
+        'stack (.venv/tf2/bin/python, or make with TF=2), or choose %s, %s '
+        'or %s here.' %
+        (graph_def_file, ref('quantization', quantization),
+         ' '.join(str(e).split()), ref('quantization', 'none'),
+         ref('quantization', 'dynamic'), ref('quantization', 'float16')))
 
 
 def representative_images(dataset_fn, image_size, preprocessing_fn,
