@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 
-from nets import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
