@@ -31,6 +31,7 @@ import tensorflow.compat.v1 as tf
 
 from export import freeze
 from tests import test_export_lib as lib
+from tests import test_mobilenet_v4 as v4
 from tests.train_dir_helpers import save_untrained_checkpoint
 from tests.train_dir_helpers import subprocess_env
 
@@ -99,17 +100,17 @@ class Trained(object):
     self.train_dir = train_dir          # relative to REPO
     self.output = output
     self.checkpoint = '%s/model.ckpt-%d' % (train_dir, STEPS)
-    self._reference = None
+    self._references = {}
 
   def reference(self, image):
     """(preprocessed image [1, S, S, 3], the checkpoint's probabilities)
     computed here, without the export code."""
-    if self._reference is None:
+    if image not in self._references:
       with open(_at_root(image), 'rb') as f:
         images = lib.preprocess([f.read()], SIZE, self.name)
-      self._reference = images, lib.reference_probabilities(
+      self._references[image] = images, lib.reference_probabilities(
           _at_root(self.checkpoint), images, self.name, NUM_CLASSES)
-    return self._reference
+    return self._references[image]
 
 
 _TRAINED = {}
@@ -117,7 +118,8 @@ _TRAINED = {}
 
 def _train(name, shapes_dir, tmp_path_factory):
   """Trains `name` once per module through train_image_classifier.py."""
-  if name not in _TRAINED:
+  key = (name, shapes_dir)
+  if key not in _TRAINED:
     train_dir = _relative(tmp_path_factory.mktemp(name) / 'train')
     status, output = _run([
         'train_image_classifier.py', '--model_name=' + name,
@@ -127,8 +129,8 @@ def _train(name, shapes_dir, tmp_path_factory):
         '--batch_norm_decay=auto', '--save_summaries_secs=0',
         '--num_readers=1', '--num_preprocessing_threads=1'])
     assert status == 0, output
-    _TRAINED[name] = Trained(name, train_dir, output)
-  return _TRAINED[name]
+    _TRAINED[key] = Trained(name, train_dir, output)
+  return _TRAINED[key]
 
 
 @pytest.fixture(scope='module', params=[
@@ -168,6 +170,16 @@ def test_training_writes_checkpoints_and_the_record(trained):
     record = json.load(f)
   assert (record['model_name'], record['image_size'],
           record['num_classes']) == (trained.name, SIZE, NUM_CLASSES)
+  # The network of that name: its table's layers (all but the global pool
+  # have variables), attention in the hybrid only.
+  names = tf.train.load_checkpoint(
+      _at_root(trained.checkpoint)).get_variable_to_shape_map()
+  layers = set(int(n) for n in re.findall(r'^MobilenetV4/layer_(\d+)/',
+                                           '\n'.join(names), re.M))
+  assert max(layers) == v4.NETWORKS[trained.name][3]
+  assert len(layers) == max(layers) - 1
+  assert any('/query/' in n for n in names) == (trained.name == HYBRID)
+  assert names['MobilenetV4/Logits/Conv2d_1c_1x1/biases'] == [NUM_CLASSES]
 
 
 @pytest.mark.slow
@@ -331,7 +343,7 @@ def test_tf1_names_the_missing_erf_op(tmp_path):
 
 
 @pytest.mark.slow
-def test_hybrid_large_tflite(shapes_dir, image, tmp_path):
+def test_hybrid_large_tflite(image, tmp_path):
   """Hybrid-L (exact GELU) from an untrained checkpoint: TF 2 converts it
   (equal to the checkpoint), TF 1.15 says why it cannot."""
   name = 'mobilenet_v4_hybrid_large'
