@@ -516,8 +516,9 @@ def script_main(program, run, flag_names=None, takes_arguments=False):
       otherwise any is a usage error.
   """
 
-  def main(argv):
-    arguments = argv[1:]
+  def main(argv=None):
+    # slim's own tests call main(None) after setting FLAGS by hand.
+    arguments = list(argv or [])[1:]
     if arguments and not takes_arguments:
       from absl import app  # pylint: disable=g-import-not-at-top
       raise app.UsageError('Unexpected arguments: %s (flags need the --name='
