@@ -527,6 +527,8 @@ def script_main(program, run, flag_names=None, takes_arguments=False):
     use_script_defaults(program)
     call = (lambda: run(flags.FLAGS, arguments)) if takes_arguments else (
         lambda: run(flags.FLAGS))
-    return script_utils.run_or_exit(call, program, flag_names)
+    # Nothing is returned: app.run exits with main's return value, so a
+    # result object would turn a success into exit status 1 (or its number).
+    script_utils.run_or_exit(call, program, flag_names)
 
   return main
