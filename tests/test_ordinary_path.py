@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from tests.train_dir_helpers import relative_to_repo
+from tests.train_dir_helpers import run_python
 from tests.train_dir_helpers import subprocess_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,29 +22,15 @@ TRAIN_FLAGS = ['--dataset_name=shapes', '--model_name=mobilenet_v1_025',
                '--num_readers=1', '--num_preprocessing_threads=1']
 
 
-def _run(args, cwd=REPO):
-  """Runs `python args...` in `cwd`; returns (exit status, all output)."""
-  result = subprocess.run([sys.executable] + args, cwd=cwd,
-                          env=subprocess_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=600)
-  return result.returncode, result.stdout
-
-
-def _relative(path):
-  """`path` relative to the repository root, as a user would type it."""
-  return os.path.relpath(str(path), REPO)
-
-
 @pytest.fixture(scope='module')
 def shapes_dir(tmp_path_factory):
   """The shapes set, generated twice by the same relative command."""
-  dataset_dir = _relative(tmp_path_factory.mktemp('ordinary') / 'shapes')
+  dataset_dir = relative_to_repo(tmp_path_factory.mktemp('ordinary') / 'shapes')
   command = ['download_and_convert_data.py', '--dataset_name=shapes',
              '--dataset_dir=' + dataset_dir, '--shapes_train_per_class=4',
              '--shapes_validation_per_class=2']
   for run in range(2):
-    status, output = _run(command)
+    status, output = run_python(command)
     assert status == 0, output
   assert 'already converted' in output
   return dataset_dir
@@ -51,12 +39,12 @@ def shapes_dir(tmp_path_factory):
 @pytest.mark.slow
 def test_a_failed_start_leaves_no_trace_and_training_resumes_twice(
     shapes_dir, tmp_path):
-  train_dir = _relative(tmp_path / 'out' / 'train')
+  train_dir = relative_to_repo(tmp_path / 'out' / 'train')
   base = TRAIN_FLAGS + ['--dataset_dir=' + shapes_dir,
                         '--train_dir=' + train_dir]
   misspelled = [a.replace('mobilenet_v1_025', 'mobilenet_v1_25')
                 for a in base]
-  status, output = _run(['train_image_classifier.py'] + misspelled +
+  status, output = run_python(['train_image_classifier.py'] + misspelled +
                         ['--max_number_of_steps=3'])
   assert status == 1 and 'mobilenet_v1_025' in output, output
   # The real error alone: no batch-norm advice for a network not built.
@@ -64,13 +52,13 @@ def test_a_failed_start_leaves_no_trace_and_training_resumes_twice(
   assert not os.path.exists(os.path.join(REPO, train_dir, '..'))
   # A fine-tuning checkpoint that is not there fails after the directory
   # was taken: what was written there goes again.
-  status, output = _run(['train_image_classifier.py'] + base + [
+  status, output = run_python(['train_image_classifier.py'] + base + [
       '--max_number_of_steps=3', '--checkpoint_path=no/such.ckpt'])
   assert status == 1 and 'no/such.ckpt' in output, output
   assert not os.path.exists(os.path.join(REPO, train_dir, '..'))
   outputs = []
   for steps in (3, 3, 4):
-    status, output = _run(['train_image_classifier.py'] + base +
+    status, output = run_python(['train_image_classifier.py'] + base +
                           ['--max_number_of_steps=%d' % steps])
     assert status == 0, output
     assert 'other settings than recorded' not in output, output
@@ -80,9 +68,9 @@ def test_a_failed_start_leaves_no_trace_and_training_resumes_twice(
   assert os.path.exists(os.path.join(REPO, train_dir, 'model.ckpt-4.index'))
   record = os.path.join(REPO, train_dir, 'training_record.json')
   assert stat.S_IMODE(os.stat(record).st_mode) == 0o666 & ~_umask()
-  eval_dir = _relative(tmp_path / 'out' / 'eval')
+  eval_dir = relative_to_repo(tmp_path / 'out' / 'eval')
   for run in range(2):
-    status, output = _run([
+    status, output = run_python([
         'eval_image_classifier.py', '--checkpoint_path=' + train_dir,
         '--eval_dir=' + eval_dir, '--dataset_name=shapes',
         '--dataset_split_name=validation', '--dataset_dir=' + shapes_dir,
@@ -107,7 +95,7 @@ def test_training_resumes_when_started_from_another_directory(
                                 str(elsewhere))
   script = os.path.join(REPO, 'train_image_classifier.py')
   for steps in (2, 3):
-    status, output = _run([script] + TRAIN_FLAGS + [
+    status, output = run_python([script] + TRAIN_FLAGS + [
         '--dataset_dir=' + dataset_dir, '--train_dir=train',
         '--max_number_of_steps=%d' % steps], cwd=str(elsewhere))
     assert status == 0, output
@@ -138,7 +126,7 @@ def test_make_run_twice_from_the_repository_root(tmp_path):
   args, reason = _make_run_environment()
   if reason:
     pytest.skip(reason)
-  out = _relative(tmp_path / 'out')
+  out = relative_to_repo(tmp_path / 'out')
   command = ['make', 'run'] + args + [
       'OUT=' + out, 'MAX_STEPS=6', 'BATCH_SIZE=4', 'IMAGE_SIZE=32',
       'LOG_EVERY_N_STEPS=3', 'SHAPES_TRAIN_PER_CLASS=4',
@@ -187,10 +175,10 @@ def test_make_run_twice_from_the_repository_root(tmp_path):
     pytest.param('plot_training.py', marks=pytest.mark.slow)])
 def test_asking_for_help_succeeds(script):
   for flag in ('--helpshort', '--helpfull'):
-    status, output = _run([script, flag])
+    status, output = run_python([script, flag])
     assert status == 0, output
     assert 'Try --helpfull' in output or '--verbosity' in output, output
-  status, output = _run([script, '--no_such_flag'])
+  status, output = run_python([script, '--no_such_flag'])
   assert status == 1, output
 
 
@@ -225,8 +213,8 @@ def test_the_guides_training_and_export_recipes_run_as_written(tmp_path):
   relative scratch folder and the sizes shrunk."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  mine = _relative(tmp_path / 'mine')
-  image = _relative(tmp_path / 'image.png')
+  mine = relative_to_repo(tmp_path / 'mine')
+  image = relative_to_repo(tmp_path / 'image.png')
   Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(str(tmp_path /
                                                              'image.png'))
   commands = (_guide_section_commands('4. Training your own run') +
@@ -239,7 +227,7 @@ def test_the_guides_training_and_export_recipes_run_as_written(tmp_path):
     command = command.replace('out/mine', mine).replace(
         'out/tf1/export/triangle.png', image)
     assert command.startswith('python '), command
-    status, output = _run(shlex.split(command)[1:])
+    status, output = run_python(shlex.split(command)[1:])
     assert status == 0, (command, output)
     outputs.append(output)
   assert 'Accuracy = ' in outputs[2]

@@ -19,8 +19,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
@@ -33,7 +31,8 @@ from export import freeze
 from tests import test_export_lib as lib
 from tests import test_mobilenet_v4 as v4
 from tests.train_dir_helpers import save_untrained_checkpoint
-from tests.train_dir_helpers import subprocess_env
+from tests.train_dir_helpers import relative_to_repo
+from tests.train_dir_helpers import run_python
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONV = 'mobilenet_v4_conv_small'
@@ -49,17 +48,8 @@ PRINTED_ATOL = 1e-4
 
 
 def _run(args):
-  """Runs `python args...` from the repository root; (status, output)."""
-  result = subprocess.run([sys.executable] + args, cwd=REPO,
-                          env=subprocess_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=900)
-  return result.returncode, result.stdout
-
-
-def _relative(path):
-  """`path` relative to the repository root, as a user would type it."""
-  return os.path.relpath(str(path), REPO)
+  # Seven scripts in a row for the hybrids: more time than the default.
+  return run_python(args, timeout=900)
 
 
 def _at_root(path):
@@ -73,7 +63,7 @@ def _flat(output):
 
 @pytest.fixture(scope='module')
 def shapes_dir(tmp_path_factory):
-  dataset_dir = _relative(tmp_path_factory.mktemp('v4_scripts') / 'shapes')
+  dataset_dir = relative_to_repo(tmp_path_factory.mktemp('v4_scripts') / 'shapes')
   status, output = _run([
       'download_and_convert_data.py', '--dataset_name=shapes',
       '--dataset_dir=' + dataset_dir, '--shapes_train_per_class=4',
@@ -89,7 +79,7 @@ def image(tmp_path_factory):
   picture = Image.new('RGB', (48, 48), (110, 110, 110))
   ImageDraw.Draw(picture).ellipse((10, 12, 36, 38), fill=(250, 250, 250))
   picture.save(str(path))
-  return _relative(path)
+  return relative_to_repo(path)
 
 
 class Trained(object):
@@ -120,7 +110,7 @@ def _train(name, shapes_dir, tmp_path_factory):
   """Trains `name` once per module through train_image_classifier.py."""
   key = (name, shapes_dir)
   if key not in _TRAINED:
-    train_dir = _relative(tmp_path_factory.mktemp(name) / 'train')
+    train_dir = relative_to_repo(tmp_path_factory.mktemp(name) / 'train')
     status, output = _run([
         'train_image_classifier.py', '--model_name=' + name,
         '--dataset_name=shapes', '--dataset_dir=' + shapes_dir,
@@ -187,7 +177,7 @@ def test_eval_scores_the_last_checkpoint(conv, shapes_dir, tmp_path):
   """The network and size come from the training record."""
   status, output = _run([
       'eval_image_classifier.py', '--checkpoint_path=' + conv.train_dir,
-      '--eval_dir=' + _relative(tmp_path / 'eval'), '--dataset_name=shapes',
+      '--eval_dir=' + relative_to_repo(tmp_path / 'eval'), '--dataset_name=shapes',
       '--dataset_split_name=validation', '--dataset_dir=' + shapes_dir])
   assert status == 0, output
   assert 'model_name=%s, eval_image_size=%d' % (CONV, SIZE) in output
@@ -202,7 +192,7 @@ def test_exports_classify_the_image_as_the_checkpoint(trained, shapes_dir,
                                                       image, tmp_path):
   """freeze_graph.py, export_tflite.py and export_saved_model.py, then
   classify_image.py with the checkpoint and with each of the three."""
-  out = _relative(tmp_path / 'export')
+  out = relative_to_repo(tmp_path / 'export')
   frozen, tflite_model = out + '/frozen.pb', out + '/model.tflite'
   saved_model = out + '/saved_model/1'
   outputs = []
@@ -253,8 +243,8 @@ def test_inference_graph_frozen_by_tensorflows_tool(conv, shapes_dir, image,
                                                     tmp_path):
   """export_inference_graph.py, then tensorflow.python.tools.freeze_graph
   with the checkpoint, as slim's guides do."""
-  graph = _relative(tmp_path / 'inference_graph.pb')
-  frozen = _relative(tmp_path / 'frozen.pb')
+  graph = relative_to_repo(tmp_path / 'inference_graph.pb')
+  frozen = relative_to_repo(tmp_path / 'frozen.pb')
   status, output = _run([
       'export_inference_graph.py', '--model_name=' + CONV,
       '--image_size=%d' % SIZE, '--dataset_name=shapes',
@@ -275,7 +265,7 @@ def test_inference_graph_frozen_by_tensorflows_tool(conv, shapes_dir, image,
 @pytest.mark.slow
 def test_export_model_verifies_every_float_format(conv, shapes_dir, image,
                                                   tmp_path):
-  out = _relative(tmp_path / 'all')
+  out = relative_to_repo(tmp_path / 'all')
   status, output = _run([
       'export_model.py', '--checkpoint_path=' + conv.train_dir,
       '--dataset_dir=' + shapes_dir, '--output_dir=' + out,
@@ -292,7 +282,7 @@ def test_export_model_verifies_every_float_format(conv, shapes_dir, image,
 @pytest.mark.slow
 def test_full_integer_tflite(trained, shapes_dir, image, tmp_path):
   """From the checkpoint in one command; TF 1.15 refuses the hybrid's."""
-  model = _relative(tmp_path / 'int8.tflite')
+  model = relative_to_repo(tmp_path / 'int8.tflite')
   status, output = _run([
       'export_tflite.py', '--checkpoint_path=' + trained.train_dir,
       '--quantization=full_integer', '--dataset_dir=' + shapes_dir,
@@ -328,9 +318,9 @@ def _write_erf_graph(path):
 @pytest.mark.skipif(tf_compat.IS_TF2, reason='TF 2 converts the GELU that '
                     'Erf comes from (test_hybrid_large_tflite)')
 def test_tf1_names_the_missing_erf_op(tmp_path):
-  graph = _relative(tmp_path / 'erf.pb')
+  graph = relative_to_repo(tmp_path / 'erf.pb')
   _write_erf_graph(_at_root(graph))
-  model = _relative(tmp_path / 'erf.tflite')
+  model = relative_to_repo(tmp_path / 'erf.tflite')
   status, output = _run(['export_tflite.py', '--input_graph=' + graph,
                          '--output_file=' + model])
   assert status == 1, output
@@ -349,9 +339,9 @@ def test_hybrid_large_tflite(image, tmp_path):
   name = 'mobilenet_v4_hybrid_large'
   checkpoint = save_untrained_checkpoint(str(tmp_path), name, NUM_CLASSES,
                                          SIZE)
-  model = _relative(tmp_path / 'model.tflite')
+  model = relative_to_repo(tmp_path / 'model.tflite')
   status, output = _run([
-      'export_tflite.py', '--checkpoint_path=' + _relative(checkpoint),
+      'export_tflite.py', '--checkpoint_path=' + relative_to_repo(checkpoint),
       '--model_name=' + name, '--image_size=%d' % SIZE,
       '--num_classes=%d' % NUM_CLASSES, '--output_file=' + model])
   if not tf_compat.IS_TF2:

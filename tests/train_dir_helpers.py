@@ -9,6 +9,7 @@ allows (a tmpfs in a private mount namespace) or what a run fsyncs.
 import os
 import shutil
 import subprocess
+import sys
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
@@ -96,6 +97,20 @@ def subprocess_env():
   env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   return env
+
+
+def run_python(args, cwd=REPO_ROOT, timeout=600):
+  """Runs `python args...` in `cwd`; returns (exit status, all output)."""
+  result = subprocess.run([sys.executable] + args, cwd=cwd,
+                          env=subprocess_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True,
+                          timeout=timeout)
+  return result.returncode, result.stdout
+
+
+def relative_to_repo(path):
+  """`path` relative to the repository root, as a user would type it."""
+  return os.path.relpath(str(path), REPO_ROOT)
 
 
 def can_mount_tmpfs(tmp_path):
