@@ -31,14 +31,14 @@ from absl import app
 from absl import flags
 
 # Before TensorFlow loads: its C++ side reads the log level once.
-from deployment import logs
+from cli import logs
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
 from core import errors
-import record_flags
-from deployment import script_utils
-from export import export_flags
+from cli import record_flags
+from cli import script_utils
+from cli import export_flags
 from export import inference_graph
 from export import labels
 from export import predictors

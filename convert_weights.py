@@ -18,11 +18,11 @@ export and fine-tuning the image size, preprocessing and class count.
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
-import common_flags
-from deployment import script_utils
+from cli import common_flags
+from cli import script_utils
 from weights import convert
 
 PROGRAM = 'convert_weights'

@@ -39,7 +39,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from datasets import atomic_files
 from datasets import convert_image_folder
 from datasets import convert_imagenet
@@ -50,7 +50,7 @@ from datasets import download_and_convert_flowers
 from datasets import download_and_convert_mnist
 from datasets import downloads
 from datasets import generate_shapes
-from deployment import script_utils
+from cli import script_utils
 
 FLAGS = flags.FLAGS
 

@@ -40,12 +40,12 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
-import common_flags
-import record_flags
-from deployment import script_utils
+from cli import common_flags
+from cli import record_flags
+from cli import script_utils
 from training import evaluator
 from training import model_inputs
 from training import preemption

@@ -19,13 +19,13 @@ a quantization-aware-trained model.
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-import common_flags
-from deployment import script_utils
-from export import export_flags
+from cli import common_flags
+from cli import script_utils
+from cli import export_flags
 from export import freeze
 from export import inference_graph
 

@@ -14,12 +14,12 @@ becomes Keras's 1000 ImageNet classes unless --num_classes=1001.
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
-import common_flags
-from deployment import run_record
-from deployment import script_utils
+from cli import common_flags
+from training import run_record
+from cli import script_utils
 from weights import keras_export
 
 PROGRAM = 'export_keras'

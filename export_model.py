@@ -23,15 +23,15 @@ fewer than --min_top1_agreement of the top-1 classes.
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
-import common_flags
-import record_flags
-from deployment import script_utils
+from cli import common_flags
+from cli import record_flags
+from cli import script_utils
 from export import all_formats
-from export import export_flags
+from cli import export_flags
 from export import inference_graph
 from export import labels
 from export import onnx_model

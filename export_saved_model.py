@@ -17,14 +17,14 @@ ids: output index + --labels_offset), scores [N, top_k], and class_names
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
-import common_flags
-import record_flags
-from deployment import script_utils
+from cli import common_flags
+from cli import record_flags
+from cli import script_utils
 from training import checkpoints
-from export import export_flags
+from cli import export_flags
 from export import labels
 from export import saved_model
 

@@ -20,14 +20,14 @@ convolutions before them (--nofold_batch_norms keeps them).
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
-import common_flags
-import record_flags
-from deployment import script_utils
+from cli import common_flags
+from cli import record_flags
+from cli import script_utils
 from training import checkpoints
-from export import export_flags
+from cli import export_flags
 from export import freeze
 from export import labels
 

@@ -7,7 +7,7 @@ r"""Writes a small synthetic COCO-2014-shaped tree (see datasets/generate_coco_s
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from datasets import generate_coco_shapes
 
 flags.DEFINE_string('coco_dir', None, 'Where to write the COCO-shaped tree.')

@@ -11,10 +11,10 @@ checkpoint from the metrics-<step>.json files in --eval_dir (optional).
 from absl import app
 from absl import flags
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 
-import common_flags
-from deployment import script_utils
+from cli import common_flags
+from cli import script_utils
 from training import curves
 
 PROGRAM = 'plot_training.py'

@@ -4,7 +4,7 @@ This script only reads flags: it turns them into a `training.trainer`
 `TrainConfig` and runs `trainer.train`, which trains in a
 `tf.train.MonitoredSession` with hooks for progress logs, summaries,
 checkpoints, the NaN/Inf guard and the step limit, identically on TF 1.15
-and TF 2 (graph mode). `--helpfull` lists the flags (common_flags.py).
+and TF 2 (graph mode). `--helpfull` lists the flags (cli/common_flags.py).
 
 Examples:
 
@@ -39,13 +39,13 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from deployment import logs  # first: sets TensorFlow's C++ log level
+from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
-import common_flags
-from deployment import batch_norm_check
-from deployment import run_record
-from deployment import script_utils
+from cli import common_flags
+from training import batch_norm_check
+from training import run_record
+from cli import script_utils
 from training import model_inputs
 from training import blowup_recovery
 from training import optimizers

@@ -46,7 +46,7 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAINER = os.path.join(_REPO_ROOT, 'train_image_classifier.py')
 DATASET_NAME = 'shapes'
 
-# The script's default optimizer hyper-parameters (common_flags.py), which
+# The script's default optimizer hyper-parameters (cli/common_flags.py), which
 # the bare loop (workloads._RMSPROP) and Keras use too.
 _LEARNING_RATE = 0.01
 _RMSPROP_DECAY = 0.9

@@ -5,7 +5,7 @@ subclasses of `InputError` whose message says what was wrong and how to fix
 it. They know nothing about the command line: a message names the settings
 it is about with `param_refs.ref('learning_rate')`, which `str()` shows as
 the plain parameter name and only the entry scripts spell as a flag
-(`deployment.script_utils`), printing the error as one paragraph.
+(`cli.script_utils`), printing the error as one paragraph.
 """
 
 

@@ -8,7 +8,7 @@ Library code says which parameter a message is about with `ref`:
 The mark is invisible to the library: `plain` (and `str()` of an error built
 on `MessageWithRefs`) shows `learning_rate` / `dataset_dir=/some/dir`, the
 names a Python caller passes. Only the entry scripts spell the marks as
-command-line flags (`deployment.script_utils`), so no library knows the
+command-line flags (`cli.script_utils`), so no library knows the
 shape of a command line.
 
 The module sits in `nets`, the bottom layer, only so that every package may

@@ -32,7 +32,7 @@ does so through `from core import tf_compat`). It
   code prints while loading: TF 2.21 writes its "oneDNN custom operations
   are on" notice (twice, each after absl's "before absl::InitializeLog()"
   line) whatever the level, on every CPU where oneDNN is on by default.
-  At level >= 1 (the scripts set 2, see deployment/logs.py) those start-up
+  At level >= 1 (the scripts set 2, see cli/logs.py) those start-up
   INFO lines, and at >= 2 WARNING ones, are dropped; anything else it
   printed is passed on.
 

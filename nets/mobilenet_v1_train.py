@@ -22,12 +22,12 @@ if __package__ in (None, ''):  # `python nets/mobilenet_v1_train.py`
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from deployment import logs  # noqa: E402  (first: TensorFlow's log level)
+from cli import logs  # noqa: E402  (first: TensorFlow's log level)
 from core import tf_compat  # noqa: E402,F401
 
-import common_flags  # noqa: E402
+from cli import common_flags  # noqa: E402
 import train_image_classifier  # noqa: E402
-from deployment import script_utils  # noqa: E402
+from cli import script_utils  # noqa: E402
 
 PROGRAM = 'mobilenet_v1_train.py'
 

@@ -30,13 +30,13 @@ if __package__ in (None, ''):  # `python nets/post_training_quantization.py`
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from deployment import logs  # noqa: E402  (first: TensorFlow's log level)
+from cli import logs  # noqa: E402  (first: TensorFlow's log level)
 from core import tf_compat  # noqa: E402,F401
 import tensorflow.compat.v1 as tf  # noqa: E402
 
-import common_flags  # noqa: E402
+from cli import common_flags  # noqa: E402
 import export_tflite  # noqa: E402
-from deployment import script_utils  # noqa: E402
+from cli import script_utils  # noqa: E402
 from preprocessing import image_ops  # noqa: E402
 
 PROGRAM = 'post_training_quantization.py'

@@ -19,7 +19,7 @@ import tensorflow.compat.v1 as tf
 
 import eval_image_classifier as eic
 from datasets import generate_shapes
-from deployment import script_utils
+from cli import script_utils
 from tests.train_dir_helpers import save_untrained_checkpoint
 
 MODEL_NAME = 'mobilenet_v1_025'

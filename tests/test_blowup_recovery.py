@@ -9,7 +9,7 @@ import pytest
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from deployment import script_utils
+from cli import script_utils
 from reliability import kill_loop
 from tests.train_dir_helpers import checkpoint_values
 from tests.train_dir_helpers import train_in_process

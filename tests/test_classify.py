@@ -17,7 +17,7 @@ import classify_image
 import export_inference_graph
 import export_onnx
 import export_tflite
-from deployment import run_record
+from training import run_record
 from core import errors
 from export import labels
 from export import predictors

@@ -25,7 +25,7 @@ import eval_image_classifier as eic
 from datasets import conversion_progress
 from datasets import dataset_factory
 from datasets import generate_shapes
-from deployment import script_utils
+from cli import script_utils
 from nets import mobilenet_v1
 from nets import nets_factory
 from preprocessing import preprocessing_factory

@@ -13,7 +13,7 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 import export_keras
-from deployment import script_utils
+from cli import script_utils
 from tests import test_weights_keras as keras_cases
 from tests.golden import seeded_timm_weights
 from weights import convert

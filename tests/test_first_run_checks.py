@@ -12,10 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from deployment import batch_norm_check as bn
-from deployment import logs
-from deployment import run_record
-from deployment import script_utils
+from training import batch_norm_check as bn
+from cli import logs
+from training import run_record
+from cli import script_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -302,7 +302,7 @@ def test_is_noise():
 
 _LOG_SCRIPT = textwrap.dedent('''
     from absl import app, flags, logging
-    from deployment import logs
+    from cli import logs
     from core import tf_compat
     import tensorflow.compat.v1 as tf
 

@@ -133,3 +133,20 @@ def test_lower_packages_import_only_below_them(package):
       if module.split('.')[0] == package and module not in SLIM_SCRIPTS_IN_NETS
       for target in targets if target.split('.')[0] not in allowed)
   assert upward == []
+
+
+# The packages of library code: they take plain arguments and configs, so none
+# of them may import the command-line layer.
+LIBRARY_PACKAGES = ('core', 'nets', 'datasets', 'preprocessing', 'deployment',
+                    'training', 'export', 'weights')
+
+
+def test_only_scripts_import_the_command_line_layer():
+  graph = import_graph()
+  into_cli = sorted(
+      '%s -> %s' % (module, target)
+      for module, targets in graph.items()
+      if module.split('.')[0] in LIBRARY_PACKAGES and
+      module not in SLIM_SCRIPTS_IN_NETS
+      for target in targets if target.split('.')[0] == 'cli')
+  assert into_cli == []

@@ -63,10 +63,10 @@ def test_predictor_runs_a_model_without_deprecation_warnings(tmp_path):
 @pytest.mark.skipif(not tf_compat.IS_TF2,
                     reason='TF 1.15\'s interpreter is not deprecated')
 def test_the_tf_lite_interpreter_warning_is_not_hidden(tmp_path, script_env):
-  # In a script's conditions (deployment.logs imported first): a call of the
+  # In a script's conditions (cli.logs imported first): a call of the
   # deprecated interpreter still prints its warning.
   path = _tiny_tflite(str(tmp_path))
-  code = ('from deployment import logs\n'
+  code = ('from cli import logs\n'
           'from core import tf_compat\n'
           'import tensorflow.compat.v1 as tf\n'
           'tf.lite.Interpreter(model_path=%r)\n' % path)

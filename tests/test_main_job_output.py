@@ -13,7 +13,7 @@ import pytest
 from core import tf_compat  # noqa: F401  (before tensorflow)
 import tensorflow.compat.v1 as tf
 
-from deployment import batch_norm_check as bn
+from training import batch_norm_check as bn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -16,7 +16,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
-from deployment import batch_norm_check
+from training import batch_norm_check
 from nets import nets_factory
 from nets.mobilenet import mobilenet_v4
 from nets.mobilenet import universal_blocks

@@ -2,7 +2,7 @@
 
 Library code marks the parameters a message is about with `ref`
 (`core/param_refs.py`): `str()` of the error shows plain names, and the
-scripts (`deployment/script_utils.py`) show `--flags`. The source scan below
+scripts (`cli/script_utils.py`) show `--flags`. The source scan below
 keeps command-line spellings out of the library packages.
 """
 
@@ -22,7 +22,7 @@ import pytest
 
 from datasets import dataset_errors
 from core import errors
-from deployment import script_utils
+from cli import script_utils
 from core import param_refs
 from training import optimizers
 from tests import test_export_lib as lib
@@ -37,12 +37,12 @@ FLAG_SPELLING = re.compile(r'(?<![\w-])--(?:[A-Za-z_%{]|$)')
 # Files of the library packages that are command-line code by nature.
 ALLOWED_FILES = {
     # The one place that spells parameter names as flags, for the scripts.
-    'deployment/script_utils.py',
+    'cli/script_utils.py',
     # Reads absl's --verbosity from sys.argv at import, before flags are
     # parsed, to set TensorFlow's C++ log level in time (lane: logs).
-    'deployment/logs.py',
+    'cli/logs.py',
     # The export scripts' flag definitions: help texts talk about flags.
-    'export/export_flags.py',
+    'cli/export_flags.py',
     # Runnable as `python -m nets.model_analysis`: its main() is an entry
     # point with its own flags and usage messages.
     'nets/model_analysis.py',

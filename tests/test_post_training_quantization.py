@@ -10,7 +10,7 @@ import pytest
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-import common_flags
+from cli import common_flags
 from export import tflite as tflite_models
 from nets import nets_factory
 from nets import post_training_quantization as ptq

@@ -23,14 +23,14 @@ import pytest
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-import common_flags
+from cli import common_flags
 import eval_image_classifier as eic
 import freeze_graph
 import train_image_classifier as tic
 from datasets import generate_shapes
-from deployment import batch_norm_check
-from deployment import run_record
-from deployment import script_utils
+from training import batch_norm_check
+from training import run_record
+from cli import script_utils
 from export import freeze
 from core import param_refs
 from tests.train_dir_helpers import copy_train_dir

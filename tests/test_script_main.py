@@ -8,7 +8,7 @@ from absl import app
 from absl import flags
 import pytest
 
-import common_flags
+from cli import common_flags
 from core import errors
 
 PROGRAM = 'some_script.py'

@@ -31,7 +31,7 @@ import tensorflow.compat.v1 as tf
 
 from deployment import cluster
 from deployment import ps_probe
-from deployment import script_utils
+from cli import script_utils
 import eval_image_classifier as eic
 import train_image_classifier as tic
 from reliability import kill_loop

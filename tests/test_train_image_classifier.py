@@ -1,4 +1,4 @@
-"""Tests for train_image_classifier.py (and common_flags.py).
+"""Tests for train_image_classifier.py (and cli/common_flags.py).
 
 Small shapes: the embedded shapes set generated at 32x32 (24 training
 images), mobilenet_v1 at depth 0.25, a few steps. `train()` is called
@@ -22,12 +22,12 @@ import pytest
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-import common_flags
+from cli import common_flags
 import eval_image_classifier as eic
 import train_image_classifier as tic
 from datasets import generate_shapes
 from deployment import cluster
-from deployment import script_utils
+from cli import script_utils
 from nets import nets_factory
 from tests.train_dir_helpers import checkpoint_values
 from tests.train_dir_helpers import copy_train_dir

@@ -8,7 +8,7 @@ import pytest
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-import common_flags
+from cli import common_flags
 import eval_image_classifier
 import train_image_classifier
 from datasets import generate_shapes

@@ -11,8 +11,8 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 import convert_weights
-from deployment import run_record
-from deployment import script_utils
+from training import run_record
+from cli import script_utils
 from tests import weights_helpers
 from weights import convert
 from weights import layers as layers_lib

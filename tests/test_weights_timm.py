@@ -96,7 +96,7 @@ def test_thousand_classes_keep_timms_head(tmp_path):
   assert any('labels_offset=1' in note for note in result.notes)
   values = slim_network.read_checkpoint(prefix)
   assert values['MobilenetV3/Logits/Conv2d_1c_1x1/biases'].shape == (1000,)
-  from deployment import run_record  # pylint: disable=g-import-not-at-top
+  from training import run_record  # pylint: disable=g-import-not-at-top
   record = run_record.read_record(run_record.find_record(prefix))
   assert (record['num_classes'], record['labels_offset']) == (1000, 1)
   assert record['model_name'] == 'mobilenet_v3_large'

@@ -1,8 +1,8 @@
 """Checks around a run that need TensorFlow: shapes for the training record,
 and the stale batch-norm statistics of a checkpoint.
 
-The decisions themselves live in `deployment.batch_norm_check` and
-`deployment.run_record` (pure Python); this module feeds them what only a
+The decisions themselves live in `training.batch_norm_check` and
+`training.run_record` (pure Python); this module feeds them what only a
 dataset or a checkpoint can tell. No flags: scripts pass typed values.
 """
 
@@ -11,7 +11,7 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 import tensorflow.compat.v1 as tf
 
-from deployment import batch_norm_check
+from training import batch_norm_check
 from training import model_inputs
 
 

@@ -6,14 +6,14 @@
 
 writes `pretrained/mobilenet_v1.index` / `.data-00000-of-00001` in the
 released slim layout and `pretrained/training_record.json`, which evaluation,
-export and fine-tuning read back (deployment/run_record.py).
+export and fine-tuning read back (training/run_record.py).
 """
 
 import importlib
 import os
 
 from core import errors
-from deployment import run_record
+from training import run_record
 from nets import nets_factory
 from weights import keras_source
 from weights import layers as layers_lib

@@ -1,7 +1,7 @@
 """Completes a script's flags from the training record of its model.
 
 Script-side, like common_flags: it reads absl flags, which libraries never
-see. `deployment.run_record.merge` decides; this module gathers what the
+see. `training.run_record.merge` decides; this module gathers what the
 user gave, prints what was taken from the record and warns about each
 flag that contradicts it. Models without a record keep the flags as given.
 """
@@ -12,8 +12,8 @@ import sys
 
 from absl import logging
 
-from deployment import run_record
-from deployment import script_utils
+from training import run_record
+from cli import script_utils
 
 
 # Record field -> the flag of the same name, in the scripts that rebuild the

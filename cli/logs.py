@@ -4,7 +4,7 @@ Entry scripts import this module BEFORE TensorFlow is first imported (that
 is, before `from core import tf_compat`):
 
     from absl import app, flags
-    from deployment import logs  # first: TensorFlow's C++ side reads the env
+    from cli import logs  # first: TensorFlow's C++ side reads the env
     from core import tf_compat
     ...
     def main(argv):

@@ -20,8 +20,8 @@ import sys
 from absl import flags
 
 from deployment import cluster
-from deployment import logs
-from deployment import script_utils
+from cli import logs
+from cli import script_utils
 from training import optimizers
 
 DEFAULT_DATASET_NAME = 'imagenet'

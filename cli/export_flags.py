@@ -10,7 +10,7 @@ one). Like `common_flags`, only entry scripts import it.
 
 from absl import flags
 
-import common_flags
+from cli import common_flags
 from export import inference_graph
 
 
