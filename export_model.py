@@ -8,12 +8,15 @@ r"""Exports one checkpoint in every format asked for, and checks them.
 Formats: frozen (frozen.pb), saved_model (saved_model/<n>, the next free
 version), tflite, tflite_fp16, tflite_dynamic, tflite_int8 (calibrated on
 --num_calibration_images of --dataset_split_name) and onnx. The training
-record beside the checkpoint fills the model flags not given.
+record beside the checkpoint fills the model flags not given. A
+quantization-aware-trained checkpoint (--quantize) is written as its
+fake-quant graph (frozen, tflite) and the integer model its trained ranges
+define (tflite_int8, no calibration).
 
 --verify runs --num_verify_images of --verify_split_name (or the image files
 given as arguments) through the checkpoint's graph and every written model
 and prints one table: size, largest probability difference, top-1
-agreement and batch-1 latency. The command exits with status 1 when a float
+agreement, top-1 accuracy (dataset images) and batch-1 latency. The command exits with status 1 when a float
 format (frozen, saved_model, tflite, onnx) differs by more than
 --max_float_difference, or a rounded one (fp16, dynamic, int8) agrees on
 fewer than --min_top1_agreement of the top-1 classes.
@@ -97,14 +100,15 @@ def run(flag_values, image_paths=()):
 
 def _dataset_images(flag_values, split_name, count, preprocessing_fn,
                     image_size):
+  """(the first `count` images of a split, preprocessed; their labels)."""
   if not flag_values.dataset_dir:
     raise script_utils.ScriptError(
         '--dataset_dir is required for tflite_int8 calibration and for '
         '--verify without image files: the TFRecords of --dataset_name.')
-  return tflite.representative_images(
+  return tflite.labeled_images(
       lambda: model_inputs.get_dataset(flag_values.dataset_name, split_name,
                                        flag_values.dataset_dir),
-      image_size, preprocessing_fn, count)
+      image_size, preprocessing_fn, count, flag_values.labels_offset)
 
 
 def _file_images(image_paths, preprocessing_name, image_size, channels):
@@ -128,11 +132,9 @@ def _settings(flag_values):
   if not flag_values.output_dir:
     raise script_utils.ScriptError('--output_dir is required: the directory '
                                    'to write the models into.')
-  if flag_values.quantize:
-    raise script_utils.ScriptError(
-        '--quantize is not supported here; use freeze_graph.py --quantize '
-        'and export_tflite.py --quantization=qat.')
-  all_formats.check_formats(flag_values.formats)
+  if flag_values.quantize and not flag_values['formats'].present:
+    flag_values.formats = list(all_formats.DEFAULT_QUANTIZE_FORMATS)
+  all_formats.check_formats(flag_values.formats, flag_values.quantize)
   source = flag_values.checkpoint_path
   checkpoint = checkpoints.resolve_checkpoint(source)
   flag_values, _ = record_flags.merged_flags(flag_values, source,
@@ -150,7 +152,7 @@ def _settings(flag_values):
                           flag_values.model_name),
       labels_offset=flag_values.labels_offset,
       labels_to_names=labels.read_labels(labels_path) if labels_path else None,
-      opset=flag_values.opset)
+      opset=flag_values.opset, quantize=flag_values.quantize)
   return settings, source, flag_values
 
 
@@ -160,19 +162,20 @@ def _run(flag_values, image_paths):
   preprocessing_fn = inference_graph.get_eval_preprocessing(
       settings.preprocessing_name, settings.use_grayscale)
   channels = 1 if settings.use_grayscale else 3
-  verify_images = None
+  verify_images = verify_labels = None
   if flag_values.verify:  # Read first: bad images stop before any writing.
     if image_paths:
       verify_images = _file_images(image_paths, settings.preprocessing_name,
                                    settings.image_size, channels)
     else:
-      verify_images = np.concatenate(_dataset_images(
+      verify_images, verify_labels = _dataset_images(
           flag_values, flag_values.verify_split_name,
           flag_values.num_verify_images, preprocessing_fn,
-          settings.image_size))
+          settings.image_size)
+      verify_images = np.concatenate(verify_images)
   calibration = None
-  if 'tflite_int8' in flag_values.formats:
-    calibration = _dataset_images(
+  if 'tflite_int8' in flag_values.formats and not settings.quantize:
+    calibration, _ = _dataset_images(
         flag_values, flag_values.dataset_split_name,
         flag_values.num_calibration_images, preprocessing_fn,
         settings.image_size)
@@ -186,7 +189,8 @@ def _run(flag_values, image_paths):
     results = all_formats.verify(
         settings, paths, verify_images,
         max_float_difference=flag_values.max_float_difference,
-        min_top1_agreement=flag_values.min_top1_agreement)
+        min_top1_agreement=flag_values.min_top1_agreement,
+        labels=verify_labels)
     print(all_formats.format_table(results, len(verify_images)))
     failed = [r.format for r in results if not r.passed]
     if failed:

@@ -70,6 +70,8 @@ PYTORCH_EQUIVALENTS = {
     'mobilenet_v4_conv_small': ('timm', 'mobilenetv4_conv_small', {}),
     'mobilenet_v4_conv_medium': ('timm', 'mobilenetv4_conv_medium', {}),
     'mobilenet_v4_conv_large': ('timm', 'mobilenetv4_conv_large', {}),
+    'mobilenet_v4_hybrid_medium': ('timm', 'mobilenetv4_hybrid_medium', {}),
+    'mobilenet_v4_hybrid_large': ('timm', 'mobilenetv4_hybrid_large', {}),
 }
 
 # PyTorch's memory layouts, each a column: NCHW is its default,

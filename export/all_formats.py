@@ -44,25 +44,40 @@ _FILES = collections.OrderedDict([
 FORMATS = tuple(_FILES)
 FLOAT_FORMATS = ('frozen', 'saved_model', 'tflite', 'onnx')
 DEFAULT_FORMATS = FLOAT_FORMATS
+# What a quantization-aware-trained checkpoint (`quantize`) is written as: the
+# fake-quant graph (frozen, and as float TFLite ops) and the integer model
+# its ranges define. The SavedModel and ONNX writers build float graphs.
+QUANTIZE_FORMATS = ('frozen', 'tflite', 'tflite_int8')
+DEFAULT_QUANTIZE_FORMATS = QUANTIZE_FORMATS
 
 ExportSettings = collections.namedtuple('ExportSettings', [
     'model_name', 'checkpoint', 'num_classes', 'image_size', 'use_grayscale',
     'moving_average_decay', 'preprocessing_name', 'labels_offset',
-    'labels_to_names', 'opset'])
+    'labels_to_names', 'opset', 'quantize'])
+ExportSettings.__new__.__defaults__ = (False,)  # quantize
 
+# `accuracy`: top-1 accuracy against the images' labels (None without them).
 FormatResult = collections.namedtuple('FormatResult', [
     'format', 'path', 'size_bytes', 'max_difference', 'top1_agreement',
-    'latency_ms', 'passed'])
+    'latency_ms', 'passed', 'accuracy'])
 
 
-def check_formats(formats):
-  """Raises ExportError for an unknown or empty list of formats."""
+def check_formats(formats, quantize=False):
+  """Raises ExportError for an unknown or empty list of formats, or one
+  that a quantization-aware checkpoint (`quantize`) is not written as."""
   unknown = [f for f in formats if f not in FORMATS]
   if unknown or not formats:
     raise ExportError('%s: %s. Choose from %s.' % (
         ref('formats', ','.join(formats)),
         'unknown %s' % ', '.join(unknown) if unknown else 'none given',
         ','.join(FORMATS)))
+  float_only = [f for f in formats if f not in QUANTIZE_FORMATS]
+  if quantize and float_only:
+    raise ExportError(
+        '%s: %s cannot be written with %s (a quantization-aware-trained '
+        'checkpoint): choose from %s, or drop %s to write the float model.' % (
+            ref('formats', ','.join(formats)), ', '.join(float_only),
+            ref('quantize'), ','.join(QUANTIZE_FORMATS), ref('quantize')))
 
 
 def _saved_model_version_dir(base):
@@ -92,12 +107,13 @@ def export_formats(settings, output_dir, formats, calibration_images=None):
   Raises:
     ExportError: bad settings, checkpoint, formats, or a failed conversion.
   """
-  check_formats(formats)
+  check_formats(formats, settings.quantize)
   if 'onnx' in formats:
     onnx_model.check_opset(settings.opset)
   frozen = freeze.freeze(
       settings.model_name, settings.checkpoint, settings.num_classes,
       image_size=settings.image_size, use_grayscale=settings.use_grayscale,
+      quantize=settings.quantize,
       moving_average_decay=settings.moving_average_decay)
   frozen_path = os.path.join(output_dir, _FILES['frozen'][0])
   if 'frozen' not in formats:
@@ -141,6 +157,9 @@ def _write_formats(settings, output_dir, formats, frozen, frozen_path,
                                          frozen.output_node_name)
       freeze.write_bytes(model, path)
     elif quantization:
+      if settings.quantize and quantization == 'full_integer':
+        # The ranges come from training: nothing to calibrate.
+        quantization = 'qat'
       freeze.write_bytes(tflite.convert(
           frozen_path, quantization=quantization,
           representative_data=calibration_images), path)
@@ -177,13 +196,15 @@ def _latency_ms(predictor, image, runs):
 
 
 def verify(settings, paths, images, max_float_difference=1e-4,
-           min_top1_agreement=0.99, latency_runs=10):
+           min_top1_agreement=0.99, latency_runs=10, labels=None):
   """Runs `images` through the checkpoint and each exported model.
 
   Args:
     settings: the `ExportSettings` the models were written with.
     paths: {format: path} from `export_formats`.
     images: preprocessed float32 images `[N, S, S, C]`.
+    labels: optional int array `[N]` of the images' classes: each result
+      then carries its top-1 accuracy.
     max_float_difference: a float format passes when no probability differs
       from the checkpoint's by more.
     min_top1_agreement: a rounded format passes when at least this fraction
@@ -196,13 +217,21 @@ def verify(settings, paths, images, max_float_difference=1e-4,
   reference = predictors.CheckpointPredictor(
       settings.checkpoint, settings.model_name, settings.num_classes,
       image_size=settings.image_size, use_grayscale=settings.use_grayscale,
+      quantize=settings.quantize,
       moving_average_decay=settings.moving_average_decay)
+
+  def accuracy(probabilities):
+    if labels is None:
+      return None
+    return float(np.mean(probabilities.argmax(1) == labels))
+
   try:
     expected = reference.predict(images)
     results = [FormatResult(
         'checkpoint', settings.checkpoint,
         _checkpoint_size(settings.checkpoint), 0.0, 1.0,
-        _latency_ms(reference, images[:1], latency_runs), True)]
+        _latency_ms(reference, images[:1], latency_runs), True,
+        accuracy(expected))]
   finally:
     reference.close()
   for fmt, path in paths.items():
@@ -214,27 +243,39 @@ def verify(settings, paths, images, max_float_difference=1e-4,
       predictor.close()
     difference = float(np.abs(probabilities - expected).max())
     agreement = float(np.mean(probabilities.argmax(1) == expected.argmax(1)))
-    if fmt in FLOAT_FORMATS:
+    # TFLite's fake-quant kernel puts a value on a rounding boundary one
+    # step away from TensorFlow's now and then (TF 1.15: probabilities 1e-3
+    # apart), so a fake-quant TFLite model is judged as a rounded format.
+    exact = fmt in FLOAT_FORMATS and not (settings.quantize and
+                                          fmt == 'tflite')
+    if exact:
       passed = difference <= max_float_difference
     else:
       passed = agreement >= min_top1_agreement
     results.append(FormatResult(fmt, path, _size_on_disk(path), difference,
-                                agreement, latency, passed))
+                                agreement, latency, passed,
+                                accuracy(probabilities)))
   return results
 
 
 def format_table(results, num_images):
   """The verification table as text (one line per format)."""
-  lines = ['%-15s %10s %12s %11s %10s  %s' % (
-      'format', 'size', 'max |dp|', 'top-1 agr.', 'b1 ms', 'path')]
+  with_accuracy = results[0].accuracy is not None
+  lines = ['%-15s %10s %12s %11s %s%10s  %s' % (
+      'format', 'size', 'max |dp|', 'top-1 agr.',
+      '%10s ' % 'top-1 acc.' if with_accuracy else '', 'b1 ms', 'path')]
   for r in results:
     verdict = '' if r.passed else '  FAILED'
-    lines.append('%-15s %10s %12.3g %10.1f%% %10.2f  %s%s' % (
+    lines.append('%-15s %10s %12.3g %10.1f%% %s%10.2f  %s%s' % (
         r.format, _human_size(r.size_bytes), r.max_difference,
-        100.0 * r.top1_agreement, r.latency_ms, r.path, verdict))
+        100.0 * r.top1_agreement,
+        '%9.1f%% ' % (100.0 * r.accuracy) if with_accuracy else '',
+        r.latency_ms, r.path, verdict))
   lines.append('(%d images; max |dp|: largest probability difference from '
                'the checkpoint; top-1 agr.: images with the checkpoint\'s '
-               'top class)' % num_images)
+               'top class%s)' % (num_images, '; top-1 acc.: images whose top '
+                                 'class is their label' if with_accuracy
+                                 else ''))
   return '\n'.join(lines)
 
 

@@ -326,6 +326,11 @@ class TFLitePredictor(Predictor):
     """numpy dtype of the model input (float32, or uint8 when quantized)."""
     return self._input['dtype']
 
+  @property
+  def input_quantization(self):
+    """(scale, zero point) of a quantized input; (0.0, 0) for float."""
+    return self._input['quantization']
+
   def predict(self, images):
     results = []
     for image in images:

@@ -296,18 +296,32 @@ def representative_images(dataset_fn, image_size, preprocessing_fn,
   Returns:
     A list of float32 arrays `[1, image_size, image_size, channels]`.
   """
+  return labeled_images(dataset_fn, image_size, preprocessing_fn,
+                        num_images)[0]
+
+
+def labeled_images(dataset_fn, image_size, preprocessing_fn, num_images=100,
+                   labels_offset=0):
+  """`representative_images` and the images' labels.
+
+  Returns:
+    (a list of float32 arrays `[1, image_size, image_size, channels]`,
+     an int array of their labels minus `labels_offset`).
+  """
   # pylint: disable=g-import-not-at-top
   from datasets import input_pipeline
   with tf.Graph().as_default():
     data = input_pipeline.make_dataset(
         dataset_fn(), preprocessing_fn, image_size, batch_size=1,
-        is_training=False).take(num_images)
-    images, _ = tf.data.make_one_shot_iterator(data).get_next()
-    arrays = []
+        is_training=False, labels_offset=labels_offset).take(num_images)
+    next_batch = tf.data.make_one_shot_iterator(data).get_next()
+    arrays, labels = [], []
     with tf.Session() as sess:
       try:
         while True:
-          arrays.append(sess.run(images).astype(np.float32))
+          images, batch_labels = sess.run(next_batch)
+          arrays.append(images.astype(np.float32))
+          labels.extend(batch_labels.tolist())
       except tf.errors.OutOfRangeError:
         pass
-  return arrays
+  return arrays, np.array(labels, dtype=np.int64)
