@@ -154,11 +154,14 @@ def available_implementations(opts, environment):
     if model not in environment['nets']:
       notes.append('%s: not in nets_factory on this branch; skipped.' % model)
       continue
-    keras_class = models.KERAS_EQUIVALENTS[model][0]
+    keras_class = models.KERAS_EQUIVALENTS.get(model, (None,))[0]
     impls[model] = [impl for impl in opts['implementations']
                     if impl != 'keras' or
                     keras_class in environment['keras_applications']]
-    if 'keras' in opts['implementations'] and 'keras' not in impls[model]:
+    if keras_class is None and 'keras' in opts['implementations']:
+      notes.append('%s: keras.applications has no equivalent; ours (and '
+                   'PyTorch) only.' % model)
+    elif 'keras' in opts['implementations'] and 'keras' not in impls[model]:
       notes.append('%s: keras.applications.%s does not exist in %s; ours '
                    'only.' % (model, keras_class, environment['keras']))
   return impls, notes

@@ -74,6 +74,11 @@ PYTORCH_EQUIVALENTS = {
     'mobilenet_v4_hybrid_large': ('timm', 'mobilenetv4_hybrid_large', {}),
 }
 
+# Every network the benchmark knows: those with a keras.applications
+# equivalent (ours beside Keras), and those with only a PyTorch one (V4).
+BENCHMARKED_MODELS = tuple(sorted(set(KERAS_EQUIVALENTS) |
+                                  set(PYTORCH_EQUIVALENTS)))
+
 # PyTorch's memory layouts, each a column: NCHW is its default,
 # channels_last (NHWC) the one its oneDNN convolutions prefer on CPU.
 PYTORCH_IMPLEMENTATIONS = ('pytorch_nchw', 'pytorch_channels_last')

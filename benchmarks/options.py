@@ -64,7 +64,7 @@ def define_flags(flag_values=flags.FLAGS):
                     'mobilenet_v1,mobilenet_v2,mobilenet_v3_large,'
                     'mobilenet_v3_small; those nets_factory lacks are '
                     'skipped). Known: %s.' %
-                    ', '.join(sorted(models.KERAS_EQUIVALENTS)),
+                    ', '.join(models.BENCHMARKED_MODELS),
                     flag_values=flag_values)
   flags.DEFINE_list('measurements', list(models.MEASUREMENT_ORDER),
                     'What to measure: %s.' %
@@ -254,14 +254,14 @@ def resolve_options(flag_values):
     raise UsageError('--image_size must be at least 32 (the Keras '
                      'applications refuse smaller inputs), got %d.' %
                      opts['image_size'])
-  unknown = [m for m in opts['models'] if m not in models.KERAS_EQUIVALENTS]
+  known = models.BENCHMARKED_MODELS
+  unknown = [m for m in opts['models'] if m not in known]
   if unknown or not opts['models']:
     raise UsageError('--models=%s: %s. Choose from %s (networks with a '
-                     'keras.applications equivalent).' % (
+                     'keras.applications or PyTorch equivalent).' % (
                          ','.join(opts['models']),
                          'unknown ' + ', '.join(unknown) if unknown
-                         else 'empty',
-                         ', '.join(sorted(models.KERAS_EQUIVALENTS))))
+                         else 'empty', ', '.join(known)))
   for name, allowed in (('measurements', models.MEASUREMENT_ORDER),
                         ('implementations', models.IMPLEMENTATIONS)):
     values = getattr(flag_values, name)

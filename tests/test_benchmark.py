@@ -172,6 +172,21 @@ def test_driver_skips_networks_the_stack_lacks():
   assert any('MobileNetV3Large' in n for n in notes)
 
 
+def test_networks_without_a_keras_equivalent_run_ours_and_pytorch():
+  from benchmarks import benchmark  # pylint: disable=g-import-not-at-top
+  from benchmarks import models  # pylint: disable=g-import-not-at-top
+  assert 'mobilenet_v4_hybrid_medium' in models.BENCHMARKED_MODELS
+  assert 'mobilenet_v4_hybrid_medium' not in models.KERAS_EQUIVALENTS
+  opts = {'models': ['mobilenet_v4_conv_small'],
+          'implementations': ['ours', 'keras']}
+  environment = {'nets': ['mobilenet_v4_conv_small'],
+                 'keras_applications': ['MobileNet'], 'keras': 'keras 3'}
+  impls, notes = benchmark.available_implementations(opts, environment)
+  assert impls == {'mobilenet_v4_conv_small': ['ours']}
+  assert notes == ['mobilenet_v4_conv_small: keras.applications has no '
+                   'equivalent; ours (and PyTorch) only.']
+
+
 _PROGRESS_LOG = '\n'.join([
     'I1201 23:59:58.500000 1406 train_image_classifier.py:258] task 0 step '
     '1/4, loss = 1.7883, lr = 0.01',
