@@ -48,7 +48,9 @@ DEFAULT_FORMATS = FLOAT_FORMATS
 ExportSettings = collections.namedtuple('ExportSettings', [
     'model_name', 'checkpoint', 'num_classes', 'image_size', 'use_grayscale',
     'moving_average_decay', 'preprocessing_name', 'labels_offset',
-    'labels_to_names', 'opset'])
+    'labels_to_names', 'opset', 'use_explicit_padding'])
+# Settings older callers leave out: the network's own padding.
+ExportSettings.__new__.__defaults__ = (None,)
 
 FormatResult = collections.namedtuple('FormatResult', [
     'format', 'path', 'size_bytes', 'max_difference', 'top1_agreement',
@@ -98,7 +100,8 @@ def export_formats(settings, output_dir, formats, calibration_images=None):
   frozen = freeze.freeze(
       settings.model_name, settings.checkpoint, settings.num_classes,
       image_size=settings.image_size, use_grayscale=settings.use_grayscale,
-      moving_average_decay=settings.moving_average_decay)
+      moving_average_decay=settings.moving_average_decay,
+      use_explicit_padding=settings.use_explicit_padding)
   frozen_path = os.path.join(output_dir, _FILES['frozen'][0])
   if 'frozen' not in formats:
     # The TFLite converter reads a file; a hidden one of its own leaves a
@@ -133,7 +136,8 @@ def _write_formats(settings, output_dir, formats, frozen, frozen_path,
           use_grayscale=settings.use_grayscale,
           moving_average_decay=settings.moving_average_decay,
           labels_offset=settings.labels_offset,
-          labels_to_names=settings.labels_to_names)
+          labels_to_names=settings.labels_to_names,
+          use_explicit_padding=settings.use_explicit_padding)
     elif fmt == 'onnx':
       model = onnx_model.convert_graph_def(
           frozen.graph_def, frozen.output_node_name, opset=settings.opset)
@@ -196,7 +200,8 @@ def verify(settings, paths, images, max_float_difference=1e-4,
   reference = predictors.CheckpointPredictor(
       settings.checkpoint, settings.model_name, settings.num_classes,
       image_size=settings.image_size, use_grayscale=settings.use_grayscale,
-      moving_average_decay=settings.moving_average_decay)
+      moving_average_decay=settings.moving_average_decay,
+      use_explicit_padding=settings.use_explicit_padding)
   try:
     expected = reference.predict(images)
     results = [FormatResult(

@@ -57,18 +57,22 @@ def seed_keras_model(model, seed=0):
   keras_module().backend.batch_set_value(pairs)
 
 
-def timm_golden(timm_name):
-  """The golden file of `timm_name` as a dict (shapes parsed)."""
-  with np.load(os.path.join(GOLDEN_DIR, 'timm_%s.npz' % timm_name)) as data:
+def timm_golden(timm_name, kind='timm'):
+  """The golden file `<kind>_<timm_name>.npz` as a dict (shapes parsed).
+
+  kind: 'timm' (timm's outputs on [-1, 1] images) or 'timm_pipeline' (on a
+  picture prepared as timm prepares images).
+  """
+  with np.load(os.path.join(GOLDEN_DIR, '%s_%s.npz' % (kind, timm_name))) as data:
     golden = {key: data[key] for key in data.files}
   golden['shapes'] = json.loads(str(golden['shapes']))
   golden['image_size'] = int(golden['image_size'])
   return golden
 
 
-def write_timm_safetensors(timm_name, path):
+def write_timm_safetensors(timm_name, path, kind='timm'):
   """Writes the seeded weights of the golden `timm_name` to `path`."""
-  golden = timm_golden(timm_name)
+  golden = timm_golden(timm_name, kind)
   safetensors.numpy.save_file(
       seeded_timm_weights.seeded_state_dict(golden['shapes']), path)
   return golden

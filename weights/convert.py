@@ -131,20 +131,35 @@ def _convert_mobilenet_v4(input_path, model_name, output_prefix, image_size):
   return write(values, model_name, num_classes, output_prefix, image_size)
 
 
+# The preprocessing of PyTorch-trained weights: ImageNet's mean and std.
+PYTORCH_PREPROCESSING = 'inception_mean_std'
+
+
+def input_settings(source, timm_name):
+  """(preprocessing name or None, use_explicit_padding or None) to record.
+
+  None keeps the network's own; timm's non-tf_ models need PyTorch's
+  symmetric padding and ImageNet's mean/std normalization.
+  """
+  if source == 'timm' and not timm_source.is_tensorflow_port(timm_name):
+    return PYTORCH_PREPROCESSING, True
+  return None, None
+
+
 def _notes(source, timm_name, num_classes):
   notes = []
   if num_classes == 1000:
     notes.append('The head has the 1000 ImageNet classes without slim\'s '
                  'background class: train and evaluate on ImageNet TFRecords '
                  'with labels_offset=1 (recorded).')
-  if source == 'timm' and not timm_source.is_tensorflow_port(timm_name):
+  if input_settings(source, timm_name)[1]:
     notes.append(
         '%s pads symmetrically (PyTorch) and normalizes images with '
-        'ImageNet\'s mean and std: the slim network reproduces its padding '
-        'with use_explicit_padding=True, but this project\'s preprocessing '
-        'maps images to [-1, 1], so its outputs differ slightly from timm\'s; '
-        'fine-tuning adapts. The tf_ models (e.g. tf_mobilenetv3_large_100) '
-        'convert exactly.' % timm_name)
+        'ImageNet\'s mean and std: the record says %s and %s, which '
+        'training, evaluation and export read from it; pass both when '
+        'you export a graph without a checkpoint.' % (
+            timm_name, errors.ref('use_explicit_padding', 'true'),
+            errors.ref('preprocessing_name', PYTORCH_PREPROCESSING)))
   return notes
 
 
@@ -192,19 +207,27 @@ def convert(source, input_path, model_name, output_prefix, num_classes=None,
                           input_path)
   layers[-1] = layers_lib.adapt_head(layers[-1], num_classes)
   values = layers_lib.slim_values(slim_layers, layers)
+  preprocessing_name, use_explicit_padding = input_settings(source, timm_name)
   return write(values, model_name, num_classes, output_prefix, image_size,
-               _notes(source, timm_name, num_classes))
+               _notes(source, timm_name, num_classes), preprocessing_name,
+               use_explicit_padding)
 
 
 def write(values, model_name, num_classes, output_prefix, image_size=None,
-          notes=()):
-  """Writes checkpoint and record unless the record there disagrees."""
+          notes=(), preprocessing_name=None, use_explicit_padding=None):
+  """Writes checkpoint and record unless the record there disagrees.
+
+  `preprocessing_name` and `use_explicit_padding` go into the record; None
+  records the network's own preprocessing and padding.
+  """
   record = run_record.make_record(
       model_name=model_name,
       image_size=image_size or nets_factory.get_network_fn(
           model_name, num_classes).default_image_size,
-      preprocessing_name=model_name, dataset_name='imagenet',
-      num_classes=num_classes, labels_offset=1 if num_classes == 1000 else 0)
+      preprocessing_name=preprocessing_name or model_name,
+      dataset_name='imagenet', num_classes=num_classes,
+      labels_offset=1 if num_classes == 1000 else 0,
+      use_explicit_padding=use_explicit_padding)
   directory = os.path.dirname(output_prefix) or '.'
   every_field = {field: field for field in run_record.FIELDS}
   merged = run_record.merge_with_record(directory, every_field, record, {})
