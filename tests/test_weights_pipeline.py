@@ -216,3 +216,16 @@ def test_preprocessing_name_is_registered():
   np.testing.assert_allclose(
       value[0, 0], (1 - np.float32([0.485, 0.456, 0.406])) /
       np.float32([0.229, 0.224, 0.225]), rtol=1e-6)
+
+
+def test_records_without_the_padding_field_still_read(tmp_path):
+  """Records written before the field existed mean the network's own."""
+  record = run_record.make_record('mobilenet_v1', 224, 'mobilenet_v1',
+                                  'imagenet', 1001)
+  del record['use_explicit_padding']
+  path = str(tmp_path / run_record.RECORD_FILENAME)
+  with open(path, 'w') as f:
+    json.dump(dict(record, format_version=1), f)
+  assert run_record.read_record(path)['use_explicit_padding'] is None
+  with pytest.raises(run_record.RecordError, match='use_explicit_padding'):
+    run_record.check_record(dict(record, use_explicit_padding='yes'))
