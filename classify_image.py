@@ -152,7 +152,8 @@ def _load_predictor(flag_values, out):
       quantize=flag_values.quantize,
       moving_average_decay=options['moving_average_decay'],
       preprocessing_name=(options['preprocessing_name'] or
-                          options['model_name']))
+                          options['model_name']),
+      use_explicit_padding=options['use_explicit_padding'])
   return predictor, options['labels_offset']
 
 

@@ -83,7 +83,8 @@ RECORD_FLAGS = {
     'model_name': 'model_name', 'image_size': 'eval_image_size',
     'preprocessing_name': 'preprocessing_name',
     'dataset_name': 'dataset_name', 'labels_offset': 'labels_offset',
-    'moving_average_decay': 'moving_average_decay'}
+    'moving_average_decay': 'moving_average_decay',
+    'use_explicit_padding': 'use_explicit_padding'}
 
 
 def config_from_flags(opts):

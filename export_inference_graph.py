@@ -78,7 +78,8 @@ def _run(flag_values):
         image_size=flag_values.image_size,
         batch_size=flag_values.batch_size,
         use_grayscale=flag_values.use_grayscale,
-        quantize=flag_values.quantize)
+        quantize=flag_values.quantize,
+        use_explicit_padding=flag_values.use_explicit_padding)
     freeze.write_graph_def(graph.as_graph_def(), flag_values.output_file,
                            as_text=flag_values.write_text_graphdef)
   print('Wrote the %s inference graph (%d classes, input %s %s) to %s; '

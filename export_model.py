@@ -152,7 +152,9 @@ def _settings(flag_values):
                           flag_values.model_name),
       labels_offset=flag_values.labels_offset,
       labels_to_names=labels.read_labels(labels_path) if labels_path else None,
-      opset=flag_values.opset, quantize=flag_values.quantize)
+      opset=flag_values.opset,
+      use_explicit_padding=flag_values.use_explicit_padding,
+      quantize=flag_values.quantize)
   return settings, source, flag_values
 
 

@@ -91,7 +91,8 @@ def _source_graph(flag_values):
       export_flags.num_classes(flag_values, checkpoint),
       image_size=flag_values.image_size, batch_size=flag_values.batch_size,
       use_grayscale=flag_values.use_grayscale,
-      moving_average_decay=flag_values.moving_average_decay)
+      moving_average_decay=flag_values.moving_average_decay,
+      use_explicit_padding=flag_values.use_explicit_padding)
   print('Froze %s with %s.' % (frozen.checkpoint, frozen.weights))
   return (frozen.graph_def, flag_values.output_node_name or
           frozen.output_node_name, source, flag_values)

@@ -85,7 +85,8 @@ def _run(flag_values):
       use_grayscale=flag_values.use_grayscale,
       moving_average_decay=flag_values.moving_average_decay,
       labels_offset=flag_values.labels_offset, top_k=flag_values.top_k,
-      labels_to_names=names)
+      labels_to_names=names,
+      use_explicit_padding=flag_values.use_explicit_padding)
   print('Exported %s with %s.' % (checkpoint, weights))
   print('Wrote the SavedModel to %s (signatures %s, %s%s).' %
         (flag_values.export_dir, saved_model.SERVING_SIGNATURE,

@@ -224,7 +224,8 @@ def _run_from_checkpoint(flag_values, calibration_preprocessing):
       export_flags.num_classes(flag_values, checkpoint),
       image_size=flag_values.image_size,
       use_grayscale=flag_values.use_grayscale,
-      moving_average_decay=flag_values.moving_average_decay) as (path, frozen):
+      moving_average_decay=flag_values.moving_average_decay,
+      use_explicit_padding=flag_values.use_explicit_padding) as (path, frozen):
     print('Froze %s with %s.' % (frozen.checkpoint, frozen.weights))
     size = _convert_and_write(flag_values, path, calibration_preprocessing)
   record_flags.copy_record_beside(source, flag_values.output_file)

@@ -87,7 +87,8 @@ def _run(flag_values):
       image_size=flag_values.image_size, batch_size=flag_values.batch_size,
       use_grayscale=flag_values.use_grayscale, quantize=flag_values.quantize,
       moving_average_decay=flag_values.moving_average_decay,
-      fold_batch_norms=flag_values.fold_batch_norms)
+      fold_batch_norms=flag_values.fold_batch_norms,
+      use_explicit_padding=flag_values.use_explicit_padding)
   freeze.write_graph_def(frozen.graph_def, flag_values.output_file,
                          as_text=flag_values.write_text_graphdef)
   print('Froze %s with %s%s.' % (

@@ -43,6 +43,7 @@ from cli import logs  # first: sets TensorFlow's C++ log level
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 from cli import common_flags
+from cli import record_flags
 from training import batch_norm_check
 from training import run_record
 from cli import script_utils
@@ -120,6 +121,22 @@ def config_from_flags(opts, batch_norm_decay=None):
       trainable_scopes=model_inputs.split_scopes(opts.trainable_scopes))
 
 
+# What a fine-tuning run keeps from the record of its --checkpoint_path
+# unless given: how the weights saw images (converted timm weights need
+# ImageNet's mean/std and symmetric padding).
+FINE_TUNE_RECORD_FLAGS = {'preprocessing_name': 'preprocessing_name',
+                          'use_explicit_padding': 'use_explicit_padding'}
+
+
+def fine_tune_flags(opts):
+  """`opts` completed from the record of --checkpoint_path, if it has one."""
+  if not opts.checkpoint_path:
+    return opts
+  merged, _ = record_flags.merged_flags(opts, opts.checkpoint_path,
+                                        FINE_TUNE_RECORD_FLAGS)
+  return merged
+
+
 def warn_if_short(config):
   """Logs the batch-norm convergence warning for a run from scratch."""
   if config.checkpoint_path:
@@ -155,7 +172,7 @@ def record_training(config):
         inputs.model_name, image_size,
         inputs.preprocessing_name or inputs.model_name, inputs.dataset_name,
         num_classes, inputs.labels_offset, config.batch_norm_decay,
-        config.moving_average_decay or None)
+        config.moving_average_decay or None, inputs.use_explicit_padding)
     existing = run_record.find_record(config.train_dir)
     conflicts = run_record.write_unless_contradicted(config.train_dir, record)
   except run_record.RecordError as e:
@@ -186,7 +203,8 @@ def train(opts, stop_signals=None):
     ScriptError: for bad flags, data or checkpoints, or a NaN/Inf loss;
       the library's error is its `__cause__`.
   """
-  config = config_from_flags(opts, resolve_batch_norm_decay(opts))
+  config = config_from_flags(fine_tune_flags(opts),
+                             resolve_batch_norm_decay(opts))
   with script_utils.command_line_errors():
     trainer.check_config(config)  # Bad values fail before the record.
     finish_record = []  # Set once the chief holds --train_dir.

@@ -179,7 +179,7 @@ def define_dataset_flags(default_split_name='train', flag_values=flags.FLAGS):
 
 
 def define_model_flags(flag_values=flags.FLAGS):
-  """--model_name --preprocessing_name --use_grayscale."""
+  """--model_name --preprocessing_name --use_grayscale --use_explicit_padding."""
   define(flags.DEFINE_string, 'model_name', DEFAULT_MODEL_NAME,
          'Network to build, a name from nets/nets_factory.py, e.g. '
          'mobilenet_v1_025 (V1 at width 0.25) or mobilenet_v2_140.',
@@ -192,6 +192,11 @@ def define_model_flags(flag_values=flags.FLAGS):
          flag_values)
   # The TFLite Micro person-detection guide's spelling (slim has none).
   define_alias('input_grayscale', 'use_grayscale', flag_values)
+  define(flags.DEFINE_boolean, 'use_explicit_padding', None,
+         'Pad every convolution symmetrically, as PyTorch does (timm\'s '
+         'non-tf_ MobileNet weights need it), instead of TensorFlow\'s SAME '
+         'padding. Unset: the training record\'s setting, else the '
+         'network\'s own (SAME; V4: symmetric).', flag_values)
 
 
 def define_batch_size_flag(default=32, flag_values=flags.FLAGS):

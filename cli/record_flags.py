@@ -21,7 +21,7 @@ from cli import script_utils
 # classify_image.py): all the record says about the network and its input.
 NETWORK_FLAGS = {field: field for field in (
     'model_name', 'image_size', 'preprocessing_name', 'num_classes',
-    'labels_offset', 'moving_average_decay')}
+    'labels_offset', 'moving_average_decay', 'use_explicit_padding')}
 
 
 class FlagView(object):

@@ -53,8 +53,9 @@ DEFAULT_QUANTIZE_FORMATS = QUANTIZE_FORMATS
 ExportSettings = collections.namedtuple('ExportSettings', [
     'model_name', 'checkpoint', 'num_classes', 'image_size', 'use_grayscale',
     'moving_average_decay', 'preprocessing_name', 'labels_offset',
-    'labels_to_names', 'opset', 'quantize'])
-ExportSettings.__new__.__defaults__ = (False,)  # quantize
+    'labels_to_names', 'opset', 'use_explicit_padding', 'quantize'])
+# Settings older callers leave out: the network's own padding, float.
+ExportSettings.__new__.__defaults__ = (None, False)
 
 # `accuracy`: top-1 accuracy against the images' labels (None without them).
 FormatResult = collections.namedtuple('FormatResult', [
@@ -114,7 +115,8 @@ def export_formats(settings, output_dir, formats, calibration_images=None):
       settings.model_name, settings.checkpoint, settings.num_classes,
       image_size=settings.image_size, use_grayscale=settings.use_grayscale,
       quantize=settings.quantize,
-      moving_average_decay=settings.moving_average_decay)
+      moving_average_decay=settings.moving_average_decay,
+      use_explicit_padding=settings.use_explicit_padding)
   frozen_path = os.path.join(output_dir, _FILES['frozen'][0])
   if 'frozen' not in formats:
     # The TFLite converter reads a file; a hidden one of its own leaves a
@@ -149,7 +151,8 @@ def _write_formats(settings, output_dir, formats, frozen, frozen_path,
           use_grayscale=settings.use_grayscale,
           moving_average_decay=settings.moving_average_decay,
           labels_offset=settings.labels_offset,
-          labels_to_names=settings.labels_to_names)
+          labels_to_names=settings.labels_to_names,
+          use_explicit_padding=settings.use_explicit_padding)
     elif fmt == 'onnx':
       model = onnx_model.convert_graph_def(
           frozen.graph_def, frozen.output_node_name, opset=settings.opset)
@@ -218,7 +221,8 @@ def verify(settings, paths, images, max_float_difference=1e-4,
       settings.checkpoint, settings.model_name, settings.num_classes,
       image_size=settings.image_size, use_grayscale=settings.use_grayscale,
       quantize=settings.quantize,
-      moving_average_decay=settings.moving_average_decay)
+      moving_average_decay=settings.moving_average_decay,
+      use_explicit_padding=settings.use_explicit_padding)
 
   def accuracy(probabilities):
     if labels is None:

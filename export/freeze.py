@@ -25,7 +25,8 @@ FrozenGraph = collections.namedtuple(
 
 def freeze(model_name, checkpoint_path, num_classes, image_size=None,
            batch_size=None, use_grayscale=False, quantize=False,
-           moving_average_decay=None, fold_batch_norms=True):
+           moving_average_decay=None, fold_batch_norms=True,
+           use_explicit_padding=None):
   """Builds the inference graph, restores a checkpoint and freezes it.
 
   Args:
@@ -42,6 +43,8 @@ def freeze(model_name, checkpoint_path, num_classes, image_size=None,
       (`export.graph_rewrites`): same outputs up to float rounding, and
       faster (BENCHMARKS.md). A `quantize` graph is never folded (its
       fake-quant ops already see folded weights).
+    use_explicit_padding: True: symmetric padding (timm's weights); None:
+      the network's own.
 
   Returns:
     A `FrozenGraph`; `weights` says which weights were used.
@@ -53,7 +56,7 @@ def freeze(model_name, checkpoint_path, num_classes, image_size=None,
     net = inference_graph.build_inference_graph(
         model_name, num_classes, image_size=image_size,
         batch_size=batch_size, use_grayscale=use_grayscale,
-        quantize=quantize)
+        quantize=quantize, use_explicit_padding=use_explicit_padding)
     with tf.Session() as sess:
       checkpoint, weights = inference_graph.restore_weights(
           sess, checkpoint_path, model_name, moving_average_decay)

@@ -130,14 +130,17 @@ def resolve_num_classes(dataset_name=None, dataset_dir=None, labels_offset=0,
        ref('dataset_dir'), ref('num_classes')))
 
 
-def get_network_fn(model_name, num_classes):
+def get_network_fn(model_name, num_classes, use_explicit_padding=None):
   """Returns the factory's network function in inference mode.
+
+  `use_explicit_padding`: as for `model_inputs.get_network_fn`.
 
   Raises:
     ExportError: if `model_name` is unknown (the message lists valid ones).
   """
-  return model_inputs.get_network_fn(model_name, num_classes,
-                                     is_training=False)
+  return model_inputs.get_network_fn(
+      model_name, num_classes, is_training=False,
+      use_explicit_padding=use_explicit_padding)
 
 
 def get_eval_preprocessing(name, use_grayscale=False):
@@ -162,7 +165,8 @@ def _quantize_eval_graph():
 
 def build_inference_graph(model_name, num_classes, image_size=None,
                           batch_size=None, use_grayscale=False,
-                          quantize=False, images=None):
+                          quantize=False, images=None,
+                          use_explicit_padding=None):
   """Builds a network in inference mode in the default graph.
 
   Args:
@@ -176,6 +180,8 @@ def build_inference_graph(model_name, num_classes, image_size=None,
     images: an existing float32 input tensor `[batch, size, size, channels]`
       to build on (e.g. decoded, preprocessed image bytes); None creates the
       placeholder `input`.
+    use_explicit_padding: True: symmetric padding (timm's weights); None:
+      the network's own.
 
   Returns:
     An `InferenceGraph` (images, logits, predictions, end_points, image_size,
@@ -184,7 +190,7 @@ def build_inference_graph(model_name, num_classes, image_size=None,
   Raises:
     ExportError: unknown model name, bad image size, or `quantize` on TF 2.
   """
-  network_fn = get_network_fn(model_name, num_classes)
+  network_fn = get_network_fn(model_name, num_classes, use_explicit_padding)
   image_size = image_size or network_fn.default_image_size
   model_inputs.check_image_size(image_size, 'image_size')
   if images is None:

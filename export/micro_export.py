@@ -18,7 +18,8 @@ OUTPUT_FORMATS = ('tflite', 'c_array')
 @contextlib.contextmanager
 def frozen_checkpoint_file(output_file, model_name, checkpoint, num_classes,
                            image_size=None, use_grayscale=False,
-                           moving_average_decay=None):
+                           moving_average_decay=None,
+                           use_explicit_padding=None):
   """Yields (path of a frozen GraphDef of `checkpoint`, the FrozenGraph).
 
   The file is hidden beside `output_file` and removed on exit, also when the
@@ -26,7 +27,8 @@ def frozen_checkpoint_file(output_file, model_name, checkpoint, num_classes,
   """
   frozen = freeze.freeze(model_name, checkpoint, num_classes,
                          image_size=image_size, use_grayscale=use_grayscale,
-                         moving_average_decay=moving_average_decay)
+                         moving_average_decay=moving_average_decay,
+                         use_explicit_padding=use_explicit_padding)
   directory = os.path.dirname(os.path.abspath(output_file))
   os.makedirs(directory, exist_ok=True)
   path = atomic_files.temporary_name(

@@ -160,12 +160,14 @@ class CheckpointPredictor(_GraphPredictor):
 
   def __init__(self, checkpoint_path, model_name, num_classes,
                image_size=None, use_grayscale=False, quantize=False,
-               moving_average_decay=None, preprocessing_name=None):
+               moving_average_decay=None, preprocessing_name=None,
+               use_explicit_padding=None):
     graph = tf.Graph()
     with graph.as_default():
       net = inference_graph.build_inference_graph(
           model_name, num_classes, image_size=image_size,
-          use_grayscale=use_grayscale, quantize=quantize)
+          use_grayscale=use_grayscale, quantize=quantize,
+          use_explicit_padding=use_explicit_padding)
       sess = tf.Session(graph=graph)
       try:
         self.checkpoint, self.weights = inference_graph.restore_weights(
@@ -385,7 +387,7 @@ def _dequantize(values, details):
 
 def load(model_path, model_name=None, num_classes=None, image_size=None,
          use_grayscale=False, quantize=False, moving_average_decay=None,
-         preprocessing_name=None):
+         preprocessing_name=None, use_explicit_padding=None):
   """Loads a model of any kind.
 
   Args:
@@ -399,6 +401,8 @@ def load(model_path, model_name=None, num_classes=None, image_size=None,
     moving_average_decay: checkpoints only: use moving-average weights.
     preprocessing_name: preprocessing for encoded images; None: the one of
       `model_name`, else of the network scope found in the model.
+    use_explicit_padding: checkpoints only: the network's padding (None:
+      its own).
 
   Returns:
     A `Predictor`.
@@ -418,7 +422,8 @@ def load(model_path, model_name=None, num_classes=None, image_size=None,
         path, model_name, num_classes, image_size=image_size,
         use_grayscale=use_grayscale, quantize=quantize,
         moving_average_decay=moving_average_decay,
-        preprocessing_name=preprocessing_name)
+        preprocessing_name=preprocessing_name,
+        use_explicit_padding=use_explicit_padding)
   if kind == FROZEN_GRAPH:
     return FrozenGraphPredictor(path, preprocessing_name)
   if kind == SAVED_MODEL:

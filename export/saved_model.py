@@ -57,7 +57,8 @@ def _decode_and_preprocess(image_bytes, preprocessing_fn, image_size):
 def export_saved_model(export_dir, model_name, checkpoint_path, num_classes,
                        image_size=None, preprocessing_name=None,
                        use_grayscale=False, moving_average_decay=None,
-                       labels_offset=0, top_k=5, labels_to_names=None):
+                       labels_offset=0, top_k=5, labels_to_names=None,
+                       use_explicit_padding=None):
   """Writes a SavedModel of a checkpoint (see the module docstring).
 
   The directory is written under a temporary name and renamed when
@@ -76,6 +77,7 @@ def export_saved_model(export_dir, model_name, checkpoint_path, num_classes,
     labels_offset: added to network indices to give dataset label ids.
     top_k: number of top classes returned.
     labels_to_names: optional {label id: name}, adds `class_names`.
+    use_explicit_padding: the network's padding (None: its own).
 
   Returns:
     `(checkpoint, weights)`: the checkpoint used and which weights.
@@ -105,7 +107,8 @@ def export_saved_model(export_dir, model_name, checkpoint_path, num_classes,
         name=inference_graph.INPUT_NODE_NAME)
     net = inference_graph.build_inference_graph(
         model_name, num_classes, image_size=image_size,
-        use_grayscale=use_grayscale, images=images)
+        use_grayscale=use_grayscale, images=images,
+        use_explicit_padding=use_explicit_padding)
     outputs = _outputs(net.predictions, num_classes, labels_offset, top_k,
                        labels_to_names)
     signatures = {

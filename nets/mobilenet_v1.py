@@ -178,7 +178,8 @@ def mobilenet_v1(inputs,
                  spatial_squeeze=True,
                  reuse=None,
                  scope='MobilenetV1',
-                 global_pool=False):
+                 global_pool=False,
+                 use_explicit_padding=False):
   """The MobileNet V1 classifier.
 
   Args:
@@ -198,6 +199,8 @@ def mobilenet_v1(inputs,
     global_pool: average over the whole feature map (any input size)
       instead of the 7x7 pool of the 224 network (reduced for inputs whose
       feature map is smaller than 7x7).
+    use_explicit_padding: pad symmetrically and convolve VALID (see
+      `mobilenet_v1_base`); PyTorch-trained weights (timm's) need it.
 
   Returns:
     (logits, end_points).
@@ -216,7 +219,8 @@ def mobilenet_v1(inputs,
     features, end_points = mobilenet_v1_base(
         inputs, final_endpoint=_endpoint_names(layers)[-1],
         min_depth=min_depth, depth_multiplier=depth_multiplier,
-        conv_defs=conv_defs, scope=net_scope)
+        conv_defs=conv_defs, use_explicit_padding=use_explicit_padding,
+        scope=net_scope)
     with tf.variable_scope('Logits'):
       pool_name, pooled = _pool_features(features, global_pool)
       end_points[pool_name] = pooled

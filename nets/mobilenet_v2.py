@@ -15,7 +15,9 @@ from nets.mobilenet.mobilenet_v2 import mobilenet_base  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import mobilenet_base_group_norm  # noqa: F401,E501
 from nets.mobilenet.mobilenet_v2 import mobilenet_v2_035  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import mobilenet_v2_050  # noqa: F401
+from nets.mobilenet.mobilenet_v2 import mobilenet_v2_075  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import mobilenet_v2_100  # noqa: F401
+from nets.mobilenet.mobilenet_v2 import mobilenet_v2_130  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import mobilenet_v2_140  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import op  # noqa: F401
 from nets.mobilenet.mobilenet_v2 import training_scope  # noqa: F401

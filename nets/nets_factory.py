@@ -65,7 +65,9 @@ NETWORKS = dict(
         'mobilenet_v2': mobilenet_v2.mobilenet,
         'mobilenet_v2_140': mobilenet_v2.mobilenet_v2_140,
         'mobilenet_v2_050': mobilenet_v2.mobilenet_v2_050,
-        'mobilenet_v2_035': mobilenet_v2.mobilenet_v2_035}),
+        'mobilenet_v2_035': mobilenet_v2.mobilenet_v2_035,
+        'mobilenet_v2_075': mobilenet_v2.mobilenet_v2_075,
+        'mobilenet_v2_130': mobilenet_v2.mobilenet_v2_130}),
     **_family(mobilenet_v3.training_scope, 'bn_decay', 0.997, 'MobilenetV3', {
         'mobilenet_v3_large': mobilenet_v3.large,
         'mobilenet_v3_small': mobilenet_v3.small,

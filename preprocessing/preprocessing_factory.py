@@ -11,12 +11,14 @@ from nets import nets_factory
 from core import param_refs
 from preprocessing import cifarnet_preprocessing
 from preprocessing import inception_preprocessing
+from preprocessing import mean_std_preprocessing
 
 # Name -> module with `preprocess_image(image, height, width, is_training,
 # use_grayscale, **kwargs)`: each preprocessing name, and each model name
 # with the preprocessing its nets_factory record names.
 _MODULES_BY_NAME = {'cifarnet': cifarnet_preprocessing,
-                    'inception': inception_preprocessing}
+                    'inception': inception_preprocessing,
+                    'inception_mean_std': mean_std_preprocessing}
 _PREPROCESSING_MODULES = dict(
     {name: _MODULES_BY_NAME[record.preprocessing]
      for name, record in nets_factory.NETWORKS.items()},
@@ -44,7 +46,9 @@ def get_preprocessing(name, is_training=False, use_grayscale=False):
   Returns:
     `preprocessing_fn(image, output_height, output_width, **kwargs)` taking a
     3-D uint8 (or [0, 1] float) image and returning a float32 image of the
-    given size in [-1, 1]; kwargs go to the module's `preprocess_image`
+    given size in [-1, 1] (inception_mean_std: normalized with ImageNet's
+    mean and std, for PyTorch-trained weights); kwargs go to the module's
+    `preprocess_image`
     (e.g. `bbox=` for training crops around object boxes).
 
   Raises:

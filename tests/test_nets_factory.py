@@ -19,7 +19,8 @@ from preprocessing import preprocessing_factory
 # The names the other lanes and downstream scripts use.
 NAMES = ('mobilenet_v1', 'mobilenet_v1_075', 'mobilenet_v1_050',
          'mobilenet_v1_025', 'mobilenet_v2', 'mobilenet_v2_140',
-         'mobilenet_v2_050', 'mobilenet_v2_035', 'mobilenet_v3_large',
+         'mobilenet_v2_050', 'mobilenet_v2_035', 'mobilenet_v2_075',
+         'mobilenet_v2_130', 'mobilenet_v3_large',
          'mobilenet_v3_small', 'mobilenet_v3_large_075',
          'mobilenet_v3_small_075', 'mobilenet_v3_large_minimalistic',
          'mobilenet_v3_small_minimalistic', 'mobilenet_edgetpu',
@@ -57,6 +58,8 @@ EXPECTED = {
     'mobilenet_v2_140': ('MobilenetV2', [48, 136, 1792]),
     'mobilenet_v2_050': ('MobilenetV2', [16, 48, 1280]),
     'mobilenet_v2_035': ('MobilenetV2', [16, 32, 1280]),
+    'mobilenet_v2_075': ('MobilenetV2', [24, 72, 1280]),
+    'mobilenet_v2_130': ('MobilenetV2', [40, 128, 1664]),
     # The V3 0.75 entries keep the last layer at full width (finegrain).
     'mobilenet_v3_large': ('MobilenetV3', [16, 40, 1280]),
     'mobilenet_v3_small': ('MobilenetV3', [16, 40, 1280]),

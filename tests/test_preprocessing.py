@@ -57,6 +57,11 @@ def _eval_reference(image, out_height, out_width, fraction=0.875):
 # ----------------------------------------------------------------- factory
 
 
+# Value ranges other than [-1, 1]: ImageNet's mean/std maps [0, 1] to
+# (0 - 0.485) / 0.229 .. (1 - 0.406) / 0.225.
+_VALUE_RANGES = {'inception_mean_std': (-2.118, 2.641)}
+
+
 @pytest.mark.parametrize('name', preprocessing_factory.preprocessing_names())
 @pytest.mark.parametrize('is_training', [False, True])
 def test_every_name_gives_float_image_in_range(name, is_training):
@@ -65,7 +70,8 @@ def test_every_name_gives_float_image_in_range(name, is_training):
   assert out.dtype == tf.float32
   value = _run(out)
   assert value.shape == (24, 24, 3)
-  assert value.min() >= -1.0 and value.max() <= 1.0
+  low, high = _VALUE_RANGES.get(name, (-1.0, 1.0))
+  assert value.min() >= low and value.max() <= high
   # A random image spans most of the range; a constant output would mean
   # the scaling (or the whole preprocessing) was skipped.
   assert value.max() - value.min() > 1.0

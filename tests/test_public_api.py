@@ -34,7 +34,8 @@ MOBILENET_V1_FUNCTIONS = {
         ('is_training', True), ('min_depth', 8), ('depth_multiplier', 1.0),
         ('conv_defs', None), ('prediction_fn', slim.softmax),
         ('spatial_squeeze', True), ('reuse', None), ('scope', 'MobilenetV1'),
-        ('global_pool', False)],
+        # After slim's parameters: the base's padding, for timm's weights.
+        ('global_pool', False), ('use_explicit_padding', False)],
     'mobilenet_v1_arg_scope': [
         ('is_training', True), ('weight_decay', 0.00004), ('stddev', 0.09),
         ('regularize_depthwise', False), ('batch_norm_decay', 0.9997),

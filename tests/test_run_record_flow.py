@@ -155,7 +155,7 @@ def _expected_record(shapes_dir, batch_norm_decay):
       preprocessing_name='cifarnet', dataset_name='shapes',
       num_classes=classes,
       labels_offset=0, batch_norm_decay=batch_norm_decay,
-      moving_average_decay=None)
+      moving_average_decay=None, use_explicit_padding=None)
 
 
 def test_training_writes_the_record(trained, shapes_dir):

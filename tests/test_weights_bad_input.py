@@ -114,3 +114,12 @@ def test_timm_needs_its_model_name(v1_weights, tmp_path):
     _convert_script(['--from=timm', '--input=%s' % v1_weights,
                      '--model_name=mobilenet_v1',
                      '--output=%s' % (tmp_path / 'model.ckpt')])
+
+
+def test_keras_save_refuses_other_formats_before_writing(tmp_path):
+  """The library's own check, for Python callers (the script checks too)."""
+  from weights import keras_export  # pylint: disable=g-import-not-at-top
+  with pytest.raises(layers_lib.WeightsError,
+                     match='output=.*must end in .keras or .h5'):
+    keras_export.save_model(None, str(tmp_path / 'out' / 'model.pb'))
+  assert not os.path.exists(str(tmp_path / 'out'))

@@ -6,6 +6,7 @@ cases and the export to Keras (weights/keras_export.py) run on TF 2 only;
 the .h5 reading runs on both stacks.
 """
 
+import importlib.util
 import os
 
 import numpy as np
@@ -15,6 +16,7 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 from tests import weights_helpers
+from tests.train_dir_helpers import run_python
 from tests.golden import seeded_timm_weights
 from weights import convert
 from weights import layers as layers_lib
@@ -31,6 +33,9 @@ CASES = {
     'v1_050': ('MobileNet', {'alpha': 0.5}, 'mobilenet_v1_050'),
     'v2_035': ('MobileNetV2', {'alpha': 0.35}, 'mobilenet_v2_035'),
     'v2_140': ('MobileNetV2', {'alpha': 1.4}, 'mobilenet_v2_140'),
+    # Keras's other published widths, factory names of their own.
+    'v2_075': ('MobileNetV2', {'alpha': 0.75}, 'mobilenet_v2_075'),
+    'v2_130': ('MobileNetV2', {'alpha': 1.3}, 'mobilenet_v2_130'),
     'v3_large_075': ('MobileNetV3Large', {'alpha': 0.75,
                                           'include_preprocessing': False},
                      'mobilenet_v3_large_075'),
@@ -60,6 +65,8 @@ def keras_case(case, path, whole_model=False):
     'v1_050',
     pytest.param('v2_035', marks=pytest.mark.slow),
     pytest.param('v2_140', marks=pytest.mark.slow),
+    'v2_130',
+    pytest.param('v2_075', marks=pytest.mark.slow),
     pytest.param('v3_large_075', marks=[needs_v3, pytest.mark.slow]),
     pytest.param('v3_small_minimalistic', marks=[needs_v3, pytest.mark.slow])])
 def test_converted_keras_weights_give_keras_outputs(case, tmp_path):
@@ -92,3 +99,93 @@ def test_second_run_into_the_same_directory_overwrites(tmp_path):
   assert sorted(os.listdir(str(tmp_path / 'slim'))) == [
       'model.ckpt.data-00000-of-00001', 'model.ckpt.index',
       'training_record.json']
+
+
+def _keras3_version():
+  if importlib.util.find_spec('keras') is None:
+    return None
+  import keras as keras3  # pylint: disable=g-import-not-at-top
+  return keras3.__version__
+
+
+needs_keras3 = pytest.mark.skipif(
+    not (_keras3_version() or '0').startswith('3'),
+    reason='no Keras 3 here to write a .weights.h5 (TF 1.15 has none); the '
+    'reader itself is h5py and runs on both stacks')
+
+
+@needs_keras3
+@pytest.mark.slow
+def test_keras3_weights_file_converts_exactly(tmp_path):
+  """A Keras 3 `.weights.h5` of V2 at width 0.75 (a factory name of its
+  own) converts to the Keras model's probabilities."""
+  source = str(tmp_path / 'v2.weights.h5')
+  outputs = str(tmp_path / 'keras3.npz')
+  status, output = run_python(['tests/keras3_weights.py', source, outputs,
+                               'MobileNetV2', '0.75', '32'])
+  assert status == 0, output
+  with np.load(outputs) as data:
+    images, expected = data['images'], data['probabilities']
+  result = convert.convert('keras', source, 'mobilenet_v2_075',
+                           str(tmp_path / 'slim' / 'model.ckpt'),
+                           image_size=32)
+  assert result.num_classes == 1001
+  _, probabilities = slim_network.run_network('mobilenet_v2_075', 1001,
+                                              result.prefix, images)
+  np.testing.assert_allclose(probabilities[:, 1:], expected, rtol=1e-4, atol=0)
+  np.testing.assert_array_equal(np.argsort(probabilities[:, 1:])[:, -5:],
+                                np.argsort(expected)[:, -5:])
+  # Another width: the layers do not fit, and the message names the one
+  # that does.
+  with pytest.raises(layers_lib.WeightsError, match='mobilenet_v2_075'):
+    convert.convert('keras', source, 'mobilenet_v2',
+                    str(tmp_path / 'other' / 'model.ckpt'))
+  assert not os.path.exists(str(tmp_path / 'other'))
+
+
+def _write_keras3_layout(layers, path):
+  """Writes Keras layers as Keras 3 lays out a `.weights.h5` (h5py only)."""
+  import h5py  # pylint: disable=g-import-not-at-top
+  counts = {}
+  with h5py.File(path, 'w') as handle:
+    group = handle.create_group('layers')
+
+    def add(kind, name, arrays):
+      index = counts.get(kind, 0)
+      counts[kind] = index + 1
+      variables = group.create_group(
+          '%s_%d' % (kind, index) if index else kind).create_group('vars')
+      variables.attrs['name'] = name
+      for number, array in enumerate(arrays):
+        variables.create_dataset(str(number), data=array)
+
+    for layer in layers:
+      kind = 'depthwise_conv2d' if layer.kind == layers_lib.DEPTHWISE else (
+          'conv2d')
+      add(kind, layer.name, [layer.kernel] + (
+          [] if layer.bias is None else [layer.bias]))
+      norm = layer.batch_norm
+      if norm is not None:
+        add('batch_normalization', layer.name + '_bn',
+            [norm.gamma, norm.beta, norm.mean, norm.variance])
+    # Layers without variables are listed too.
+    group.create_group('re_lu').create_group('vars')
+
+
+def test_keras3_layout_converts_like_the_keras2_file(tmp_path):
+  """The same weights in Keras 3's layout (layers numbered per class, their
+  order across classes lost) give the same checkpoint."""
+  from weights import keras_source  # pylint: disable=g-import-not-at-top
+  keras2 = str(tmp_path / 'keras.h5')
+  model_name, _, _ = keras_case('v1_050', keras2)
+  keras3 = str(tmp_path / 'keras.weights.h5')
+  _write_keras3_layout(keras_source.read_layers(keras2), keras3)
+  assert keras_source.has_keras3_layout(keras3)
+  assert not keras_source.has_keras3_layout(keras2)
+  expected = slim_network.read_checkpoint(convert.convert(
+      'keras', keras2, model_name, str(tmp_path / 'a' / 'model.ckpt')).prefix)
+  converted = slim_network.read_checkpoint(convert.convert(
+      'keras', keras3, model_name, str(tmp_path / 'b' / 'model.ckpt')).prefix)
+  assert sorted(converted) == sorted(expected)
+  for name, value in expected.items():
+    np.testing.assert_array_equal(converted[name], value, err_msg=name)

@@ -6,7 +6,6 @@ rebuild the same weights with numpy, convert them and run the slim network.
 No torch needed. Runs on both stacks.
 """
 
-import functools
 import os
 from unittest import mock
 
@@ -15,7 +14,6 @@ import pytest
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
-from nets import mobilenet_v1
 from tests import weights_helpers
 from tests.golden import seeded_timm_weights
 from weights import convert
@@ -32,12 +30,6 @@ def _run_like_timm(timm_name, model_name, num_classes, prefix, images):
   """The slim network's outputs with the padding timm's model uses."""
   if timm_source.is_tensorflow_port(timm_name):
     return slim_network.run_network(model_name, num_classes, prefix, images)
-  if model_name.startswith('mobilenet_v1'):
-    # V1's classifier has no padding argument; its base does.
-    explicit = functools.partial(mobilenet_v1.mobilenet_v1_base,
-                                 use_explicit_padding=True)
-    with mock.patch.object(mobilenet_v1, 'mobilenet_v1_base', explicit):
-      return slim_network.run_network(model_name, num_classes, prefix, images)
   return slim_network.run_network(model_name, num_classes, prefix, images,
                                   use_explicit_padding=True)
 

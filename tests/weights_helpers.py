@@ -27,7 +27,8 @@ def keras_module():
   return keras
 
 
-def _seeded_keras_weight(layer_name, weight, is_head, seed):
+def seeded_keras_weight(weight, is_head, seed=0):
+  """The seeded value of a Keras weight (`name` '<layer>/<leaf>', `shape`)."""
   name = weight.name.split(':')[0]
   rng = np.random.RandomState((zlib.crc32(name.encode('utf8')) + seed) %
                               (2 ** 32))
@@ -42,7 +43,6 @@ def _seeded_keras_weight(layer_name, weight, is_head, seed):
     value = rng.uniform(0.5, 1.5, shape)
   else:
     value = rng.normal(0.0, 0.1, shape)
-  del layer_name
   return value.astype(np.float32)
 
 
@@ -51,24 +51,27 @@ def seed_keras_model(model, seed=0):
   weighted = [layer for layer in model.layers if layer.weights]
   # One batch_set_value for the whole model: a set_weights call per layer
   # costs a graph extension and a session run each (20 s for V1 in graph mode).
-  pairs = [(weight, _seeded_keras_weight(layer.name, weight,
-                                         layer is weighted[-1], seed))
+  pairs = [(weight, seeded_keras_weight(weight, layer is weighted[-1], seed))
            for layer in weighted for weight in layer.weights]
   keras_module().backend.batch_set_value(pairs)
 
 
-def timm_golden(timm_name):
-  """The golden file of `timm_name` as a dict (shapes parsed)."""
-  with np.load(os.path.join(GOLDEN_DIR, 'timm_%s.npz' % timm_name)) as data:
+def timm_golden(timm_name, kind='timm'):
+  """The golden file `<kind>_<timm_name>.npz` as a dict (shapes parsed).
+
+  kind: 'timm' (timm's outputs on [-1, 1] images) or 'timm_pipeline' (on a
+  picture prepared as timm prepares images).
+  """
+  with np.load(os.path.join(GOLDEN_DIR, '%s_%s.npz' % (kind, timm_name))) as data:
     golden = {key: data[key] for key in data.files}
   golden['shapes'] = json.loads(str(golden['shapes']))
   golden['image_size'] = int(golden['image_size'])
   return golden
 
 
-def write_timm_safetensors(timm_name, path):
+def write_timm_safetensors(timm_name, path, kind='timm'):
   """Writes the seeded weights of the golden `timm_name` to `path`."""
-  golden = timm_golden(timm_name)
+  golden = timm_golden(timm_name, kind)
   safetensors.numpy.save_file(
       seeded_timm_weights.seeded_state_dict(golden['shapes']), path)
   return golden

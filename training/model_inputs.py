@@ -9,6 +9,7 @@ caller's user gave the value (the entry scripts pass their flag names).
 
 import collections
 import contextlib
+import functools
 import os
 import typing
 from typing import Optional
@@ -48,6 +49,7 @@ class InputConfig(typing.NamedTuple):
   preprocessing_name: Optional[str] = None
   use_grayscale: bool = False
   image_size: Optional[int] = None
+  use_explicit_padding: Optional[bool] = None
 
 # The pieces a training or evaluation graph is built from.
 ModelInputs = collections.namedtuple('ModelInputs', [
@@ -210,7 +212,8 @@ def check_labels_offset(dataset, labels_offset, dataset_name):
 
 
 def get_network_fn(model_name, num_classes, weight_decay=0.0,
-                   is_training=False, batch_norm_decay=None):
+                   is_training=False, batch_norm_decay=None,
+                   use_explicit_padding=None):
   """The `nets_factory` network function of `model_name`.
 
   Args:
@@ -220,14 +223,17 @@ def get_network_fn(model_name, num_classes, weight_decay=0.0,
     is_training: build for training (batch norm in training mode).
     batch_norm_decay: decay of the batch-norm moving statistics; None keeps
       the network's default.
+    use_explicit_padding: True pads symmetrically (as PyTorch, for timm's
+      weights), False as TensorFlow's SAME; None keeps the network's own.
 
   Raises:
     InputError: an unknown model name (the message lists the known ones).
   """
   try:
-    return nets_factory.get_network_fn(
+    network_fn = nets_factory.get_network_fn(
         model_name, num_classes=num_classes, weight_decay=weight_decay,
         is_training=is_training, batch_norm_decay=batch_norm_decay)
+    return with_padding(network_fn, use_explicit_padding)
   except (ValueError, KeyError) as e:
     known = getattr(nets_factory, 'networks_map', None)
     listing = ''
@@ -235,6 +241,20 @@ def get_network_fn(model_name, num_classes, weight_decay=0.0,
       listing = ' Valid names: %s.' % ', '.join(sorted(known))
     raise InputError('Bad %s: %s%s' % (ref('model_name', model_name),
                                         errors.marked(e), listing))
+
+
+def with_padding(network_fn, use_explicit_padding):
+  """`network_fn` building with `use_explicit_padding` unless it is None."""
+  if use_explicit_padding is None:
+    return network_fn
+
+  @functools.wraps(network_fn)
+  def padded_network_fn(images, **kwargs):
+    kwargs.setdefault('use_explicit_padding', use_explicit_padding)
+    return network_fn(images, **kwargs)
+
+  padded_network_fn.default_image_size = network_fn.default_image_size
+  return padded_network_fn
 
 
 def get_preprocessing_fn(name, is_training, use_grayscale=False):
@@ -312,7 +332,8 @@ def check_inputs(config, is_training, image_size_name, weight_decay=0.0,
   network_fn = get_network_fn(config.model_name, num_classes,
                               weight_decay=weight_decay,
                               is_training=is_training,
-                              batch_norm_decay=batch_norm_decay)
+                              batch_norm_decay=batch_norm_decay,
+                              use_explicit_padding=config.use_explicit_padding)
   preprocessing_fn = get_preprocessing_fn(
       config.preprocessing_name or config.model_name, is_training,
       use_grayscale=config.use_grayscale)

@@ -34,8 +34,12 @@ FIELD_TYPES = {
     'labels_offset': (int,),
     'batch_norm_decay': (float, int, type(None)),
     'moving_average_decay': (float, int, type(None)),
+    'use_explicit_padding': (bool, type(None)),
 }
 FIELDS = tuple(FIELD_TYPES)
+# Fields added after the first records were written: a record without them
+# reads as None (the network's own default).
+OPTIONAL_FIELDS = ('use_explicit_padding',)
 
 # How a contradiction is worded, per field: (given flag, recorded value).
 _CONTRADICTION = {
@@ -52,8 +56,8 @@ class RecordError(ValueError):
 
 def make_record(model_name, image_size, preprocessing_name, dataset_name,
                 num_classes, labels_offset=0, batch_norm_decay=None,
-                moving_average_decay=None):
-  # type: (str, int, str, str, int, int, Optional[float], Optional[float]) -> Dict[str, Any]
+                moving_average_decay=None, use_explicit_padding=None):
+  # type: (str, int, str, str, int, int, Optional[float], Optional[float], Optional[bool]) -> Dict[str, Any]
   """Returns a checked record dict of the given training settings.
 
   Args:
@@ -66,6 +70,9 @@ def make_record(model_name, image_size, preprocessing_name, dataset_name,
     labels_offset: the labels_offset used.
     batch_norm_decay: the moving-statistics decay used (None: the net's).
     moving_average_decay: the moving_average_decay used (None: off).
+    use_explicit_padding: the network's padding setting (None: the
+      network's default; True for weights trained with PyTorch's symmetric
+      padding).
 
   Raises:
     RecordError: if a value has the wrong type or is out of range.
@@ -75,7 +82,8 @@ def make_record(model_name, image_size, preprocessing_name, dataset_name,
                 dataset_name=dataset_name, num_classes=num_classes,
                 labels_offset=labels_offset,
                 batch_norm_decay=batch_norm_decay,
-                moving_average_decay=moving_average_decay)
+                moving_average_decay=moving_average_decay,
+                use_explicit_padding=use_explicit_padding)
   check_record(record)
   return record
 
@@ -83,12 +91,14 @@ def make_record(model_name, image_size, preprocessing_name, dataset_name,
 def check_record(record):
   # type: (Mapping[str, Any]) -> None
   """Raises RecordError unless `record` has every field with a valid value."""
-  missing = [f for f in FIELDS if f not in record]
+  missing = [f for f in FIELDS
+             if f not in record and f not in OPTIONAL_FIELDS]
   if missing:
     raise RecordError('the record lacks %s' % ', '.join(missing))
   for field, types in FIELD_TYPES.items():
-    value = record[field]
-    if isinstance(value, bool) or not isinstance(value, types):
+    value = record.get(field)
+    if ((isinstance(value, bool) and bool not in types) or
+        not isinstance(value, types)):
       raise RecordError('%s=%r is not a %s' %
                         (field, value, ' or '.join(t.__name__ for t in types)))
   if record['image_size'] <= 0 or record['num_classes'] <= 0:
@@ -200,7 +210,7 @@ def read_record(path):
     check_record(content)
   except RecordError as e:
     raise RecordError('the training record %s is damaged: %s' % (path, e))
-  return {field: content[field] for field in FIELDS}
+  return {field: content.get(field) for field in FIELDS}
 
 
 class Merged(object):

@@ -51,35 +51,43 @@ def _check_model_name(model_name):
         errors.ref('model_name', model_name), e))
 
 
-def fitting_model_names(layers, num_classes, model_name):
-  """The factory names whose layers `layers` fill exactly.
+def fitting_model_names(layers_for, num_classes, model_name):
+  """The factory names whose layers the source's layers fill exactly.
 
-  The other widths of `model_name` are tried first, the other networks only
-  if none fits (building every network takes a while).
+  `layers_for(slim_layers)` gives the source's layers for a network's (the
+  order of a Keras 3 file's layers depends on it). The other widths of
+  `model_name` are tried first, the other networks only if none fits
+  (building every network takes a while).
   """
   widths = sorted(nets_factory.width_variants(model_name))
   others = [name for name in nets_factory.model_names() if name not in widths]
   for candidates in (widths, others):
     fitting = [name for name in candidates
-               if name != model_name and _fits_layers(name, layers, num_classes)]
+               if name != model_name and
+               _fits_layers(name, layers_for, num_classes)]
     if fitting:
       return fitting
   return []
 
 
-def _fits_layers(model_name, layers, num_classes):
+def _fits_layers(model_name, layers_for, num_classes):
   try:
     slim_layers = slim_network.slim_layers(model_name, num_classes)
   except ValueError:
     # Variables outside the conv/batch-norm layer scheme (V4's layer scales):
     # such a network converts through its own mapping, never by layer order.
     return False
+  try:
+    layers = layers_for(slim_layers)
+  except layers_lib.WeightsError:
+    return False
   return not layers_lib.first_mismatches(slim_layers, layers, count=1)
 
 
-def _mismatch_error(model_name, slim_layers, layers, num_classes, input_path):
-  pairs = layers_lib.first_mismatches(slim_layers, layers)
-  fitting = fitting_model_names(layers, num_classes, model_name)
+def _mismatch_error(model_name, slim_layers, layers_for, num_classes,
+                    input_path):
+  pairs = layers_lib.first_mismatches(slim_layers, layers_for(slim_layers))
+  fitting = fitting_model_names(layers_for, num_classes, model_name)
   if fitting:
     hint = 'They fit %s.' % ' or '.join(
         errors.ref('model_name', name) for name in fitting)
@@ -101,11 +109,21 @@ def _class_count(layers, num_classes):
   return num_classes
 
 
-def _read_source(source, input_path, timm_name):
+def _source_reader(source, input_path, timm_name):
+  """`layers_for(slim_layers)`: the file's layers, for a network's layers.
+
+  The file is read once; only a Keras 3 file's layers are ordered by
+  `slim_layers` (keras_source).
+  """
   if source == 'keras':
-    return keras_source.read_layers(input_path)
+    if not keras_source.has_keras3_layout(input_path):
+      layers = keras_source.read_layers(input_path)
+      return lambda slim_layers: list(layers)
+    return lambda slim_layers: keras_source.read_layers(input_path,
+                                                        slim_layers)
   state = timm_source.load_state_dict(input_path)
-  return timm_source.read_layers(state, timm_source.source_epsilon(timm_name))
+  layers = timm_source.read_layers(state, timm_source.source_epsilon(timm_name))
+  return lambda slim_layers: list(layers)
 
 
 def _mobilenet_v4_values(input_path, model_name):
@@ -131,20 +149,35 @@ def _convert_mobilenet_v4(input_path, model_name, output_prefix, image_size):
   return write(values, model_name, num_classes, output_prefix, image_size)
 
 
+# The preprocessing of PyTorch-trained weights: ImageNet's mean and std.
+PYTORCH_PREPROCESSING = 'inception_mean_std'
+
+
+def input_settings(source, timm_name):
+  """(preprocessing name or None, use_explicit_padding or None) to record.
+
+  None keeps the network's own; timm's non-tf_ models need PyTorch's
+  symmetric padding and ImageNet's mean/std normalization.
+  """
+  if source == 'timm' and not timm_source.is_tensorflow_port(timm_name):
+    return PYTORCH_PREPROCESSING, True
+  return None, None
+
+
 def _notes(source, timm_name, num_classes):
   notes = []
   if num_classes == 1000:
     notes.append('The head has the 1000 ImageNet classes without slim\'s '
                  'background class: train and evaluate on ImageNet TFRecords '
                  'with labels_offset=1 (recorded).')
-  if source == 'timm' and not timm_source.is_tensorflow_port(timm_name):
+  if input_settings(source, timm_name)[1]:
     notes.append(
         '%s pads symmetrically (PyTorch) and normalizes images with '
-        'ImageNet\'s mean and std: the slim network reproduces its padding '
-        'with use_explicit_padding=True, but this project\'s preprocessing '
-        'maps images to [-1, 1], so its outputs differ slightly from timm\'s; '
-        'fine-tuning adapts. The tf_ models (e.g. tf_mobilenetv3_large_100) '
-        'convert exactly.' % timm_name)
+        'ImageNet\'s mean and std: the record says %s and %s, which '
+        'training, evaluation and export read from it; pass both when '
+        'you export a graph without a checkpoint.' % (
+            timm_name, errors.ref('use_explicit_padding', 'true'),
+            errors.ref('preprocessing_name', PYTORCH_PREPROCESSING)))
   return notes
 
 
@@ -184,27 +217,40 @@ def convert(source, input_path, model_name, output_prefix, num_classes=None,
   if source == 'timm' and model_name.startswith('mobilenet_v4'):
     return _convert_mobilenet_v4(input_path, model_name, output_prefix,
                                  image_size)
-  layers = _read_source(source, input_path, timm_name)
-  num_classes = _class_count(layers, num_classes)
-  slim_layers = slim_network.slim_layers(model_name, num_classes)
-  if layers_lib.first_mismatches(slim_layers, layers, count=1):
-    raise _mismatch_error(model_name, slim_layers, layers, num_classes,
+  layers_for = _source_reader(source, input_path, timm_name)
+  # The layer order does not depend on the class count, only the head does.
+  slim_layers = slim_network.slim_layers(model_name, num_classes or 1001)
+  layers = layers_for(slim_layers)
+  if num_classes is None:
+    num_classes = _class_count(layers, num_classes) if layers else 1001
+    if num_classes != 1001:
+      slim_layers = slim_network.slim_layers(model_name, num_classes)
+  if not layers or layers_lib.first_mismatches(slim_layers, layers, count=1):
+    raise _mismatch_error(model_name, slim_layers, layers_for, num_classes,
                           input_path)
   layers[-1] = layers_lib.adapt_head(layers[-1], num_classes)
   values = layers_lib.slim_values(slim_layers, layers)
+  preprocessing_name, use_explicit_padding = input_settings(source, timm_name)
   return write(values, model_name, num_classes, output_prefix, image_size,
-               _notes(source, timm_name, num_classes))
+               _notes(source, timm_name, num_classes), preprocessing_name,
+               use_explicit_padding)
 
 
 def write(values, model_name, num_classes, output_prefix, image_size=None,
-          notes=()):
-  """Writes checkpoint and record unless the record there disagrees."""
+          notes=(), preprocessing_name=None, use_explicit_padding=None):
+  """Writes checkpoint and record unless the record there disagrees.
+
+  `preprocessing_name` and `use_explicit_padding` go into the record; None
+  records the network's own preprocessing and padding.
+  """
   record = run_record.make_record(
       model_name=model_name,
       image_size=image_size or nets_factory.get_network_fn(
           model_name, num_classes).default_image_size,
-      preprocessing_name=model_name, dataset_name='imagenet',
-      num_classes=num_classes, labels_offset=1 if num_classes == 1000 else 0)
+      preprocessing_name=preprocessing_name or model_name,
+      dataset_name='imagenet', num_classes=num_classes,
+      labels_offset=1 if num_classes == 1000 else 0,
+      use_explicit_padding=use_explicit_padding)
   directory = os.path.dirname(output_prefix) or '.'
   every_field = {field: field for field in run_record.FIELDS}
   merged = run_record.merge_with_record(directory, every_field, record, {})

@@ -41,6 +41,12 @@ TIMM_TO_FACTORY = {
     'tf_mobilenetv3_small_075': 'mobilenet_v3_small_075',
     'tf_mobilenetv3_small_100': 'mobilenet_v3_small',
     'tf_mobilenetv3_small_minimal_100': 'mobilenet_v3_small_minimalistic',
+    # Converted by weights/timm_mobilenet_v4.py (by names, not layer order).
+    'mobilenetv4_conv_small': 'mobilenet_v4_conv_small',
+    'mobilenetv4_conv_medium': 'mobilenet_v4_conv_medium',
+    'mobilenetv4_conv_large': 'mobilenet_v4_conv_large',
+    'mobilenetv4_hybrid_medium': 'mobilenet_v4_hybrid_medium',
+    'mobilenetv4_hybrid_large': 'mobilenet_v4_hybrid_large',
 }
 
 

@@ -231,6 +231,10 @@ mobilenet_v2_050 = wrapped_partial(mobilenet, depth_multiplier=0.50,
                                    finegrain_classification_mode=True)
 mobilenet_v2_035 = wrapped_partial(mobilenet, depth_multiplier=0.35,
                                    finegrain_classification_mode=True)
+# The other widths keras.applications publishes V2 weights at.
+mobilenet_v2_075 = wrapped_partial(mobilenet, depth_multiplier=0.75,
+                                   finegrain_classification_mode=True)
+mobilenet_v2_130 = wrapped_partial(mobilenet, depth_multiplier=1.30)
 
 
 def training_scope(**kwargs):

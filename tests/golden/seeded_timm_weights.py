@@ -44,3 +44,19 @@ def seeded_images(size, batch=2, seed=1):
   """NHWC float32 images in [-1, 1]."""
   return np.random.RandomState(seed).uniform(
       -1.0, 1.0, (batch, size, size, 3)).astype(np.float32)
+
+
+def seeded_uint8_image(size, seed=2):
+  """An HxWx3 uint8 picture: smooth colour gradients plus a little noise.
+
+  Smooth, so a resize or crop by the preprocessing changes little and the
+  image means something to a network after its global pool.
+  """
+  rng = np.random.RandomState(seed)
+  rows, cols = np.meshgrid(np.linspace(0.0, 1.0, size),
+                           np.linspace(0.0, 1.0, size), indexing='ij')
+  channels = [rng.uniform(0.2, 0.8) + rng.uniform(-0.4, 0.4) * rows +
+              rng.uniform(-0.4, 0.4) * cols for _ in range(3)]
+  image = np.stack(channels, -1) + rng.uniform(-0.05, 0.05,
+                                               (size, size, 3))
+  return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
