@@ -13,17 +13,17 @@ import os
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from core import param_refs
+from core import errors
 
-# Marks a parameter name in a message; the scripts spell it as a flag.
-ref = param_refs.ref
+# Names a parameter in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 # What a user runs to (re-)create a dataset; messages fill in both `%s`.
 CONVERT_COMMAND = ('python download_and_convert_data.py --dataset_name=%s '
                    '--dataset_dir=%s')
 
 
-class DatasetError(param_refs.MessageWithRefs, ValueError):
+class DatasetError(errors.LibraryError):
   """Base class of the bad-data errors raised by this package."""
 
 

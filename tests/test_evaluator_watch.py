@@ -63,7 +63,7 @@ def test_newest_checkpoint_first_and_the_skipped_ones_named(
     results = _watch(data_dir, train_dir, str(tmp_path))
   assert _steps(results) == [3]
   assert ('skipped 3 older one(s) not evaluated yet: model.ckpt-0, '
-          'model.ckpt-1, model.ckpt-2 (eval_every_checkpoint scores each)'
+          'model.ckpt-1, model.ckpt-2 (`eval_every_checkpoint` scores each)'
           in caplog.text)  # (The script spells it --eval_every_checkpoint.)
 
 
