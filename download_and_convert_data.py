@@ -40,7 +40,7 @@ from absl import flags
 from absl import logging
 
 from cli import logs  # first: sets TensorFlow's C++ log level
-from datasets import atomic_files
+from core import atomic_files
 from datasets import convert_image_folder
 from datasets import convert_imagenet
 from datasets import convert_visualwakewords
