@@ -20,11 +20,14 @@ import contextlib
 import logging as std_logging
 import sys
 import textwrap
+import typing
 
+from absl import flags
 from absl import logging
 
 from core import errors
 from core import param_refs
+from training import preemption
 
 
 def help_exits_with_success():
@@ -171,3 +174,35 @@ def command_line_errors(flag_names=None):
     raise
   except errors.InputError as e:
     raise ScriptError(errors.marked(e), flag_names) from e
+
+
+class StopHandling(typing.NamedTuple):
+  """How `script_main` runs a script that stops cleanly on a signal.
+
+  signals: `signals(flag_values)`, a `preemption.StopSignals` not entered
+    yet (it may raise `InputError` for a bad grace period).
+  stopped_line: `stopped_line(stop_signals, result)`, the log line after a
+    stop; the script then exits with 128 + the signal's number.
+  """
+  signals: typing.Callable
+  stopped_line: typing.Callable
+
+
+def run_stoppable(program, run, flag_names, stop_handling):
+  """`run_or_exit(run)` with stop-signal handlers; exits 128 + signal if
+  stopped.
+
+  Args:
+    program: the script's name, which starts the message.
+    run: `run(stop_signals=...)`, given the entered `StopSignals`.
+    flag_names: {parameter name: flag name} where the two differ.
+    stop_handling: a `StopHandling`.
+  """
+  stop_signals = run_or_exit(
+      lambda: stop_handling.signals(flags.FLAGS), program, flag_names)
+  with stop_signals as stop:
+    result = run_or_exit(
+        lambda: run(stop_signals=stop), program, flag_names)
+  if stop.signum is not None:
+    logging.info('%s', stop_handling.stopped_line(stop, result))
+    sys.exit(preemption.exit_status(stop.signum))
