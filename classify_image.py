@@ -36,6 +36,7 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 
 from core import errors
+from cli import common_flags
 from cli import record_flags
 from cli import script_utils
 from cli import export_flags
@@ -248,10 +249,8 @@ def _classify_all(flag_values, image_paths, out):
   return results
 
 
-def main(argv):
-  logs.quiet_logging(FLAGS.verbosity)
-  script_utils.run_or_exit(lambda: classify(FLAGS, argv[1:]),
-                           'classify_image')
+main = common_flags.script_main('classify_image', classify,
+                                takes_arguments=True)
 
 
 if __name__ == '__main__':

@@ -32,15 +32,15 @@ and it completes the missing shards only.
 """
 
 
-import sys
-import textwrap
-
 from absl import app
 from absl import flags
 from absl import logging
 
 from cli import logs  # first: sets TensorFlow's C++ log level
-from datasets import atomic_files
+from cli import common_flags
+from cli import script_utils
+from core import atomic_files
+from core import errors
 from datasets import convert_image_folder
 from datasets import convert_imagenet
 from datasets import convert_visualwakewords
@@ -50,8 +50,8 @@ from datasets import download_and_convert_flowers
 from datasets import download_and_convert_mnist
 from datasets import downloads
 from datasets import generate_shapes
-from cli import script_utils
 
+PROGRAM = 'download_and_convert_data.py'
 FLAGS = flags.FLAGS
 
 # The flags whose names differ from the converter parameters they set.
@@ -232,42 +232,42 @@ CONVERTERS = {
 }
 
 
-def _fail(message):
-  sys.stderr.write('\n'.join(textwrap.wrap(
-      'download_and_convert_data.py: error: ' +
-      script_utils.as_command_line(message, FLAG_NAMES), 79,
-      break_long_words=False, break_on_hyphens=False)) + '\n')
-  sys.exit(1)
+def run(opts):
+  """Converts the dataset the parsed flags `opts` name; prints its splits.
 
-
-def main(argv):
-  if len(argv) > 1:
-    _fail('unexpected arguments %s; all options are --flags.' % argv[1:])
-  logs.quiet_logging(FLAGS.verbosity)
+  Raises:
+    ScriptError: bad flags or data, or a full disk; the converter's error
+      is its `__cause__`.
+  """
   logging.set_verbosity(logging.INFO)
-  if FLAGS.dataset_name not in CONVERTERS:
-    _fail('--dataset_name=%s is not a dataset; use one of %s.' %
-          (FLAGS.dataset_name, ', '.join(sorted(CONVERTERS))))
-  if not FLAGS.dataset_dir:
-    _fail('--dataset_dir is required: the directory where the TFRecords of '
-          '%s are written.' % FLAGS.dataset_name)
+  if opts.dataset_name not in CONVERTERS:
+    raise script_utils.ScriptError(
+        '--dataset_name=%s is not a dataset; use one of %s.' %
+        (opts.dataset_name, ', '.join(sorted(CONVERTERS))))
+  if not opts.dataset_dir:
+    raise script_utils.ScriptError(
+        '--dataset_dir is required: the directory where the TFRecords of '
+        '%s are written.' % opts.dataset_name)
   try:
-    manifests = CONVERTERS[FLAGS.dataset_name]()
+    manifests = CONVERTERS[opts.dataset_name]()
   except Exception as e:  # pylint: disable=broad-except
     # Writes outside write_split (downloads, extraction) can fill the disk
     # too; they get the same advice.
     if atomic_files.is_disk_full(e):
-      _fail(dataset_errors.DiskFullError(FLAGS.dataset_dir, e))
-    if isinstance(e, (ValueError, IOError, OSError)):
-      _fail(e)
-    raise
+      e = dataset_errors.DiskFullError(opts.dataset_dir, e)
+    elif not isinstance(e, (ValueError, IOError, OSError)):
+      raise
+    raise script_utils.ScriptError(errors.marked(e), FLAG_NAMES) from e
   for split_name, manifest in sorted(manifests.items()):
     print('%s %s: %d examples, %d classes, %d shards%s' % (
-        FLAGS.dataset_name, split_name, manifest['num_examples'],
+        opts.dataset_name, split_name, manifest['num_examples'],
         manifest['num_classes'], manifest['num_shards'],
         ', %d unreadable files skipped' % manifest['num_skipped']
         if manifest['num_skipped'] else ''))
-  print('Finished creating %s in %s.' % (FLAGS.dataset_name, FLAGS.dataset_dir))
+  print('Finished creating %s in %s.' % (opts.dataset_name, opts.dataset_dir))
+
+
+main = common_flags.script_main(PROGRAM, run, FLAG_NAMES)
 
 
 if __name__ == '__main__':

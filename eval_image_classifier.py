@@ -29,7 +29,6 @@ Examples:
 
 
 import signal
-import sys
 
 if __name__ == '__main__':
   # Until main() installs its handlers, Ctrl-C ends the script quietly (it
@@ -144,22 +143,21 @@ def evaluate(opts, stop_signals=None):
     return results
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('Unexpected arguments: %s (flags need the --name='
-                         'value form).' % ' '.join(argv[1:]))
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: preemption.check_grace_secs(
-      FLAGS.preemption_grace_secs), PROGRAM)
-  with preemption.StopSignals(FLAGS.preemption_grace_secs) as stop:
-    results = script_utils.run_or_exit(lambda: evaluate(FLAGS, stop),
-                                       PROGRAM)
-  if stop.signum is not None:
-    logging.info('interrupted by %s after %d evaluation(s); run the same '
-                 'command to go on.', preemption.signal_name(stop.signum),
-                 len(results))
-    sys.exit(preemption.exit_status(stop.signum))
+def stop_signals_from_flags(opts):
+  """The stop-signal handling of an evaluation (`preemption.StopSignals`)."""
+  preemption.check_grace_secs(opts.preemption_grace_secs)
+  return preemption.StopSignals(opts.preemption_grace_secs)
+
+
+def stopped_line(stop_signals, results):
+  return ('interrupted by %s after %d evaluation(s); run the same command to '
+          'go on.' % (preemption.signal_name(stop_signals.signum),
+                      len(results)))
+
+
+main = common_flags.script_main(
+    PROGRAM, evaluate, stop_handling=script_utils.StopHandling(
+        signals=stop_signals_from_flags, stopped_line=stopped_line))
 
 
 if __name__ == '__main__':

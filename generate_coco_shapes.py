@@ -8,6 +8,8 @@ from absl import app
 from absl import flags
 
 from cli import logs  # first: sets TensorFlow's C++ log level
+from cli import common_flags
+from cli import script_utils
 from datasets import generate_coco_shapes
 
 flags.DEFINE_string('coco_dir', None, 'Where to write the COCO-shaped tree.')
@@ -19,19 +21,23 @@ flags.DEFINE_integer('seed', 0, 'Seed of the images.')
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('unexpected arguments %s; all options are --flags.'
-                         % argv[1:])
-  logs.quiet_logging(FLAGS.verbosity)
-  if not FLAGS.coco_dir:
-    raise app.UsageError('--coco_dir is required: where to write the tree.')
-  for split_name, count in (('train', FLAGS.train_images),
-                            ('val', FLAGS.val_images)):
+def run(opts):
+  """Writes the splits the parsed flags `opts` ask for."""
+  if not opts.coco_dir:
+    raise script_utils.ScriptError(
+        '--coco_dir is required: where to write the tree.')
+  for split_name, count in (('train', opts.train_images),
+                            ('val', opts.val_images)):
     if count < 1:
-      raise app.UsageError('--%s_images must be at least 1.' % split_name)
+      raise script_utils.ScriptError('--%s_images must be at least 1.' %
+                                     split_name)
+  for split_name, count in (('train', opts.train_images),
+                            ('val', opts.val_images)):
     print('Wrote %s (%d images).' % (generate_coco_shapes.write_split(
-        FLAGS.coco_dir, split_name, count, FLAGS.seed), count))
+        opts.coco_dir, split_name, count, opts.seed), count))
+
+
+main = common_flags.script_main('generate_coco_shapes.py', run)
 
 
 if __name__ == '__main__':

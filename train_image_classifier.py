@@ -28,7 +28,6 @@ Examples:
 
 
 import signal
-import sys
 
 if __name__ == '__main__':
   # Until main() installs its handlers, Ctrl-C ends the script quietly (it
@@ -226,23 +225,19 @@ def train(opts, stop_signals=None):
     return result
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('Unexpected arguments: %s (flags need the --name='
-                         'value form).' % ' '.join(argv[1:]))
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: preemption.check_grace_secs(
-      FLAGS.preemption_grace_secs), PROGRAM)
-  train_dir = FLAGS.train_dir
-  with preemption.StopSignals(
-      FLAGS.preemption_grace_secs,
-      lambda: preemption.newest_checkpoint_note(train_dir),
-      at_once=True) as stop:
-    result = script_utils.run_or_exit(lambda: train(FLAGS, stop), PROGRAM)
-  if stop.signum is not None:
-    logging.info('%s', preemption.stopped_line(stop, result))
-    sys.exit(preemption.exit_status(stop.signum))
+def stop_signals_from_flags(opts):
+  """The stop-signal handling of a training run (`preemption.StopSignals`)."""
+  preemption.check_grace_secs(opts.preemption_grace_secs)
+  train_dir = opts.train_dir
+  return preemption.StopSignals(
+      opts.preemption_grace_secs,
+      lambda: preemption.newest_checkpoint_note(train_dir), at_once=True)
+
+
+main = common_flags.script_main(
+    PROGRAM, train, stop_handling=script_utils.StopHandling(
+        signals=stop_signals_from_flags,
+        stopped_line=preemption.stopped_line))
 
 
 if __name__ == '__main__':

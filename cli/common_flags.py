@@ -505,20 +505,25 @@ def define_recovery_flags(flag_values=flags.FLAGS):
          flag_values)
 
 
-def script_main(program, run, flag_names=None, takes_arguments=False):
-  """The `main(argv)` of an entry script that calls `run(FLAGS)`.
+def script_main(program, run, flag_names=None, takes_arguments=False,
+                stop_handling=None):
+  """The `main(argv)` of an entry script: the one skeleton all share.
 
-  Every such script does the same around its library call: keep the log to
-  what matters, give the flags the script's own defaults, run, and print a
+  Every script does the same around its library call: keep the log to what
+  matters, give the flags the script's own defaults, run, and print a
   bad-input error as one paragraph naming the flag (exit status 1).
 
   Args:
     program: the script's name, which starts its messages.
-    run: `run(flag_values)` or, with takes_arguments, `run(flag_values,
-      arguments)`: the script's library call.
+    run: the script's library call, `run(flag_values)`; with
+      takes_arguments `run(flag_values, arguments)`; with stop_handling it
+      also gets `stop_signals=` the entered `preemption.StopSignals`.
     flag_names: {parameter name: flag name} where the two differ.
     takes_arguments: whether positional command-line arguments go to `run`;
       otherwise any is a usage error.
+    stop_handling: a `script_utils.StopHandling` for scripts that save their work and
+      exit on SIGINT, SIGTERM or SIGHUP; its handlers are installed before
+      `run` starts.
   """
 
   def main(argv=None):
@@ -530,10 +535,15 @@ def script_main(program, run, flag_names=None, takes_arguments=False):
                            'value form).' % ' '.join(arguments))
     logs.quiet_logging(flags.FLAGS.verbosity)
     use_script_defaults(program)
-    call = (lambda: run(flags.FLAGS, arguments)) if takes_arguments else (
-        lambda: run(flags.FLAGS))
-    # Nothing is returned: app.run exits with main's return value, so a
-    # result object would turn a success into exit status 1 (or its number).
-    script_utils.run_or_exit(call, program, flag_names)
+    run_arguments = [flags.FLAGS] + ([arguments] if takes_arguments else [])
+    if stop_handling is None:
+      # Nothing is returned: app.run exits with main's return value, so a
+      # result object would turn a success into exit status 1 (or its
+      # number).
+      script_utils.run_or_exit(lambda: run(*run_arguments), program,
+                               flag_names)
+    else:
+      script_utils.run_stoppable(program, lambda **kwargs: run(
+          *run_arguments, **kwargs), flag_names, stop_handling)
 
   return main

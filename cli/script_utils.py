@@ -8,21 +8,26 @@ instead of a traceback:
     def main(_):
       script_utils.run_or_exit(lambda: train(FLAGS), PROGRAM)
 
-Library messages name parameters with `param_refs.ref`; here, and only
-here, those names become flags (`learning_rate` -> `--learning_rate`), in
-printed errors and, while `run_or_exit` runs, in log lines. A script whose
-flag has another name than the library's parameter passes `flag_names`.
+Library messages name parameters in backquotes (`param_refs.ref`); here,
+and only here, those names become flags ("`learning_rate`" ->
+"--learning_rate"), in printed errors and, while `run_or_exit` runs, in log
+lines. A script whose flag has another name than the library's parameter
+passes `flag_names`.
 """
 
 
 import contextlib
+import logging as std_logging
 import sys
 import textwrap
+import typing
 
+from absl import flags
 from absl import logging
 
 from core import errors
 from core import param_refs
+from training import preemption
 
 
 def help_exits_with_success():
@@ -58,7 +63,7 @@ help_exits_with_success()
 class ScriptError(errors.InputError):
   """Bad command-line input; the message names the flag and the fix.
 
-  Its `str()` spells parameter marks as flags: this is the error of a
+  Its `str()` spells backquoted names as flags: this is the error of a
   command line, raised by the scripts (or by `command_line_errors`).
   """
 
@@ -67,7 +72,7 @@ class ScriptError(errors.InputError):
     self.flag_names = flag_names
 
   def __str__(self):
-    return as_command_line(self.marked_message(), self.flag_names)
+    return as_command_line(errors.marked(self), self.flag_names)
 
 
 def flag_spelling(flag_names=None):
@@ -84,12 +89,12 @@ def as_command_line(message, flag_names=None):
   """`message` (text or exception) with its parameter names spelled as flags.
 
   Args:
-    message: a string, or an exception whose message may hold marks.
+    message: a string, or an exception; its backquoted names become flags.
     flag_names: {parameter name: flag name} where the two differ.
   """
   if isinstance(message, ScriptError) and message.flag_names:
     flag_names = dict(message.flag_names, **(flag_names or {}))
-  text = message if isinstance(message, str) else param_refs.marked(message)
+  text = message if isinstance(message, str) else errors.marked(message)
   return param_refs.spell(text, flag_spelling(flag_names))
 
 
@@ -101,7 +106,8 @@ def run_or_exit(fn, program, flag_names=None):
     program: the script's name, which starts the message.
     flag_names: {parameter name: flag name} where the two differ.
   """
-  previous = param_refs.set_log_spelling(flag_spelling(flag_names))
+  log_spelling = _LogFlagSpelling(flag_spelling(flag_names))
+  logging.get_absl_logger().addFilter(log_spelling)
   try:
     return fn()
   except errors.InputError as e:
@@ -109,7 +115,24 @@ def run_or_exit(fn, program, flag_names=None):
     print_error(program, e, flag_names)
     sys.exit(1)
   finally:
-    param_refs.set_log_spelling(previous)
+    logging.get_absl_logger().removeFilter(log_spelling)
+
+
+class _LogFlagSpelling(std_logging.Filter):
+  """Spells the backquoted names of absl log records as flags."""
+
+  def __init__(self, spelling):
+    super(_LogFlagSpelling, self).__init__()
+    self._spelling = spelling
+
+  def filter(self, record):
+    try:
+      message = record.getMessage()
+    except Exception:  # pylint: disable=broad-except
+      return True  # The handler reports the bad record as it would anyway.
+    if '`' in message:
+      record.msg, record.args = param_refs.spell(message, self._spelling), ()
+    return True
 
 
 def print_error(program, message, flag_names=None):
@@ -140,7 +163,7 @@ def command_line_errors(flag_names=None):
   """Inside the block, a library `InputError` becomes a `ScriptError`.
 
   The library's error stays reachable as the new error's `__cause__`; the
-  new one keeps its parameter marks and spells them as flags.
+  new one keeps its backquoted names and spells them as flags.
 
   Args:
     flag_names: {parameter name: flag name} where the two differ.
@@ -150,4 +173,36 @@ def command_line_errors(flag_names=None):
   except ScriptError:
     raise
   except errors.InputError as e:
-    raise ScriptError(param_refs.marked(e), flag_names) from e
+    raise ScriptError(errors.marked(e), flag_names) from e
+
+
+class StopHandling(typing.NamedTuple):
+  """How `script_main` runs a script that stops cleanly on a signal.
+
+  signals: `signals(flag_values)`, a `preemption.StopSignals` not entered
+    yet (it may raise `InputError` for a bad grace period).
+  stopped_line: `stopped_line(stop_signals, result)`, the log line after a
+    stop; the script then exits with 128 + the signal's number.
+  """
+  signals: typing.Callable
+  stopped_line: typing.Callable
+
+
+def run_stoppable(program, run, flag_names, stop_handling):
+  """`run_or_exit(run)` with stop-signal handlers; exits 128 + signal if
+  stopped.
+
+  Args:
+    program: the script's name, which starts the message.
+    run: `run(stop_signals=...)`, given the entered `StopSignals`.
+    flag_names: {parameter name: flag name} where the two differ.
+    stop_handling: a `StopHandling`.
+  """
+  stop_signals = run_or_exit(
+      lambda: stop_handling.signals(flags.FLAGS), program, flag_names)
+  with stop_signals as stop:
+    result = run_or_exit(
+        lambda: run(stop_signals=stop), program, flag_names)
+  if stop.signum is not None:
+    logging.info('%s', stop_handling.stopped_line(stop, result))
+    sys.exit(preemption.exit_status(stop.signum))

@@ -35,7 +35,7 @@ from PIL import Image
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from datasets import atomic_files
+from core import atomic_files
 from datasets import dataset_errors
 from datasets import downloads
 from datasets import example_codecs
@@ -335,7 +335,7 @@ def convert_split(dataset_dir, coco_dir, split_name,
   image_dir = coco_image_dir(coco_dir, split_name)
   check_images_present(images, image_dir)
   os.makedirs(dataset_dir, exist_ok=True)
-  with atomic_files.disk_full_explained(dataset_dir):
+  with dataset_errors.disk_full_explained(dataset_dir):
     _write_vww_annotations(vww_annotation_path(dataset_dir, split_name),
                            coco, foreground_id, relabelled)
   del coco, relabelled  # The records need only `images`.

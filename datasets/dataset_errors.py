@@ -8,22 +8,24 @@ plain names, and the entry scripts spell them as flags.
 """
 
 
+import contextlib
 import os
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from core import param_refs
+from core import atomic_files
+from core import errors
 
-# Marks a parameter name in a message; the scripts spell it as a flag.
-ref = param_refs.ref
+# Names a parameter in a message; the scripts spell it as a flag.
+ref = errors.ref
 
 # What a user runs to (re-)create a dataset; messages fill in both `%s`.
 CONVERT_COMMAND = ('python download_and_convert_data.py --dataset_name=%s '
                    '--dataset_dir=%s')
 
 
-class DatasetError(param_refs.MessageWithRefs, ValueError):
+class DatasetError(errors.LibraryError):
   """Base class of the bad-data errors raised by this package."""
 
 
@@ -91,6 +93,19 @@ class DiskFullError(DatasetError):
 
   def __reduce__(self):
     return (DiskFullError, (self.directory, self.cause))
+
+
+@contextlib.contextmanager
+def disk_full_explained(directory):
+  """Turns a full-disk error inside the block into DiskFullError(directory)."""
+  try:
+    yield
+  except DiskFullError:
+    raise
+  except Exception as error:  # pylint: disable=broad-except
+    if atomic_files.is_disk_full(error):
+      raise DiskFullError(directory, error)
+    raise
 
 
 class CorruptShardError(tf.errors.DataLossError):

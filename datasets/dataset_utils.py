@@ -8,7 +8,7 @@ imports the modules below directly:
 * `downloads`: downloads and checksums;
 * `safe_unpack`: tar extraction and unpickling of untrusted files;
 * `image_files`: image files to storable bytes;
-* `atomic_files`: crash-safe single files;
+* `core.atomic_files`: crash-safe single files;
 * `sharded_writer`: crash-safe sharded TFRecords and their manifests;
 * `tfrecord_checks`: naming the damaged shard;
 * `dataset_errors`: the exceptions.
@@ -16,9 +16,9 @@ imports the modules below directly:
 
 
 # pylint: disable=unused-import
-from datasets.atomic_files import atomic_write
-from datasets.atomic_files import commit_file
-from datasets.atomic_files import remove_stale_temporaries
+from core.atomic_files import atomic_write
+from core.atomic_files import commit_file
+from core.atomic_files import remove_stale_temporaries
 from datasets.dataset_errors import ChecksumError
 from datasets.dataset_errors import CONVERT_COMMAND
 from datasets.dataset_errors import CorruptShardError

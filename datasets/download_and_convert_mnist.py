@@ -123,7 +123,7 @@ def run(dataset_dir, source_dir=None, checksum=OFFICIAL, num_workers=None,
   if checksum not in (OFFICIAL, None):
     raise dataset_errors.SettingError(
         'MNIST has four files with published checksums; %s may only be '
-        '`none` to skip them.' % dataset_errors.ref('checksum'))
+        '"none" to skip them.' % dataset_errors.ref('checksum'))
   source_dir = source_dir or dataset_dir
   os.makedirs(dataset_dir, exist_ok=True)
   for split_files in FILES.values():

@@ -7,7 +7,7 @@ import time
 
 from absl import logging
 
-from datasets import atomic_files
+from core import atomic_files
 from datasets import dataset_errors
 from datasets import safe_unpack
 

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-from datasets import atomic_files
+from core import atomic_files
 from datasets import generate_shapes
 
 PERSON_ID = 1

@@ -6,7 +6,7 @@ import os
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from datasets import atomic_files
+from core import atomic_files
 from datasets import dataset_errors
 
 LABELS_FILENAME = 'labels.txt'
@@ -23,7 +23,7 @@ def write_label_file(labels_to_class_names, dataset_dir,
   """
   lines = ''.join('%d:%s\n' % (label, labels_to_class_names[label])
                   for label in sorted(labels_to_class_names))
-  with atomic_files.disk_full_explained(dataset_dir):
+  with dataset_errors.disk_full_explained(dataset_dir):
     with atomic_files.atomic_write(os.path.join(dataset_dir, filename)) as f:
       f.write(lines.encode('utf-8'))
 

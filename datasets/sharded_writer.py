@@ -18,7 +18,7 @@ from absl import logging
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
-from datasets import atomic_files
+from core import atomic_files
 from datasets import conversion_progress
 from datasets import dataset_errors
 
@@ -219,7 +219,7 @@ def write_split(dataset_dir, dataset_name, split_name, items, example_fn,
     raise dataset_errors.DatasetError(
         'No examples to write for %s split %r.' % (dataset_name, split_name))
   os.makedirs(dataset_dir, exist_ok=True)
-  with atomic_files.disk_full_explained(dataset_dir):
+  with dataset_errors.disk_full_explained(dataset_dir):
     plan = _plan(dataset_dir, dataset_name, split_name, items, num_shards,
                  plan_info, shard_name_fn, round_robin)
     old = read_manifest(dataset_dir, dataset_name, split_name)

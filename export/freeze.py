@@ -8,7 +8,7 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 from google.protobuf import text_format
 
-from datasets import dataset_utils
+from core import atomic_files
 from core import errors
 from export import graph_rewrites
 from export import inference_graph
@@ -106,8 +106,7 @@ def write_bytes(data, output_file, setting_name='output_file'):
     directory = os.path.dirname(os.path.abspath(output_file))
     if not os.path.isdir(directory):
       os.makedirs(directory)
-    with dataset_utils.atomic_write(output_file) as f:
-      f.write(data)
+    atomic_files.write_atomically(output_file, data)
   except (IOError, OSError) as e:
     raise ExportError('Cannot write %s=%s: %s. Choose a writable path.' %
                       (ref(setting_name), output_file, e))

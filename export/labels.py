@@ -9,8 +9,9 @@ background line) is recognized, and output 0 is named "background".
 
 import os
 
-from datasets import dataset_utils
+from core import atomic_files
 from core import errors
+from datasets import dataset_utils
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
@@ -89,11 +90,9 @@ def copy_labels_beside(output_path, dataset_dir=None, model_path=None):
                         LABELS_FILENAME)
   if os.path.realpath(source) == os.path.realpath(target):
     return None
-  # Imported here: the training package pulls in TensorFlow.
-  from training import checkpoint_saving  # pylint: disable=g-import-not-at-top
   try:
     with open(source, 'rb') as f:
-      checkpoint_saving.write_atomically(target, f.read())
+      atomic_files.write_atomically(target, f.read())
   except (IOError, OSError) as e:
     raise LabelsError('Cannot copy %s beside %s: %s' % (source, output_path,
                                                          e))

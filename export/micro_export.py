@@ -8,7 +8,7 @@ result is written as a .tflite file or as C source (`export.c_array`).
 import contextlib
 import os
 
-from datasets import atomic_files
+from core import atomic_files
 from export import c_array
 from export import freeze
 

@@ -89,12 +89,7 @@ common_flags.register_script_flags(define_flags, PROGRAM, __name__)
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('Unexpected arguments: %s.' % ' '.join(argv[1:]))
-  logs.quiet_logging(FLAGS.verbosity)
-  common_flags.use_script_defaults(PROGRAM)
-  script_utils.run_or_exit(lambda: run(FLAGS), PROGRAM)
+main = common_flags.script_main(PROGRAM, run)
 
 
 if __name__ == '__main__':

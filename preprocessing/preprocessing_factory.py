@@ -8,6 +8,7 @@ is always prepared the same way for a given model.
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 
 from nets import nets_factory
+from core import errors
 from core import param_refs
 from preprocessing import cifarnet_preprocessing
 from preprocessing import inception_preprocessing
@@ -25,7 +26,7 @@ _PREPROCESSING_MODULES = dict(
     **_MODULES_BY_NAME)
 
 
-class UnknownPreprocessingError(param_refs.MessageWithRefs, ValueError):
+class UnknownPreprocessingError(errors.LibraryError):
   """No preprocessing has the name asked for."""
 
 

@@ -2,9 +2,11 @@
 saver, from one conversion of the graph; the weight check per device."""
 
 
+import errno
 import glob
 import os
 import re
+import types
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from tensorflow.core.protobuf import control_flow_pb2
 
 from training import checkpoint_saving
 from training import hooks
+from training import trainer
 
 
 def _train_tiny_model(train_dir, steps, saving=checkpoint_saving):
@@ -154,9 +157,21 @@ def test_finiteness_checks_cover_every_float_dtype_and_device(broken,
 
 def test_a_failed_write_leaves_no_file_behind(tmp_path, monkeypatch):
   def no_room(*unused_args, **unused_kwargs):
-    raise tf.errors.ResourceExhaustedError(None, None, 'No space left')
+    raise OSError(errno.ENOSPC, 'No space left on device')
 
-  monkeypatch.setattr(tf.io.gfile, 'rename', no_room)
-  with pytest.raises(tf.errors.ResourceExhaustedError):
+  monkeypatch.setattr(os, 'replace', no_room)
+  with pytest.raises(OSError):
     checkpoint_saving.write_text_graph(tf.GraphDef(), str(tmp_path))
   assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_full_disk_in_the_savers_own_writes_is_explained(tmp_path):
+  # The saver writes .meta and graph.pbtxt itself (core.atomic_files), so a
+  # full disk there is an OSError, not TensorFlow's OpError.
+  config = types.SimpleNamespace(train_dir=str(tmp_path))
+  explained = trainer._stopped_error(  # pylint: disable=protected-access
+      OSError(errno.EFBIG, 'File too large'), config, ())
+  assert isinstance(explained, trainer.TrainingError)
+  assert 'file too large' in str(explained)
+  assert trainer._stopped_error(  # pylint: disable=protected-access
+      OSError(errno.EACCES, 'Permission denied'), config, ()) is None

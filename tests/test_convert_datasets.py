@@ -529,8 +529,9 @@ def test_command_line_reports_bad_archive_in_one_paragraph(
   result = subprocess.run(command, env=script_env, capture_output=True,
                           text=True, timeout=120)
   assert result.returncode == 1
-  assert 'Checksum mismatch for %s' % archive in result.stderr.replace(
-      '\n', ' ')
+  # One wrapped paragraph, continuation lines indented as every script's.
+  assert 'Checksum mismatch for %s' % archive in ' '.join(
+      result.stderr.split())
   assert 'Traceback' not in result.stderr
   assert not _tfrecords(out)
   # The same archive, trusted explicitly, converts.

@@ -2,6 +2,7 @@
 checkpoint in order on request, deleted checkpoints skipped, metrics.json
 written atomically."""
 
+import errno
 import json
 import logging
 import os
@@ -63,7 +64,7 @@ def test_newest_checkpoint_first_and_the_skipped_ones_named(
     results = _watch(data_dir, train_dir, str(tmp_path))
   assert _steps(results) == [3]
   assert ('skipped 3 older one(s) not evaluated yet: model.ckpt-0, '
-          'model.ckpt-1, model.ckpt-2 (eval_every_checkpoint scores each)'
+          'model.ckpt-1, model.ckpt-2 (`eval_every_checkpoint` scores each)'
           in caplog.text)  # (The script spells it --eval_every_checkpoint.)
 
 
@@ -121,9 +122,9 @@ def test_metrics_json_is_replaced_whole_or_not_at_all(trained, tmp_path,
     before = f.read()
 
   def failing_rename(*unused_args, **unused_kwargs):
-    raise tf.errors.ResourceExhaustedError(None, None, 'disk full')
+    raise OSError(errno.ENOSPC, 'No space left on device')
 
-  monkeypatch.setattr(tf.io.gfile, 'rename', failing_rename)
+  monkeypatch.setattr(os, 'replace', failing_rename)
   with pytest.raises(Exception):
     _watch(data_dir, train_dir, eval_dir, '--eval_every_checkpoint')
   with open(metrics) as f:

@@ -257,6 +257,12 @@ def test_every_name_has_a_complete_record():
     assert record.batch_norm_decay_keyword in ('batch_norm_decay', 'bn_decay')
     assert record.preprocessing in preprocessing_factory.preprocessing_names()
     assert record.scope.startswith('Mobilenet'), name
+    assert sorted(record.backbone_end_points) == [16, 32], name
+    assert all(isinstance(point, str) and point
+               for point in record.backbone_end_points.values()), name
+    missing = [field for field in record._fields
+               if getattr(record, field) is None]
+    assert not missing, (name, missing)
     assert record.default_image_size == (
         nets_factory.get_network_fn(name, 10).default_image_size), name
     assert preprocessing_factory.get_preprocessing(name) is not None
@@ -271,3 +277,34 @@ def test_end_points_carry_the_records_scope():
       scope = nets_factory.network_record(name).scope
       assert all(point.name.startswith(scope) for point in end_points.values()
                  if hasattr(point, 'name')), name
+
+
+# The quick tier builds the smallest network of V1, V2, V3 and V4; the
+# slow tier every other one.
+BACKBONE_QUICK = ('mobilenet_v1_025', 'mobilenet_v2_035', 'mobilenet_v3_small',
+                  'mobilenet_v4_conv_small')
+
+
+def _check_backbone_end_points(name):
+  size = 64  # A multiple of 32: each stride divides it exactly.
+  record = nets_factory.network_record(name)
+  with tf.Graph().as_default():
+    images = tf.placeholder(tf.float32, [1, size, size, 3])
+    _, end_points = nets_factory.get_network_fn(name, 5)(
+        images, depth_multiplier=0.35 if 'v4' not in name else 1.0)
+  for stride, point in record.backbone_end_points.items():
+    assert point in end_points, (name, point)
+    height, width = end_points[point].get_shape().as_list()[1:3]
+    assert (height, width) == (size // stride, size // stride), (
+        name, point, stride)
+
+
+@pytest.mark.parametrize('name', BACKBONE_QUICK)
+def test_backbone_end_points_exist_at_their_strides(name):
+  _check_backbone_end_points(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(set(ALL_NAMES) - set(BACKBONE_QUICK)))
+def test_backbone_end_points_of_every_other_network(name):
+  _check_backbone_end_points(name)

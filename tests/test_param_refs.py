@@ -1,9 +1,10 @@
 """Library messages name parameters; only the entry scripts spell flags.
 
-Library code marks the parameters a message is about with `ref`
-(`core/param_refs.py`): `str()` of the error shows plain names, and the
-scripts (`cli/script_utils.py`) show `--flags`. The source scan below
-keeps command-line spellings out of the library packages.
+Library code names the parameters a message is about with `ref`, in
+backquotes (`core/param_refs.py`): `str()` of the error shows plain names,
+and the scripts (`cli/script_utils.py`) show `--flags`. The source scans
+below keep command-line spellings out of the library packages, and
+backquoted names that do not come from `ref`.
 """
 
 
@@ -28,8 +29,8 @@ from training import optimizers
 from tests import test_export_lib as lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIBRARY_PACKAGES = ('training', 'export', 'datasets', 'deployment', 'nets',
-                    'preprocessing')
+LIBRARY_PACKAGES = ('core', 'training', 'export', 'datasets', 'deployment',
+                    'nets', 'preprocessing', 'weights')
 
 # `--name`, `--%s` or a bare `--` that a name is appended to, not `---`.
 FLAG_SPELLING = re.compile(r'(?<![\w-])--(?:[A-Za-z_%{]|$)')
@@ -89,21 +90,33 @@ def _string_value(node):
   return None
 
 
-def flag_spellings(relative, source):
-  """(line, literal) of each non-docstring literal that spells a flag."""
+def _message_literals(relative, source):
+  """(line, text) of each string literal that is not a docstring."""
   tree = ast.parse(source, relative)
   docstrings = _docstring_nodes(tree)
-  hits = []
   for node in ast.walk(tree):
     text = _string_value(node)
-    if text is None or id(node) in docstrings:
-      continue
-    if FLAG_SPELLING.search(text) and (relative, text) not in ALLOWED_LITERALS:
-      hits.append((node.lineno, text))
-  return hits
+    if text is not None and id(node) not in docstrings:
+      yield node.lineno, text
 
 
-def test_library_literals_name_no_flags():
+def flag_spellings(relative, source):
+  """(line, literal) of each non-docstring literal that spells a flag."""
+  return [(line, text) for line, text in _message_literals(relative, source)
+          if FLAG_SPELLING.search(text)
+          and (relative, text) not in ALLOWED_LITERALS]
+
+
+def backquoted_names(relative, source):
+  """(line, literal) of each non-docstring literal holding `a_name`.
+
+  Scripts would print such a word as a flag; only `ref` writes them.
+  """
+  return [(line, text) for line, text in _message_literals(relative, source)
+          if param_refs.names_in(text)]
+
+
+def _scan_library(find):
   found = []
   for relative, path in _library_files():
     if relative in ALLOWED_FILES:
@@ -111,13 +124,26 @@ def test_library_literals_name_no_flags():
     with io.open(path, encoding='utf-8') as f:
       source = f.read()
     found += ['%s:%d: %r' % (relative, line, text)
-              for line, text in flag_spellings(relative, source)]
+              for line, text in find(relative, source)]
+  return found
+
+
+def test_library_literals_name_no_flags():
+  found = _scan_library(flag_spellings)
   assert not found, (
       'Library code spells command-line flags; name the parameter with '
       'errors.ref / param_refs.ref instead:\n' + '\n'.join(found))
 
 
-def test_the_scan_finds_flag_spellings_and_skips_docstrings():
+def test_library_literals_backquote_no_names():
+  found = _scan_library(backquoted_names)
+  assert not found, (
+      'A backquoted name in a library message is printed as a flag by the '
+      'scripts; use errors.ref for a parameter, other quotes for anything '
+      'else:\n' + '\n'.join(found))
+
+
+def test_the_scans_find_flags_and_names_and_skip_docstrings():
   source = ('"""Module doc: --learning_rate is fine here."""\n'
             'def f():\n'
             '  """Function doc --train_dir."""\n'
@@ -127,6 +153,10 @@ def test_the_scan_finds_flag_spellings_and_skips_docstrings():
             'C = "a ---- separator, x--y and -- alone"\n')
   lines = sorted(line for line, _ in flag_spellings('example.py', source))
   assert lines == [4, 5, 6]
+  source = ('"""Doc: the `checkpoint` file."""\n'
+            'A = "no `checkpoint` file"\n'
+            'B = "run `make venv` or `tf.Graph`"\n')
+  assert [line for line, _ in backquoted_names('example.py', source)] == [2]
 
 
 def test_str_shows_names_and_scripts_show_flags():
@@ -137,16 +167,20 @@ def test_str_shows_names_and_scripts_show_flags():
           '--learning_rate=5 is bad; lower --x.')
   assert (script_utils.as_command_line(error, {'x': 'other'}) ==
           '--learning_rate=5 is bad; lower --other.')
-  assert str(script_utils.ScriptError(param_refs.marked(error))) == (
+  assert errors.marked(error) == '`learning_rate`=5 is bad; lower `x`.'
+  assert str(script_utils.ScriptError(errors.marked(error))) == (
       '--learning_rate=5 is bad; lower --x.')
-  assert param_refs.names_in(param_refs.marked(error)) == ['learning_rate',
-                                                            'x']
+  assert param_refs.names_in(errors.marked(error)) == ['learning_rate', 'x']
 
 
 def test_values_are_never_taken_for_marks():
   # A value with `--` or names in it stays exactly as given.
   error = errors.InputError('%s missing' % errors.ref('path', '/a--b/x_y'))
   assert script_utils.as_command_line(error) == '--path=/a--b/x_y missing'
+  # Backquoted text that is no identifier is not a name.
+  text = 'run `make venv` or pass `tf.Graph`; %s' % errors.ref('x')
+  assert script_utils.as_command_line(text) == (
+      'run `make venv` or pass `tf.Graph`; --x')
   with pytest.raises(ValueError):
     errors.ref('--learning_rate')
 
@@ -164,7 +198,7 @@ def test_wrapped_errors_keep_their_marks():
       raise outer
 
 
-def test_library_log_lines_are_plain_unless_a_script_runs():
+def test_library_log_lines_spell_flags_only_while_a_script_runs():
   messages = []
 
   class Collect(std_logging.Handler):
@@ -184,8 +218,8 @@ def test_library_log_lines_are_plain_unless_a_script_runs():
     logging.warning('after (%s).', errors.ref('ps_timeout_secs'))
   finally:
     logger.removeHandler(handler)
-  assert messages == ['waiting (ps_timeout_secs).', 'waiting (--ps_wait).',
-                      'after (ps_timeout_secs).']
+  assert messages == ['waiting (`ps_timeout_secs`).', 'waiting (--ps_wait).',
+                      'after (`ps_timeout_secs`).']
 
 
 def test_run_or_exit_prints_a_library_error_with_the_flag(capsys):
@@ -200,7 +234,7 @@ def test_run_or_exit_prints_a_library_error_with_the_flag(capsys):
   stderr = capsys.readouterr().err
   assert 'train_image_classifier: error: --optimizer=no_such_optimizer' in (
       stderr)
-  assert '\x1e' not in stderr and '\x1f' not in stderr
+  assert '`' not in stderr
 
 
 def test_export_tflite_names_its_own_flag_for_a_library_parameter(tmp_path):

@@ -550,7 +550,7 @@ def _config_warnings(shapes_dir, train_dir, *flags):
 def test_quantize_delay_beyond_the_last_step_warns(shapes_dir, tmp_path):
   log = _config_warnings(shapes_dir, str(tmp_path / 'q'),
                          '--max_number_of_steps=5', '--quantize_delay=6')
-  assert 'quantize_delay=6 is larger than max_number_of_steps=5' in log
+  assert '`quantize_delay`=6 is larger than `max_number_of_steps`=5' in log
   log = _config_warnings(shapes_dir, str(tmp_path / 'q'),
                          '--max_number_of_steps=5', '--quantize_delay=5')
   assert 'quantize_delay' not in log

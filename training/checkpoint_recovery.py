@@ -23,6 +23,7 @@ import re
 
 from absl import logging
 
+from core import atomic_files
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
@@ -34,11 +35,14 @@ UNREADABLE_DIR = 'unreadable_checkpoints'
 #   <prefix>.index.tempstate<n>, <prefix>.data-...tempstate<n>
 #     (the checkpoint bundle writer);
 #   checkpoint.tmp<uuid hex>, <prefix>.meta.tmp<uuid hex>,
-#   graph.pbtxt.tmp<uuid hex> (file_io.atomic_write_string_to_file).
+#   graph.pbtxt.tmp<uuid hex> (file_io.atomic_write_string_to_file);
+# and by this project's saver (checkpoint_saving, core.atomic_files):
+#   .graph.pbtxt.tmp-<hex>, .<prefix>.meta.tmp-<hex>.
 _LEFTOVER_PATTERNS = (
     re.compile(r'^.+\.(index|data-\d+-of-\d+)\.tempstate\d+$'),
     re.compile(r'^(%s|graph\.pbtxt|.+\.meta)\.tmp[0-9a-f]{32}$' %
                STATE_FILE),
+    atomic_files.temporary_pattern(r'graph\.pbtxt|.+\.meta'),
 )
 _STEP_SUFFIX = re.compile(r'-(\d+)$')
 

@@ -13,31 +13,12 @@ the events file.
 
 
 import os
-import uuid
 
+from core import atomic_files
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
 GRAPH_TEXT_FILE = 'graph.pbtxt'
-
-
-def write_atomically(path, data):
-  """Writes `data` (bytes or str) to `path` under a temporary name first,
-  removing that file again if the write fails (as TensorFlow's writers do).
-
-  The temporary name, `<path>.tmp<32 hex digits>`, is the one TensorFlow's
-  own writers use, so `checkpoint_recovery` clears leftovers of either.
-  """
-  temporary = '%s.tmp%s' % (path, uuid.uuid4().hex)
-  mode = 'wb' if isinstance(data, bytes) else 'w'
-  try:
-    with tf.io.gfile.GFile(temporary, mode) as f:
-      f.write(data)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
-  except BaseException:  # A failed write (a full disk) leaves no file.
-    if tf.io.gfile.exists(temporary):
-      tf.io.gfile.remove(temporary)
-    raise
 
 
 def write_text_graph(graph_def, directory, name=GRAPH_TEXT_FILE):
@@ -48,7 +29,7 @@ def write_text_graph(graph_def, directory, name=GRAPH_TEXT_FILE):
   """
   tf.io.gfile.makedirs(directory)
   path = os.path.join(directory, name)
-  write_atomically(path, str(graph_def))
+  atomic_files.write_atomically(path, str(graph_def))
   return path
 
 
@@ -79,7 +60,7 @@ class Saver(tf.train.Saver):
       cache = (graph, key, meta_graph_def,
                meta_graph_def.SerializeToString(deterministic=True))
       self._meta_graph_cache = cache
-    write_atomically(filename, cache[3])
+    atomic_files.write_atomically(filename, cache[3])
     return cache[2]
 
 

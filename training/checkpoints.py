@@ -50,7 +50,7 @@ def resolve_checkpoint(path, setting_name='checkpoint_path'):
     if newest:
       return newest
     raise CheckpointError(
-        '%s=%s is a directory without a checkpoint (no `checkpoint` file '
+        '%s=%s is a directory without a checkpoint (no "checkpoint" file '
         'naming an existing one). Pass a checkpoint prefix such as '
         'DIR/model.ckpt-1000, or the train_dir of a run that saved one.' %
         (ref(setting_name), path))

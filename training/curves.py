@@ -17,8 +17,8 @@ import logging
 import os
 import re
 
+from core import atomic_files
 from core import errors
-from training import checkpoint_saving
 
 # Marks a parameter name in a message; the scripts spell it as a flag.
 ref = errors.ref
@@ -143,7 +143,7 @@ def write_plot(curves, output_file, title=None):
   try:
     if directory:
       os.makedirs(directory, exist_ok=True)
-    checkpoint_saving.write_atomically(output_file, data.getvalue())
+    atomic_files.write_atomically(output_file, data.getvalue())
   except Exception as e:  # pylint: disable=broad-except
     raise CurvesError('Cannot write %s: %s' %
                       (ref('output_file', output_file),

@@ -23,10 +23,10 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
-from datasets import conversion_progress
+from core import atomic_files
 from core import errors
+from datasets import conversion_progress
 from training import checkpoint_recovery
-from training import checkpoint_saving
 from training import checkpoint_watch
 from training import checkpoints
 from training import model_inputs
@@ -172,7 +172,7 @@ def _step_of(checkpoint, session, global_step, restored_step):
 
 def _write_json(path, data):
   """Writes `data` as JSON at `path` atomically (temporary file, rename)."""
-  checkpoint_saving.write_atomically(
+  atomic_files.write_atomically(
       path, json.dumps(data, indent=2, sort_keys=True) + '\n')
 
 

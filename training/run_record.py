@@ -16,9 +16,9 @@ Checkpoints without a record keep working: `find_record` returns None.
 
 import json
 import os
-import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from core import atomic_files
 from core import errors
 
 RECORD_FILENAME = 'training_record.json'
@@ -115,14 +115,6 @@ def record_path(train_dir):
   return os.path.join(train_dir, RECORD_FILENAME)
 
 
-def _umask():
-  # type: () -> int
-  """The process's umask (reading it means setting it; put back at once)."""
-  mask = os.umask(0o022)
-  os.umask(mask)
-  return mask
-
-
 def write_record(train_dir, record):
   # type: (str, Mapping[str, Any]) -> str
   """Writes `record` into `train_dir` atomically; returns the file's path.
@@ -136,16 +128,8 @@ def write_record(train_dir, record):
   content['format_version'] = FORMAT_VERSION
   try:
     os.makedirs(train_dir, exist_ok=True)
-    # A crash mid-write must not leave a half record: write, then rename.
-    handle, temporary = tempfile.mkstemp(prefix='.' + RECORD_FILENAME,
-                                         dir=train_dir)
-    # mkstemp makes the file private (0600); a record is read by whoever
-    # reads the model, so it gets the mode of any other new file.
-    os.chmod(temporary, 0o666 & ~_umask())
-    with os.fdopen(handle, 'w') as f:
-      json.dump(content, f, indent=2, sort_keys=True)
-      f.write('\n')
-    os.replace(temporary, path)
+    atomic_files.write_atomically(
+        path, json.dumps(content, indent=2, sort_keys=True) + '\n')
   except OSError as e:
     raise RecordError('cannot write %s: %s' % (path, e))
   return path

@@ -210,8 +210,11 @@ def make_hooks(config, graph, scaffold, is_chief, loss_upper_bound=None):
 
 def _stopped_error(error, config, ps_hosts):
   """The `TrainingError` that explains an OpError ending the run, or None."""
+  # TensorFlow's writers raise an OpError; the saver's own .meta and
+  # graph.pbtxt writes (core.atomic_files) an OSError.
+  text = error.message if isinstance(error, tf.errors.OpError) else str(error)
   full = [m for m in ('No space left on device', 'File too large')
-          if m in error.message]
+          if m in text]
   if full:  # ENOSPC, or EFBIG from a file-size limit or quota.
     return TrainingError(
         'Writing to %s failed: %s (no space left for the '
@@ -259,7 +262,7 @@ def run_steps(config, graph, session_creator, hooks, ps_hosts=()):
                                      stop_grace_period_secs=2) as session:
         while not session.should_stop():
           session.run(graph.train_tensor)
-  except tf.errors.OpError as e:
+  except (tf.errors.OpError, OSError) as e:
     explained = _stopped_error(e, config, ps_hosts)
     if explained is None:
       raise

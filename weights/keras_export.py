@@ -12,10 +12,10 @@ MobileNetV3 is built with include_preprocessing=False for that reason.
 
 import os
 import re
-import tempfile
 
 import numpy as np
 
+from core import atomic_files
 from core import errors
 from nets import nets_factory
 from weights import layers as layers_lib
@@ -164,16 +164,7 @@ def check_output(path):
 def save_model(model, path):
   """Saves `model` to `path` (.keras or .h5) under a temporary name first."""
   check_output(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  handle, temporary = tempfile.mkstemp(
-      prefix='.' + os.path.basename(path), suffix=os.path.splitext(path)[1],
-      dir=directory)
-  os.close(handle)
-  try:
-    os.remove(temporary)  # Keras refuses to write over some existing files.
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  # Keras picks the format by the extension of the name it writes.
+  with atomic_files.atomic_path(path, os.path.splitext(path)[1]) as temporary:
     model.save(temporary)
-    os.replace(temporary, path)
-  finally:
-    if os.path.exists(temporary):
-      os.remove(temporary)
