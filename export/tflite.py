@@ -28,6 +28,7 @@ import tensorflow.compat.v1 as tf
 
 from core import errors
 from export import inference_graph
+from export import native_stderr
 
 ExportError = inference_graph.ExportError
 # Marks a parameter name in a message; the scripts spell it as a flag.
@@ -223,7 +224,9 @@ def convert(graph_def_file, quantization='none', representative_data=None,
     converter.quantized_input_stats = {
         input_name: (QAT_INPUT_MEAN, QAT_INPUT_STD)}
   try:
-    model = converter.convert()
+    with native_stderr.without_lines(native_stderr.CALIBRATION_NOTICES, fd=1):
+      with native_stderr.without_lines(native_stderr.CALIBRATION_NOTICES):
+        model = converter.convert()
   except Exception as e:  # pylint: disable=broad-except  (ConverterError)
     raise ExportError('TFLite conversion (%s) of %s failed: %s' %
                       (ref('quantization', quantization), graph_def_file,
