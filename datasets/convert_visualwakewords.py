@@ -158,10 +158,11 @@ def ensure_coco(coco_dir, urls=None):
       except (IOError, OSError) as e:
         raise dataset_errors.DatasetNotFoundError(
             'The COCO 2014 tree in %s lacks its %s (%s), and downloading %s '
-            'to %s failed (%s). Put the files there yourself (unpacked, or '
-            'the zip itself), or pass another address with %s.' %
-            (coco_dir, part, _expected_text(part), url, archive, e,
-             dataset_errors.ref(_URL_PARAMS[part])))
+            'to %s failed (%s).%s Or put the files there yourself '
+            '(unpacked, or the zip itself), or pass another address with %s.'
+            % (coco_dir, part, _expected_text(part), url, archive, e,
+               downloads.resume_note(archive),
+               dataset_errors.ref(_URL_PARAMS[part])))
     _extract_zip(archive, coco_dir)
   return missing
 
