@@ -57,6 +57,8 @@ DEFAULT_URLS = {
 _URL_PARAMS = {'train': 'coco_train_url', 'val': 'coco_validation_url',
                'annotations': 'coco_annotations_url'}
 _COCO_KEYS = ('images', 'annotations', 'categories')
+# What relabelling reads of a COCO annotation.
+_ANNOTATION_FIELDS = ('image_id', 'category_id', 'area', 'bbox')
 
 # One image of a split: everything its record needs besides the file.
 CocoImage = collections.namedtuple(
@@ -158,10 +160,11 @@ def ensure_coco(coco_dir, urls=None):
       except (IOError, OSError) as e:
         raise dataset_errors.DatasetNotFoundError(
             'The COCO 2014 tree in %s lacks its %s (%s), and downloading %s '
-            'to %s failed (%s). Put the files there yourself (unpacked, or '
-            'the zip itself), or pass another address with %s.' %
-            (coco_dir, part, _expected_text(part), url, archive, e,
-             dataset_errors.ref(_URL_PARAMS[part])))
+            'to %s failed (%s).%s Or put the files there yourself '
+            '(unpacked, or the zip itself), or pass another address with %s.'
+            % (coco_dir, part, _expected_text(part), url, archive, e,
+               downloads.resume_note(archive),
+               dataset_errors.ref(_URL_PARAMS[part])))
     _extract_zip(archive, coco_dir)
   return missing
 
@@ -172,11 +175,28 @@ def _expected_text(part):
   return '%s2014/ with the JPEG files' % part
 
 
+def _trim_annotation(obj):
+  """Keeps of an annotation only what the conversion reads.
+
+  Called by the JSON parser on every object as soon as it is built, so the
+  segmentation polygons (most of COCO's file) are freed one annotation at a
+  time instead of all being held until the end.
+  """
+  if 'category_id' in obj and 'image_id' in obj:
+    return {key: obj[key] for key in _ANNOTATION_FIELDS if key in obj}
+  return obj
+
+
 def load_coco(path):
-  """Reads a COCO instances file; refuses anything else by name."""
+  """Reads a COCO instances file; refuses anything else by name.
+
+  Annotations keep only `_ANNOTATION_FIELDS`; images and categories are
+  read whole (the intermediate file repeats them).
+  """
   try:
     with open(path, 'rb') as f:
-      data = json.loads(f.read().decode('utf-8'))
+      data = json.loads(f.read().decode('utf-8'),
+                        object_hook=_trim_annotation)
   except (IOError, OSError) as e:
     raise dataset_errors.DatasetNotFoundError(
         'Cannot read the COCO annotation file %s (%s).' % (path, e))

@@ -83,9 +83,11 @@ def write_coco(coco_dir, split_name, boxes=None, categories=None):
     images.append({'id': image_id, 'file_name': name, 'height': HEIGHT,
                    'width': WIDTH, 'license': 3, 'coco_url': 'x'})
     for category_id, bbox, area in boxes[index]:
+      x, y, w, h = bbox   # COCO's polygons: the bulk of the real file.
       annotations.append({'id': len(annotations) + 1, 'image_id': image_id,
                           'category_id': category_id, 'bbox': bbox,
-                          'area': area, 'iscrowd': 0})
+                          'area': area, 'iscrowd': 0, 'segmentation': [
+                              [x, y, x + w, y, x + w, y + h, x, y + h]]})
   coco = {'images': images, 'annotations': annotations,
           'categories': categories or CATEGORIES}
   with open(vww.coco_annotation_path(coco_dir, split_name), 'w') as f:
@@ -187,6 +189,18 @@ def test_intermediate_annotations_have_slims_layout(tmp_path):
                               {'area': 600., 'bbox': [5., 5., 20., 30.]}]}
   image_1 = str(cocos['val']['images'][1]['id'])
   assert written['annotations'][image_1] == {'label': 0, 'objects': []}
+
+
+def test_annotations_are_read_without_their_segmentation(tmp_path):
+  coco = write_coco(str(tmp_path), 'val')
+  path = vww.coco_annotation_path(str(tmp_path), 'val')
+  read = vww.load_coco(path)
+  assert read['images'] == coco['images']
+  assert read['categories'] == coco['categories']
+  assert read['annotations'] == [
+      {key: a[key] for key in ('image_id', 'category_id', 'area', 'bbox')}
+      for a in coco['annotations']]
+  assert all('segmentation' in a for a in coco['annotations'])
 
 
 def test_another_foreground_class_and_reading_through_the_factory(tmp_path):
