@@ -60,9 +60,14 @@ def temporary_pattern(name_pattern):
   return re.compile(r'^\.(%s)\.tmp-[0-9a-f]{8}(\.\w+)?$' % name_pattern)
 
 
+# Any tag after `.tmp-`: clean-up of named files also takes temporaries
+# that other writers (and earlier versions) tagged differently.
+_ANY_TEMPORARY = re.compile(r'^\.(.+)\.tmp-[0-9A-Za-z]+(\.\w+)?$')
+
+
 def temporary_of(entry):
   """The file name whose temporary `entry` is, or None for other names."""
-  match = temporary_pattern('.+').match(entry)
+  match = _ANY_TEMPORARY.match(entry)
   return match.group(1) if match else None
 
 

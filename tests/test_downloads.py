@@ -53,8 +53,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         server.drops_left -= 1
       body = body[:server.drop_after]   # Then the connection closes.
       self.close_connection = True
-    self.wfile.write(body)
+    # Counted before the write: the client may read the last byte and the
+    # test check the count before this thread runs again.
     server.bytes_sent += len(body)
+    self.wfile.write(body)
 
 
 @pytest.fixture
