@@ -5,9 +5,9 @@ leave them off (CPUs without AVX-512 VNNI/AMX). Each network family runs in
 two fresh processes, one with `TF_ENABLE_ONEDNN_OPTS=1` and one with `0`
 (on TF 1.15's Intel build: without and with `TF_DISABLE_MKL=1`), from the
 same weights: the inference outputs must agree within float rounding
-(1e-4 of the largest output; training-mode outputs and gradients do not
-yet, see the strict xfail), and the float and int8 TFLite files must be
-the same bytes.
+(1e-4 of the largest output), training-mode gradients must agree wherever
+Relu6 lets the same elements through, and the float and int8 TFLite files
+must be the same bytes.
 """
 
 import json
@@ -126,19 +126,94 @@ def test_outputs_match_with_onednn_off(model_name, tmp_path, repo_root,
   _compare(model_name, ['infer_logits'], tmp_path, repo_root, script_env)
 
 
-# Measured on an AVX2-only AMD EPYC with TF 2.21 (docs/performance.md): at
-# 96x96 in training mode the logits differ from Eigen's by 1.8e-5 of their
-# largest value (the tolerance allows 1e-5), the first layer's weight
-# gradient by 1.7e-2 and the worst layer's by 0.19; both sides are
-# deterministic; at 64x64 every gradient agrees to 1e-4. Not explained
-# yet; strict, so a fix shows up here.
+def training_gradients(image_size, out_path):
+  """V1 in training mode: every Relu6 input and every weight gradient (npz).
+
+  Called in a fresh process by the tests (the oneDNN switch is read when
+  TensorFlow loads). The Relu6 inputs tell which elements pass a gradient.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf
+  from nets import nets_factory
+  images = np.random.RandomState(0).uniform(
+      -1, 1, [_BATCH, image_size, image_size, 3])
+  with tf.Graph().as_default() as graph:
+    tf.set_random_seed(0)
+    network_fn = nets_factory.get_network_fn('mobilenet_v1', 1001,
+                                             is_training=True)
+    logits, _ = network_fn(tf.constant(images, tf.float32))
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.constant([3, 7]), logits=logits))
+    weights = [v for v in tf.trainable_variables()
+               if v.op.name.endswith('weights')]
+    fetches = {'gradient/%02d' % index: gradient for index, gradient in
+               enumerate(tf.gradients(loss, weights))}
+    relus = [op for op in graph.get_operations() if op.type == 'Relu6']
+    fetches.update({'relu6/%02d' % index: op.inputs[0]
+                    for index, op in enumerate(relus)})
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      values = sess.run(fetches)
+  np.savez(out_path, onednn=tf_compat.onednn_enabled(), **values)
+
+
+def _training_gradients(image_size, tmp_path, repo_root, script_env):
+  results = []
+  for state in ('on', 'off'):
+    path = str(tmp_path / ('gradients_%d_%s.npz' % (image_size, state)))
+    code = ('from tests.test_onednn import training_gradients; '
+            'training_gradients(%d, %r)' % (image_size, path))
+    _run(code, _switch()[state], repo_root, script_env)
+    results.append(dict(np.load(path)))
+  on, off = results
+  assert (bool(on['onednn']), bool(off['onednn'])) == (True, False)
+  return on, off
+
+
+def _gradient_error(on, off, key):
+  return np.abs(on[key] - off[key]).max() / np.abs(off[key]).max()
+
+
+def _flipped_layers(on, off):
+  """{layer index: flipped elements} where Relu6 passes a gradient on one
+  side only, after checking that each flip sits at the clip boundaries."""
+  flipped = {}
+  for key in sorted(k for k in off if k.startswith('relu6/')):
+    passes_on = (on[key] > 0) & (on[key] < 6)
+    passes_off = (off[key] > 0) & (off[key] < 6)
+    flips = passes_on != passes_off
+    if flips.any():
+      # Rounding moved the value across 0 or 6, not a different result.
+      distance = np.minimum(np.abs(off[key]), np.abs(off[key] - 6))[flips]
+      assert distance.max() <= 1e-4 * np.abs(off[key]).max(), key
+      flipped[int(key.split('/')[1])] = int(flips.sum())
+  return flipped
+
+
+# Training-mode gradients are not continuous in the activations: Relu6 passes
+# a gradient only strictly between 0 and 6. Another summation order (oneDNN
+# against Eigen) moves a pre-activation by ~1e-6 of its layer's scale, and
+# one that sits that close to 0 then passes its gradient on one side only;
+# the training-mode batch norm below it spreads that element's share over
+# its whole channel, so every earlier layer's gradient moves by percents.
+# Measured on TF 2.21 (V1, batch 2): at 96x96 three elements flip (layers
+# 10 and 11), the weight gradients below them differ by up to 0.19 of their
+# largest value, those above agree to 9e-5; at 64x64 nothing flips and
+# every gradient agrees to 1.0e-4. docs/performance.md has the numbers.
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason='oneDNN gradients differ from Eigen '
-                   'beyond rounding at 96x96 (docs/performance.md)')
-def test_gradients_match_with_onednn_off(tmp_path, repo_root, script_env):
-  _compare('mobilenet_v1', ['train_logits', 'train_first_gradient',
-                           'train_last_gradient'],
-           tmp_path, repo_root, script_env)
+@pytest.mark.parametrize('image_size', [64, 96])
+def test_gradients_match_with_onednn_off_above_relu6_flips(
+    image_size, tmp_path, repo_root, script_env):
+  on, off = _training_gradients(image_size, tmp_path, repo_root, script_env)
+  flipped = _flipped_layers(on, off)
+  # Relu6 layer i follows weight i (V1: one Relu6 per convolution); weights
+  # above the last flip see the same gradient on both sides.
+  first_exact = max(flipped) + 1 if flipped else 0
+  gradients = sorted(k for k in off if k.startswith('gradient/'))
+  assert first_exact < len(gradients) - 1, flipped  # something is compared
+  for key in gradients[first_exact:]:
+    # Seen up to 1.0e-4 (the logits layer at 64x64); a flip moves 1e-2+.
+    assert _gradient_error(on, off, key) <= 3e-4, (key, flipped)
 
 
 def _export_files(state, tmp_path, repo_root, script_env):
