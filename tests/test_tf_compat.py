@@ -245,6 +245,32 @@ def test_a_user_setting_of_onednn_is_kept(value):
     assert state[2] == (value == '1')
 
 
+def _openmp_blocktime_in_fresh_interpreter(value):
+  code = ('import json, os\n'
+          'from core import tf_compat\n'
+          'print(json.dumps([tf_compat.OPENMP_BLOCKTIME_SETTING, '
+          'os.environ.get("KMP_BLOCKTIME")]))\n')
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  env.pop('KMP_BLOCKTIME', None)
+  if value is not None:
+    env['KMP_BLOCKTIME'] = value
+  out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True,
+                       env=env)
+  assert out.returncode == 0, out.stderr
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_openmp_threads_stop_spinning_by_default_on_tf1_only():
+  if tf_compat.IS_TF2:
+    assert _openmp_blocktime_in_fresh_interpreter(None) == [
+        'not applicable', None]
+  else:
+    assert _openmp_blocktime_in_fresh_interpreter(None) == [
+        'project default', '0']
+  assert _openmp_blocktime_in_fresh_interpreter('30') == ['user', '30']
+
+
 @pytest.mark.slow
 def test_the_onednn_notice_is_hidden_only_at_the_scripts_log_level():
   # With oneDNN on by default TF 2.21 prints its notice on every CPU; the
