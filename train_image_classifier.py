@@ -80,21 +80,15 @@ def resolve_batch_norm_decay(opts):
   """The --batch_norm_decay value to build the network with (None: its own).
 
   Raises:
-    ScriptError: a value that is neither a number in [0, 1) nor auto.
+    ScriptError: an unknown --model_name (named first: a misspelled network
+      gets no batch-norm advice), or a value that is neither a number in
+      [0, 1) nor auto.
   """
-  try:
+  with script_utils.command_line_errors():
     own = batch_norm_check.network_decay(opts.model_name)
-  except ValueError:
-    own = None  # A network family without a known decay.
-  value = opts.batch_norm_decay
-  if own is None and str(value).strip().lower() == batch_norm_check.AUTO:
-    raise script_utils.ScriptError(
-        '--batch_norm_decay=auto needs the network\'s own decay, which is '
-        'not known for --model_name=%s; give a number such as 0.99.' %
-        opts.model_name)
   try:
-    return batch_norm_check.resolve_decay(value, opts.max_number_of_steps,
-                                          own)
+    return batch_norm_check.resolve_decay(opts.batch_norm_decay,
+                                          opts.max_number_of_steps, own)
   except ValueError as e:
     raise script_utils.ScriptError(script_utils.as_command_line(e))
 

@@ -69,10 +69,10 @@ def network_decay(model_name):
   Raises:
     ValueError: for a name the factory does not know.
   """
-  if model_name not in nets_factory.NETWORKS:
-    raise DecayError('No batch-norm decay known for %s (known: %s).' %
-                     (ref('model_name', model_name),
-                      ', '.join(nets_factory.model_names())))
+  try:
+    nets_factory.check_model_name(model_name)
+  except ValueError as e:  # Its message suggests the closest known name.
+    raise DecayError('Bad %s: %s' % (ref('model_name', model_name), e))
   return nets_factory.NETWORKS[model_name].batch_norm_decay
 
 
