@@ -28,6 +28,7 @@ import train_image_classifier as tic
 from datasets import generate_shapes
 from deployment import cluster
 from cli import script_utils
+from cli import train_flags
 from nets import nets_factory
 from tests.train_dir_helpers import checkpoint_values
 from tests.train_dir_helpers import copy_train_dir
@@ -136,7 +137,7 @@ def test_flags_have_the_slim_names_and_defaults():
 
 def test_a_conflicting_flag_definition_raises_and_a_same_one_is_allowed():
   flag_values = flags.FlagValues()
-  common_flags.define_eval_flags(flag_values)
+  train_flags.define_eval_flags(flag_values)
   common_flags.define_model_flags(flag_values)  # the same flags again
   with pytest.raises(common_flags.FlagConflictError, match='--batch_size'):
     common_flags.define_batch_size_flag(32, flag_values)  # eval's is 100
