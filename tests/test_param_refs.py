@@ -45,9 +45,6 @@ ALLOWED_FILES = {
     'cli/logs.py',
     # The export scripts' flag definitions: help texts talk about flags.
     'cli/export_flags.py',
-    # Runnable as `python -m nets.model_analysis`: its main() is an entry
-    # point with its own flags and usage messages.
-    'nets/model_analysis.py',
     # slim's entry scripts at slim's paths: they turn their flags into the
     # main scripts' command lines and name flags in their errors.
     'nets/mobilenet_v1_train.py',
