@@ -45,6 +45,7 @@ from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 from cli import common_flags
 from cli import record_flags
 from cli import script_utils
+from cli import train_flags
 from training import evaluator
 from training import model_inputs
 from training import preemption
@@ -55,7 +56,7 @@ PROGRAM = 'eval_image_classifier.py'
 
 def define_flags(flag_values=flags.FLAGS):
   """Registers every flag of this script with `flag_values`."""
-  common_flags.define_eval_flags(flag_values)
+  train_flags.define_eval_flags(flag_values)
   # Not in slim's eval script: the person-detection guide passes it, meaning
   # "evaluate the latest checkpoint here" when --checkpoint_path is absent.
   common_flags.define(

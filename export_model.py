@@ -133,7 +133,7 @@ def _settings(flag_values):
     raise script_utils.ScriptError('--output_dir is required: the directory '
                                    'to write the models into.')
   if flag_values.quantize and not flag_values['formats'].present:
-    flag_values.formats = list(all_formats.DEFAULT_QUANTIZE_FORMATS)
+    flag_values.formats = list(all_formats.QUANTIZE_FORMATS)
   all_formats.check_formats(flag_values.formats, flag_values.quantize)
   source = flag_values.checkpoint_path
   checkpoint = checkpoints.resolve_checkpoint(source)

@@ -4,7 +4,7 @@ This script only reads flags: it turns them into a `training.trainer`
 `TrainConfig` and runs `trainer.train`, which trains in a
 `tf.train.MonitoredSession` with hooks for progress logs, summaries,
 checkpoints, the NaN/Inf guard and the step limit, identically on TF 1.15
-and TF 2 (graph mode). `--helpfull` lists the flags (cli/common_flags.py).
+and TF 2 (graph mode). `--helpfull` lists the flags (cli/train_flags.py).
 
 Examples:
 
@@ -46,6 +46,7 @@ from cli import record_flags
 from training import batch_norm_check
 from training import run_record
 from cli import script_utils
+from cli import train_flags
 from training import model_inputs
 from training import blowup_recovery
 from training import optimizers
@@ -58,7 +59,7 @@ PROGRAM = 'train_image_classifier.py'
 
 def define_flags(flag_values=flags.FLAGS):
   """Registers every flag of this script with `flag_values`."""
-  common_flags.define_train_flags(flag_values)
+  train_flags.define_train_flags(flag_values)
 
 
 common_flags.register_script_flags(define_flags, PROGRAM, __name__)

@@ -12,7 +12,9 @@ Library messages name parameters in backquotes (`param_refs.ref`); here,
 and only here, those names become flags ("`learning_rate`" ->
 "--learning_rate"), in printed errors and, while `run_or_exit` runs, in log
 lines. A script whose flag has another name than the library's parameter
-passes `flag_names`.
+passes `flag_names`. Only a defined flag, or a name `ref` wrote, is
+spelled so: other backquoted words (in a message quoted from TensorFlow or
+Keras) stay as they are.
 """
 
 
@@ -75,27 +77,42 @@ class ScriptError(errors.InputError):
     return as_command_line(errors.marked(self), self.flag_names)
 
 
-def flag_spelling(flag_names=None):
+def flag_spelling(flag_names=None, flag_values=None):
   """A function that spells a parameter name as its command-line flag.
+
+  A backquoted word that is neither a flag in `flag_values` (or
+  `flag_names`) nor a name `param_refs.ref` wrote is not a parameter: it
+  keeps its backquotes.
 
   Args:
     flag_names: {parameter name: flag name} where the two differ.
+    flag_values: the flags that exist; the global `flags.FLAGS` by default.
   """
   flag_names = flag_names or {}
-  return lambda name: '--' + flag_names.get(name, name)
+  defined = flags.FLAGS if flag_values is None else flag_values
+
+  def spelling(name):
+    if name in flag_names:
+      return '--' + flag_names[name]
+    if name in defined or param_refs.is_referenced(name):
+      return '--' + name
+    return '`%s`' % name
+
+  return spelling
 
 
-def as_command_line(message, flag_names=None):
+def as_command_line(message, flag_names=None, flag_values=None):
   """`message` (text or exception) with its parameter names spelled as flags.
 
   Args:
     message: a string, or an exception; its backquoted names become flags.
     flag_names: {parameter name: flag name} where the two differ.
+    flag_values: the flags that exist; the global `flags.FLAGS` by default.
   """
   if isinstance(message, ScriptError) and message.flag_names:
     flag_names = dict(message.flag_names, **(flag_names or {}))
   text = message if isinstance(message, str) else errors.marked(message)
-  return param_refs.spell(text, flag_spelling(flag_names))
+  return param_refs.spell(text, flag_spelling(flag_names, flag_values))
 
 
 def run_or_exit(fn, program, flag_names=None):

@@ -11,6 +11,11 @@ filesystem offers, and there is nothing to fsync.
 * `atomic_write(path)`: a binary file object to write into (local);
 * `atomic_path(path)`: a temporary path for writers that take a path,
   e.g. `tf.io.TFRecordWriter` or Keras (local);
+* `atomic_directory(path)`: the same for a whole new directory, e.g. a
+  SavedModel (local);
+* `scratch_directory(path)`: a hidden directory beside `path` for writers
+  that choose their files' names (a checkpoint), each then moved into
+  place with `commit_file`;
 * `is_disk_full(error)`: whether a failed write ran out of space;
 * `remove_stale_temporaries`, `temporary_of`: clean-up after a crash.
 """
@@ -20,6 +25,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import uuid
 
 from absl import logging
@@ -137,6 +143,53 @@ def atomic_write(path):
   with atomic_path(path) as tmp:
     with open(tmp, 'wb') as f:
       yield f
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+  """Yields a path to create a directory at; it becomes `path` at the end.
+
+  The writer creates the directory (a SavedModel builder insists on that).
+  Its files are fsynced before the rename, so a reader finds either no
+  `path` or a complete one. `path` must not exist: a directory is never
+  renamed over another (that fails unless the old one is empty).
+
+  Args:
+    path: the directory's final path (local).
+  """
+  path = os.path.abspath(path)
+  tmp = temporary_name(path)
+  try:
+    yield tmp
+    for directory, _, names in os.walk(tmp):
+      for name in names:
+        _fsync_path(os.path.join(directory, name), strict=True)
+    os.rename(tmp, path)
+    _fsync_path(os.path.dirname(path))
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+
+
+@contextlib.contextmanager
+def scratch_directory(path):
+  """Yields a new hidden directory beside `path`, removed when the block ends.
+
+  For writers that name their files themselves: they write into it, then
+  move each file into place with `commit_file`, which keeps the move
+  atomic (same filesystem) and durable.
+
+  Args:
+    path: the final path of what is written (its directory is created).
+  """
+  path = os.path.abspath(path)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  scratch = temporary_name(path)
+  os.mkdir(scratch)
+  try:
+    yield scratch
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_atomically(path, data):

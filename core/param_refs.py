@@ -15,7 +15,9 @@ Three readers, three spellings of the same text:
   which then spells the flag there too.
 
 Only a backquoted identifier counts: "`tf.Graph`" or "`make venv`" is left
-alone. A value follows its name outside the backquotes (`ref('dataset_dir',
+alone. A script spells only the names of its flags and the names `ref` wrote
+in this process (`is_referenced`), so a word that TensorFlow or Keras
+backquotes in a message of theirs stays as it was. A value follows its name outside the backquotes (`ref('dataset_dir',
 d)` gives "`dataset_dir`=/some/dir"), so a value is never taken for a name.
 """
 
@@ -24,6 +26,10 @@ import re
 
 _NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
 _MARK = re.compile(r'`([A-Za-z_][A-Za-z0-9_]*)`')
+
+# Every name `ref` has written in this process. A message quoted from
+# another library may backquote its own words; these are ours.
+_REFERENCED = set()
 
 
 def ref(name, *value):
@@ -37,8 +43,14 @@ def ref(name, *value):
     raise TypeError('ref takes one value at most, got %d.' % len(value))
   if not _NAME.match(name):
     raise ValueError('%r is not a parameter name.' % (name,))
+  _REFERENCED.add(name)
   mark = '`%s`' % name
   return '%s=%s' % (mark, value[0]) if value else mark
+
+
+def is_referenced(name):
+  """Whether `ref` has written `name` in this process."""
+  return name in _REFERENCED
 
 
 def spell(text, spelling):

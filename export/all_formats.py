@@ -48,7 +48,6 @@ DEFAULT_FORMATS = FLOAT_FORMATS
 # fake-quant graph (frozen, and as float TFLite ops) and the integer model
 # its ranges define. The SavedModel and ONNX writers build float graphs.
 QUANTIZE_FORMATS = ('frozen', 'tflite', 'tflite_int8')
-DEFAULT_QUANTIZE_FORMATS = QUANTIZE_FORMATS
 
 ExportSettings = collections.namedtuple('ExportSettings', [
     'model_name', 'checkpoint', 'num_classes', 'image_size', 'use_grayscale',

@@ -16,12 +16,11 @@ Both output `probabilities` `[N, num_classes]`, the `top_k` best `classes`
 
 
 import os
-import shutil
-import uuid
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+from core import atomic_files
 from core import errors
 from export import inference_graph
 
@@ -144,16 +143,9 @@ def _outputs(predictions, num_classes, labels_offset, top_k,
 
 def _save(sess, export_dir, signatures):
   """Saves the SavedModel under a temporary name, then renames it."""
-  parent = os.path.dirname(os.path.abspath(export_dir))
-  tmp_dir = os.path.join(parent, '.%s.tmp-%s' % (os.path.basename(
-      os.path.abspath(export_dir)), uuid.uuid4().hex[:8]))
-  try:
+  with atomic_files.atomic_directory(export_dir) as tmp_dir:
     builder = tf.saved_model.builder.SavedModelBuilder(tmp_dir)
     builder.add_meta_graph_and_variables(
         sess, [tf.saved_model.tag_constants.SERVING],
         signature_def_map=signatures, strip_default_attrs=True)
     builder.save()
-    os.rename(tmp_dir, export_dir)
-  except BaseException:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    raise

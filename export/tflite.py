@@ -20,6 +20,7 @@ find TF 1.15's converter binary).
 
 
 import os
+import re
 import sys
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
@@ -230,10 +231,45 @@ def convert(graph_def_file, quantization='none', representative_data=None,
   except Exception as e:  # pylint: disable=broad-except  (ConverterError)
     raise ExportError('TFLite conversion (%s) of %s failed: %s' %
                       (ref('quantization', quantization), graph_def_file,
-                       str(e).strip().split('\n')[-1]))
+                       converter_error_summary(str(e))))
   if not tf_compat.IS_TF2:
     _check_tf1_loads(model, quantization, graph_def_file)
   return model
+
+
+# TF 2's converter (MLIR) reports each failure as `loc(<where>): error:
+# <what>`, then dumps the whole function; the first lines say what failed.
+_MLIR_ERROR = re.compile(r'error:\s*(?:loc\(.*?\):\s*)?(?:error:\s*)?(.*)$')
+_MLIR_SUMMARY_LINES = ('Some ops are not supported', 'TF Select ops:')
+_MAX_SUMMARY_ITEMS = 6
+
+
+def converter_error_summary(text):
+  """The lines of a converter error that say what failed, as one line.
+
+  TF 2's error holds every failing op's line (`'tf.AsString' op is neither a
+  custom op nor a flex op`), the list of ops that need TF Select, and then a
+  dump of the graph whose last line means nothing; TF 1.15's ends with its
+  list of unsupported operators.
+
+  Args:
+    text: the converter's error message.
+  """
+  found = []
+  for line in text.split('\n'):
+    line = line.strip()
+    match = _MLIR_ERROR.search(line)
+    item = match.group(1).strip() if match else None
+    if line.startswith(_MLIR_SUMMARY_LINES):
+      item = line
+    if item and not item.startswith('failed while converting') and (
+        item not in found):
+      found.append(item)
+  if not found:
+    lines = [line.strip() for line in text.split('\n') if line.strip()]
+    return lines[-1] if lines else 'no message'
+  return ' '.join(item.rstrip('.:;') + '.' for item in
+                  found[:_MAX_SUMMARY_ITEMS])
 
 
 def _check_tf1_converts(graph_def, graph_def_file):

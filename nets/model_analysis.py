@@ -4,6 +4,9 @@ r"""Per-layer parameters and multiply-adds (MACs) of a network.
     python -m nets.model_analysis --model_name=mobilenet_v2 \
         --depth_multiplier=0.5
 
+(the command line is `analyze_model.py`'s, which that command runs: the
+flags live with the entry scripts, not in nets/).
+
 The network is built from `nets_factory` (inference mode, batch 1) and its
 graph is walked: every Conv2D, DepthwiseConv2dNative and MatMul op is one
 row, with
@@ -17,16 +20,18 @@ offset, biases). `analyze()` returns the same figures for other tools.
 
 
 import inspect
-import sys
 
-from absl import app
-from absl import flags
 import numpy as np
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import tensorflow.compat.v1 as tf
 
+from core import errors
 from nets import nets_factory
+
+class AnalysisError(errors.InputError):
+  """A network or input size that cannot be analysed."""
+
 
 _CONV_OPS = ('Conv2D', 'DepthwiseConv2dNative')
 _VARIABLE_OPS = ('VariableV2', 'VarHandleOp', 'Variable')
@@ -106,17 +111,23 @@ def analyze(model_name, image_size, depth_multiplier=None, num_classes=1001):
     '(other)' row, so the rows sum to the totals.
 
   Raises:
-    ValueError: for an unknown model name, a non-positive image size or
+    AnalysisError: for an unknown model name, a non-positive image size or
       depth multiplier.
   """
-  nets_factory.check_model_name(model_name)
+  try:
+    nets_factory.check_model_name(model_name)
+  except ValueError as e:
+    raise AnalysisError('%s: %s' % (errors.ref('model_name', model_name), e))
   network_fn = nets_factory.get_network_fn(model_name, num_classes,
                                            is_training=False)
   if image_size is None:
     image_size = network_fn.default_image_size
   if image_size <= 0:
-    raise ValueError('image_size must be a positive number of pixels, got %r.'
-                     % (image_size,))
+    raise AnalysisError('%s must be a positive number of pixels.' %
+                        errors.ref('image_size', image_size))
+  if depth_multiplier is not None and depth_multiplier <= 0:
+    raise AnalysisError('%s must be > 0.' %
+                        errors.ref('depth_multiplier', depth_multiplier))
   # Global pooling: at 224 and below it is V1's own pool (the kernel covers
   # the whole map), and larger inputs still give [1, num_classes] logits.
   # V2, V3, EdgeTPU and V4 always pool globally and take no such argument.
@@ -205,59 +216,9 @@ def format_table(result):
   return '\n'.join(lines)
 
 
-FLAGS = flags.FLAGS
-
-
-def _define_flags(flag_values=FLAGS):
-  flags.DEFINE_string('model_name', 'mobilenet_v1',
-                      'Network to analyse: one of %s.' %
-                      ', '.join(sorted(nets_factory.networks_map)),
-                      flag_values=flag_values)
-  flags.DEFINE_integer('image_size', None,
-                       'Input height and width (default: the network\'s '
-                       'default image size, 224).', flag_values=flag_values)
-  flags.DEFINE_float('depth_multiplier', None,
-                     'Depth multiplier (default: the network\'s own).',
-                     flag_values=flag_values)
-  flags.DEFINE_integer('num_classes', 1001, 'Number of classes.',
-                       flag_values=flag_values)
-
-
-def parse_flags(argv):
-  """This tool's flags parsed from `argv` into a `FlagValues` of their own.
-
-  Lets Python code (tests) run `run_from_flags` without the global flags.
-  """
-  flag_values = flags.FlagValues()
-  _define_flags(flag_values)
-  flag_values(['model_analysis'] + list(argv))
-  return flag_values
-
-
-def run_from_flags(opts):
-  """Prints the table the parsed flags `opts` ask for; returns the exit code."""
-  try:
-    result = analyze(opts.model_name, opts.image_size,
-                     depth_multiplier=opts.depth_multiplier,
-                     num_classes=opts.num_classes)
-  except ValueError as e:
-    sys.stderr.write('model_analysis: %s\nRun `python -m nets.model_analysis '
-                     '--help` for the flags.\n' % e)
-    return 1
-  print(format_table(result))
-  return 0
-
-
-def main(argv):
-  if len(argv) > 1:
-    sys.stderr.write('Unexpected arguments: %s. Pass options as --flag=value.\n'
-                     % ' '.join(argv[1:]))
-    return 2
-  # Only the table on the console, not TensorFlow's graph-building chatter.
-  tf.get_logger().setLevel('ERROR')
-  return run_from_flags(FLAGS)
-
-
 if __name__ == '__main__':
-  _define_flags()
-  app.run(main)
+  # Runs only as `python -m nets.model_analysis`, never for an importer, so
+  # nets/ still depends on no command-line code.
+  from absl import app  # pylint: disable=g-import-not-at-top
+  import analyze_model  # pylint: disable=g-import-not-at-top
+  app.run(analyze_model.main)

@@ -53,9 +53,14 @@ _STOPPED_RE = re.compile(r'interrupted by (SIG[A-Z]+) at step (\d+); '
 _LOCK = '.trainer.lock'
 
 
-def _wait_for_temp_file(process, train_dir, deadline):
-  """Waits for a checkpoint file being written; its name, or None."""
-  before = kill_loop._temp_files(train_dir)  # pylint: disable=protected-access
+def _wait_for_temp_file(process, train_dir, deadline, before):
+  """Waits for a checkpoint file being written; its name, or None.
+
+  Args:
+    before: `kill_loop._temp_files(train_dir)` taken before the signal that
+      starts the save; taken after it, a loaded machine could let the save
+      begin first and its temporary would count as old.
+  """
   while time.time() < deadline and process.poll() is None:
     new = kill_loop._temp_files(train_dir) - before  # pylint: disable=protected-access
     if new:
@@ -85,10 +90,11 @@ def _signal_at(process, mode, rng, log_path, train_dir, deadline):
   if process.poll() is not None:
     raise CrashSafetyError('training ended by itself before the signal; '
                            'see %s' % log_path)
+  before = kill_loop._temp_files(train_dir)  # pylint: disable=protected-access
   process.send_signal(signum)
   mid_save = False
   if mode == 'second_signal':
-    if _wait_for_temp_file(process, train_dir, deadline):
+    if _wait_for_temp_file(process, train_dir, deadline, before):
       process.send_signal(signal.SIGTERM)
       mid_save = True
   return signum, mid_save

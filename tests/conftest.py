@@ -91,6 +91,18 @@ def saved_model(model, tmp_path_factory):
   return export_dir
 
 
+@pytest.fixture(scope='session')
+def keras_v1_050(tmp_path_factory):
+  """Keras's MobileNet at width 0.5, seeded, saved as .h5 and converted
+  into a slim checkpoint once (`test_weights_keras.ConvertedCase`).
+
+  Read by the Keras weight tests and the Keras export test.
+  """
+  from tests import test_weights_keras  # pylint: disable=g-import-not-at-top
+  return test_weights_keras.converted_keras_case(
+      'v1_050', str(tmp_path_factory.mktemp('keras_v1_050')))
+
+
 # ------------------------------------------------------ xdist distribution
 #
 # `make test` runs the suite on every core (pytest-xdist, --dist loadgroup

@@ -89,6 +89,54 @@ def test_atomic_write_and_atomic_path_commit_only_a_finished_block(tmp_path):
   assert os.listdir(str(tmp_path)) == ['model.keras']
 
 
+def _write_tree(directory):
+  os.makedirs(os.path.join(directory, 'variables'))
+  for name in ('saved_model.pb', os.path.join('variables', 'v.index')):
+    with open(os.path.join(directory, name), 'w') as f:
+      f.write(name)
+
+
+def test_a_directory_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+  path = str(tmp_path / 'export')
+  with pytest.raises(RuntimeError):
+    with atomic_files.atomic_directory(path) as temporary:
+      assert atomic_files.temporary_of(os.path.basename(temporary)) == (
+          'export')
+      _write_tree(temporary)
+      raise RuntimeError('stopped')
+  assert os.listdir(str(tmp_path)) == []
+  synced = []
+  real_fsync = os.fsync
+  monkeypatch.setattr(os, 'fsync', lambda fd: (synced.append(
+      os.readlink('/proc/self/fd/%d' % fd)), real_fsync(fd)))
+  with atomic_files.atomic_directory(path) as temporary:
+    _write_tree(temporary)
+  assert os.listdir(str(tmp_path)) == ['export']
+  assert sorted(os.listdir(path)) == ['saved_model.pb', 'variables']
+  # Both files before the rename, then the parent directory.
+  names = [os.path.basename(p) for p in synced]
+  assert sorted(names[:2]) == ['saved_model.pb', 'v.index']
+  assert names[2:] == [tmp_path.name]
+  with pytest.raises(OSError):
+    with atomic_files.atomic_directory(path) as temporary:
+      _write_tree(temporary)  # Never over an existing directory.
+  assert os.listdir(str(tmp_path)) == ['export']
+
+
+def test_a_scratch_directory_is_gone_after_its_files_are_committed(tmp_path):
+  prefix = str(tmp_path / 'new' / 'model.ckpt')
+  with atomic_files.scratch_directory(prefix) as scratch:
+    assert os.path.dirname(scratch) == os.path.dirname(prefix)
+    source = os.path.join(scratch, 'model.ckpt.index')
+    with open(source, 'w') as f:
+      f.write('index')
+    atomic_files.commit_file(source, prefix + '.index')
+  with pytest.raises(RuntimeError):
+    with atomic_files.scratch_directory(prefix) as scratch:
+      raise RuntimeError('stopped')
+  assert os.listdir(str(tmp_path / 'new')) == ['model.ckpt.index']
+
+
 def test_stale_temporaries_of_the_named_files_only_are_removed(tmp_path):
   names = ['train-0.tfrecord', 'other']
   for name in names:

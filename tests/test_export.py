@@ -222,11 +222,7 @@ def test_freeze_with_moving_averages_uses_shadow_weights(model, tmp_path,
   graph_def = _freeze_to_file(model, str(tmp_path / 'ema.pb'),
                               '--moving_average_decay=0.9')
   assert 'moving-average' in capsys.readouterr().out
-  reader = tf.train.load_checkpoint(model.checkpoint)
-  suffix = '/ExponentialMovingAverage'
-  averages = {name[:-len(suffix)]: reader.get_tensor(name)
-              for name in reader.get_variable_to_shape_map()
-              if name.endswith(suffix)}
+  averages = lib.moving_averages(model.checkpoint)
   assert averages
   expected = lib.reference_probabilities(model.checkpoint, model.images,
                                          variable_values=averages)

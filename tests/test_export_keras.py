@@ -4,6 +4,7 @@ TF 1.15's Keras has no MobileNetV3 and saves no .keras files; the export is
 a TensorFlow 2 feature (the conversion into slim runs on both stacks).
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -15,6 +16,7 @@ import tensorflow.compat.v1 as tf
 import export_keras
 from cli import script_utils
 from tests import test_weights_keras as keras_cases
+from tests import weights_helpers
 from tests.golden import seeded_timm_weights
 from weights import convert
 from weights import slim_network
@@ -28,8 +30,16 @@ IMAGE_SIZE = keras_cases.IMAGE_SIZE
 def _export(argv):
   flag_values = export_keras.common_flags.parse_flags(
       export_keras.define_flags, 'export_keras', argv)
-  with tf.Graph().as_default():
+  with _keras_graph():
     return export_keras.run(flag_values)
+
+
+@contextlib.contextmanager
+def _keras_graph():
+  """A new default graph, Keras's session on it without Grappler."""
+  with tf.Graph().as_default() as graph:
+    with weights_helpers.keras_graph_session(graph).as_default():
+      yield graph
 
 
 @pytest.mark.slow
@@ -43,7 +53,7 @@ def test_round_trip_keras_slim_keras_slim(case, tmp_path):
   # model_name and image_size come from the converted checkpoint's record.
   _export(['--checkpoint_path=%s' % prefix, '--output=%s' % output])
   keras = keras_cases.keras
-  with tf.Graph().as_default():
+  with _keras_graph():
     model = keras.models.load_model(output, compile=False)
     probabilities = model.predict(images, verbose=0)
     model.save_weights(str(tmp_path / 'exported_weights.h5'))
@@ -58,14 +68,13 @@ def test_round_trip_keras_slim_keras_slim(case, tmp_path):
                                err_msg=name)
 
 
-def test_export_gives_keras_outputs_and_bad_output_leaves_nothing(tmp_path):
-  source = str(tmp_path / 'keras.h5')
-  model_name, images, expected = keras_cases.keras_case('v1_050', source)
-  prefix = str(tmp_path / 'slim' / 'model.ckpt')
-  convert.convert('keras', source, model_name, prefix, image_size=IMAGE_SIZE)
+def test_export_gives_keras_outputs_and_bad_output_leaves_nothing(
+    keras_v1_050, tmp_path):
+  images, expected = keras_v1_050.images, keras_v1_050.expected
+  prefix = keras_v1_050.prefix
   output = str(tmp_path / 'exported' / 'model.h5')
   _export(['--checkpoint_path=%s' % prefix, '--output=%s' % output])
-  with tf.Graph().as_default():
+  with _keras_graph():
     model = keras_cases.keras.models.load_model(output, compile=False)
     np.testing.assert_allclose(model.predict(images, verbose=0), expected,
                                rtol=1e-4, atol=0)

@@ -229,6 +229,16 @@ def quantization_aware_checkpoint(dataset_dir, train_dir, float_checkpoint,
           sess, os.path.join(train_dir, 'model.ckpt'), global_step=steps)
 
 
+def moving_averages(checkpoint):
+  """{variable name: its moving average} of the checkpoint's shadow
+  variables (`<name>/ExponentialMovingAverage`)."""
+  reader = tf.train.load_checkpoint(checkpoint)
+  suffix = '/ExponentialMovingAverage'
+  return {name[:-len(suffix)]: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if name.endswith(suffix)}
+
+
 def reference_probabilities(checkpoint, images, model_name=MODEL_NAME,
                             num_classes=NUM_CLASSES, variable_values=None):
   """The checkpoint's probabilities, computed without the export code.

@@ -63,11 +63,7 @@ def test_onnx_with_moving_averages_and_fixed_batch(model, tmp_path, capsys):
   _export(model, path, '--checkpoint_path=' + model.checkpoint,
           '--moving_average_decay=0.9', '--batch_size=1')
   assert 'moving-average' in capsys.readouterr().out
-  reader = tf.train.load_checkpoint(model.checkpoint)
-  suffix = '/ExponentialMovingAverage'
-  averages = {name[:-len(suffix)]: reader.get_tensor(name)
-              for name in reader.get_variable_to_shape_map()
-              if name.endswith(suffix)}
+  averages = lib.moving_averages(model.checkpoint)
   expected = lib.reference_probabilities(model.checkpoint, model.images,
                                          variable_values=averages)
   session = _session(path)

@@ -14,6 +14,8 @@ import sys
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import pytest
 
+import analyze_model
+from cli import script_utils
 from nets import model_analysis
 
 PUBLISHED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data',
@@ -121,11 +123,16 @@ def test_layer_table(results):
   assert last['params'] == 1024 * 1001 + 1001
 
 
-def test_unknown_model_is_a_value_error():
-  with pytest.raises(ValueError, match='mobilenet_v1_025'):
+def test_bad_input_is_an_input_error_naming_the_parameter():
+  with pytest.raises(model_analysis.AnalysisError,
+                     match='model_name=resnet_50: .*mobilenet_v1_025'):
     model_analysis.analyze('resnet_50', 224)
-  with pytest.raises(ValueError, match='image_size'):
+  with pytest.raises(model_analysis.AnalysisError,
+                     match='^image_size=0 must be'):
     model_analysis.analyze('mobilenet_v1', 0)
+  with pytest.raises(model_analysis.AnalysisError,
+                     match='^depth_multiplier=-1 must be'):
+    model_analysis.analyze('mobilenet_v1', 32, depth_multiplier=-1)
 
 
 def _run(script_env, repo_root, *flags):
@@ -136,10 +143,10 @@ def _run(script_env, repo_root, *flags):
 
 
 def test_flags_print_the_table_they_ask_for(capsys):
-  # In this process: the flags, their parsing and the printed table.
-  opts = model_analysis.parse_flags(['--model_name=mobilenet_v1_025',
-                                     '--image_size=128', '--num_classes=10'])
-  assert model_analysis.run_from_flags(opts) == 0
+  # In this process: the script's flags, their parsing and the table.
+  opts = analyze_model.parse_flags(['--model_name=mobilenet_v1_025',
+                                    '--image_size=128', '--num_classes=10'])
+  analyze_model.run(opts)
   out = capsys.readouterr().out
   assert 'MobilenetV1/Conv2d_13_pointwise' in out
   assert 'Total params' in out and 'Total MACs' in out
@@ -148,14 +155,25 @@ def test_flags_print_the_table_they_ask_for(capsys):
   assert '{:,}'.format(expected['total_params']) in out
 
 
+def test_a_bad_flag_is_one_paragraph_naming_it(capsys):
+  flag_values = analyze_model.parse_flags(['--image_size=-3'])
+  with pytest.raises(SystemExit) as exit_info:
+    script_utils.run_or_exit(lambda: analyze_model.run(flag_values),
+                             analyze_model.PROGRAM)
+  assert exit_info.value.code == 1
+  assert ('analyze_model.py: error: --image_size=-3 must be a positive '
+          'number of pixels.') in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_command_line_error_is_one_paragraph(script_env, repo_root):
   # As a process: the exit code and stderr of `python -m`, with every flag
   # the table test sets (an undefined one would fail before the model).
   done = _run(script_env, repo_root, '--model_name=mobilenet_v9',
               '--image_size=128', '--num_classes=10')
-  assert done.returncode != 0
-  assert 'mobilenet_v9' in done.stderr and 'mobilenet_v2_140' in done.stderr
+  assert done.returncode == 1
+  assert 'analyze_model.py: error: --model_name=mobilenet_v9' in done.stderr
+  assert 'mobilenet_v2_140' in done.stderr
   assert 'Traceback' not in done.stderr
 
 

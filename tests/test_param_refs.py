@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
+from absl import flags
 from absl import logging
 import pytest
 
@@ -44,9 +45,6 @@ ALLOWED_FILES = {
     'cli/logs.py',
     # The export scripts' flag definitions: help texts talk about flags.
     'cli/export_flags.py',
-    # Runnable as `python -m nets.model_analysis`: its main() is an entry
-    # point with its own flags and usage messages.
-    'nets/model_analysis.py',
     # slim's entry scripts at slim's paths: they turn their flags into the
     # main scripts' command lines and name flags in their errors.
     'nets/mobilenet_v1_train.py',
@@ -183,6 +181,34 @@ def test_values_are_never_taken_for_marks():
       'run `make venv` or pass `tf.Graph`; --x')
   with pytest.raises(ValueError):
     errors.ref('--learning_rate')
+
+
+def test_only_flags_and_referenced_names_are_spelled_as_flags():
+  # A message quoted from another library (the words here are ones no
+  # library module of ours passes to `ref`) keeps its backquotes...
+  foreign = ('Keras: `quux_units` must divide `quux_heads`; see '
+             '`quux_call`.')
+  assert script_utils.as_command_line(foreign) == foreign
+  assert not param_refs.is_referenced('quux_units')
+  # ...but a word that is a flag of the running script is that flag,
+  defined = flags.FlagValues()
+  flags.DEFINE_integer('quux_units', 1, 'units', flag_values=defined)
+  assert script_utils.as_command_line(foreign, flag_values=defined) == (
+      'Keras: --quux_units must divide `quux_heads`; see `quux_call`.')
+  # as is a name the script renames, and one our library wrote with `ref`.
+  assert script_utils.as_command_line(
+      foreign, {'quux_call': 'call'}, flag_values=defined) == (
+          'Keras: --quux_units must divide `quux_heads`; see --call.')
+  ours = errors.InputError('%s is too small.' % errors.ref('quux_heads'))
+  assert param_refs.is_referenced('quux_heads')
+  assert script_utils.as_command_line(ours) == '--quux_heads is too small.'
+  # The log lines a script prints follow the same rule.
+  record = std_logging.LogRecord('absl', std_logging.WARNING, __file__, 1,
+                                 '%s', (foreign,), None)
+  script_utils._LogFlagSpelling(  # pylint: disable=protected-access
+      script_utils.flag_spelling()).filter(record)
+  assert record.getMessage() == (
+      'Keras: `quux_units` must divide --quux_heads; see `quux_call`.')
 
 
 def test_wrapped_errors_keep_their_marks():

@@ -140,15 +140,16 @@ def test_a_bad_stop_setting_is_one_paragraph_before_any_run(capsys):
   assert '--preemption_grace_secs must be >= 0.' in capsys.readouterr().err
 
 
-# A library module with a `python -m` entry: nets/ may not import cli/.
-_OWN_MAIN = {'nets/model_analysis.py'}
+# Library modules with a `python -m` entry whose `__main__` block runs an
+# entry script's main (nets/ may not import cli/ where importers see it).
+_HANDS_OVER = {'nets/model_analysis.py': 'analyze_model.py'}
 
 
 def _entry_scripts(repo_root):
   for folder in ('', 'nets'):
     for name in sorted(os.listdir(os.path.join(repo_root, folder or '.'))):
       relative = os.path.join(folder, name) if folder else name
-      if not name.endswith('.py') or relative in _OWN_MAIN:
+      if not name.endswith('.py') or relative in _HANDS_OVER:
         continue
       with open(os.path.join(repo_root, relative)) as f:
         source = f.read()
@@ -180,6 +181,11 @@ def test_every_entry_script_takes_its_main_from_the_skeleton(repo_root):
   own = [name for name, source in scripts.items()
          if not _main_from_the_skeleton(source)]
   assert not own, 'scripts with their own main(): %s' % own
+  for module, script in _HANDS_OVER.items():
+    with open(os.path.join(repo_root, module)) as f:
+      main_block = f.read().partition("if __name__ == '__main__':")[2]
+    assert 'app.run(%s.main)' % script[:-len('.py')] in main_block, module
+    assert script in scripts
 
 
 def test_the_skeleton_check_sees_a_hand_written_main():

@@ -8,6 +8,7 @@ the .h5 reading runs on both stacks.
 
 import importlib.util
 import os
+import typing
 
 import numpy as np
 import pytest
@@ -49,7 +50,8 @@ def keras_case(case, path, whole_model=False):
   """Builds and seeds a Keras case, saves it to `path`; returns its outputs."""
   function, kwargs, model_name = CASES[case]
   images = seeded_timm_weights.seeded_images(IMAGE_SIZE)
-  with tf.Graph().as_default():
+  with tf.Graph().as_default() as graph, weights_helpers.keras_graph_session(
+      graph).as_default():
     model = getattr(keras.applications, function)(
         weights=None, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), **kwargs)
     weights_helpers.seed_keras_model(model)
@@ -61,8 +63,45 @@ def keras_case(case, path, whole_model=False):
   return model_name, images, probabilities
 
 
+class ConvertedCase(typing.NamedTuple):
+  """A Keras case saved to `source` and converted to checkpoint `prefix`."""
+  source: str
+  model_name: str
+  images: np.ndarray
+  expected: np.ndarray  # Keras's probabilities on `images`
+  prefix: str
+
+
+def converted_keras_case(case, directory):
+  """Saves Keras `case` in `directory` and converts it into slim there."""
+  source = os.path.join(directory, 'keras.h5')
+  model_name, images, expected = keras_case(case, source)
+  result = convert.convert('keras', source, model_name,
+                           os.path.join(directory, 'slim', 'model.ckpt'),
+                           image_size=IMAGE_SIZE)
+  return ConvertedCase(source, model_name, images, expected, result.prefix)
+
+
+def _check_outputs(model_name, prefix, images, expected):
+  """The converted checkpoint gives Keras's probabilities and ranking."""
+  logits, probabilities = slim_network.run_network(model_name, 1001, prefix,
+                                                   images)
+  # Seeded weights give near-uniform probabilities (~1e-3 each): a relative
+  # tolerance, since an absolute 1e-5 would let a 1 % error through.
+  np.testing.assert_allclose(probabilities[:, 1:], expected, rtol=1e-4, atol=0)
+  # The ranking too.
+  np.testing.assert_array_equal(np.argsort(probabilities[:, 1:])[:, -5:],
+                                np.argsort(expected)[:, -5:])
+  assert (probabilities[:, 0] == 0).all()
+  assert (logits[:, 0] == layers_lib.BACKGROUND_LOGIT).all()
+
+
+def test_converted_v1_weights_give_keras_outputs(keras_v1_050):
+  case = keras_v1_050
+  _check_outputs(case.model_name, case.prefix, case.images, case.expected)
+
+
 @pytest.mark.parametrize('case', [
-    'v1_050',
     pytest.param('v2_035', marks=pytest.mark.slow),
     pytest.param('v2_140', marks=pytest.mark.slow),
     'v2_130',
@@ -77,16 +116,7 @@ def test_converted_keras_weights_give_keras_outputs(case, tmp_path):
   result = convert.convert('keras', source, model_name,
                            str(tmp_path / 'slim' / 'model.ckpt'),
                            image_size=IMAGE_SIZE)
-  logits, probabilities = slim_network.run_network(model_name, 1001,
-                                                   result.prefix, images)
-  # Seeded weights give near-uniform probabilities (~1e-3 each): a relative
-  # tolerance, since an absolute 1e-5 would let a 1 % error through.
-  np.testing.assert_allclose(probabilities[:, 1:], expected, rtol=1e-4, atol=0)
-  # The ranking too.
-  np.testing.assert_array_equal(np.argsort(probabilities[:, 1:])[:, -5:],
-                                np.argsort(expected)[:, -5:])
-  assert (probabilities[:, 0] == 0).all()
-  assert (logits[:, 0] == layers_lib.BACKGROUND_LOGIT).all()
+  _check_outputs(model_name, result.prefix, images, expected)
 
 
 @pytest.mark.slow
@@ -172,18 +202,16 @@ def _write_keras3_layout(layers, path):
     group.create_group('re_lu').create_group('vars')
 
 
-def test_keras3_layout_converts_like_the_keras2_file(tmp_path):
+def test_keras3_layout_converts_like_the_keras2_file(keras_v1_050, tmp_path):
   """The same weights in Keras 3's layout (layers numbered per class, their
   order across classes lost) give the same checkpoint."""
   from weights import keras_source  # pylint: disable=g-import-not-at-top
-  keras2 = str(tmp_path / 'keras.h5')
-  model_name, _, _ = keras_case('v1_050', keras2)
+  keras2, model_name = keras_v1_050.source, keras_v1_050.model_name
   keras3 = str(tmp_path / 'keras.weights.h5')
   _write_keras3_layout(keras_source.read_layers(keras2), keras3)
   assert keras_source.has_keras3_layout(keras3)
   assert not keras_source.has_keras3_layout(keras2)
-  expected = slim_network.read_checkpoint(convert.convert(
-      'keras', keras2, model_name, str(tmp_path / 'a' / 'model.ckpt')).prefix)
+  expected = slim_network.read_checkpoint(keras_v1_050.prefix)
   converted = slim_network.read_checkpoint(convert.convert(
       'keras', keras3, model_name, str(tmp_path / 'b' / 'model.ckpt')).prefix)
   assert sorted(converted) == sorted(expected)

@@ -6,13 +6,12 @@ epsilons, writes converted values as a checkpoint, and reads one back.
 """
 
 import os
-import shutil
-import tempfile
 
 from core import tf_compat  # noqa: F401  (must run before tf_slim is used)
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from core import atomic_files
 from nets import nets_factory
 from weights import layers as layers_lib
 
@@ -60,17 +59,12 @@ def write_checkpoint(values, prefix):
   and moved into place data first, index last, so `prefix` never names a
   half-written checkpoint (readers open the index first).
   """
-  directory = os.path.dirname(os.path.abspath(prefix))
-  os.makedirs(directory, exist_ok=True)
-  scratch = tempfile.mkdtemp(prefix='.converting-', dir=directory)
-  try:
+  with atomic_files.scratch_directory(prefix) as scratch:
     scratch_prefix = os.path.join(scratch, os.path.basename(prefix))
     _save_values(values, scratch_prefix)
     for source, target in reversed(list(zip(checkpoint_files(scratch_prefix),
                                             checkpoint_files(prefix)))):
-      os.replace(source, target)
-  finally:
-    shutil.rmtree(scratch, ignore_errors=True)
+      atomic_files.commit_file(source, target)
 
 
 def _save_values(values, prefix):
