@@ -146,9 +146,8 @@ def _upstream_quants(op):
   return found
 
 
-def first_differences(graph, run, reference):
-  """{activation op: one_step_flips} of the ops that differ from the
-  reference while every fake-quant op above them agrees with it (for
+def departures(run, reference):
+  """{fake-quant op: whether its codes differ from the reference's} (for
   weights: at the reference's ties, the only places they can differ
   without the layer-by-layer comparison failing)."""
   differs = {name: bool((layer.output_codes != reference[name]).any())
@@ -157,6 +156,13 @@ def first_differences(graph, run, reference):
     ties = reference[name + ':ties']
     differs[name] = bool((layer.output_codes.flat[ties[:, 0]] !=
                           ties[:, 1]).any())
+  return differs
+
+
+def first_differences(graph, run, reference):
+  """{activation op: one_step_flips} of the ops that depart from the
+  reference while every fake-quant op above them agrees with it."""
+  differs = departures(run, reference)
   upstream = {op.name: _upstream_quants(op) for op in quant_ops(graph)
               if not _is_weight(op)}
   tainted = {}
