@@ -4,8 +4,11 @@
 `create_eval_graph` / `create_training_graph(quant_delay=QUANT_DELAY)` give
 on TF 1.15 for a small network: the variables (name, shape, in creation
 order), the fake-quant ops, and the eval graph's probabilities for
-`IMAGES` with every variable set to `seeded_values`. The TF 2 tests compare
-the project's rewrite with them; the TF 1.15 tests also check the files
+`IMAGES` with every variable set to `seeded_values`;
+`<model>_activations.npz` holds the 8-bit codes of that run: every
+activation fake-quant op's, and the weights that lie a hair from a rounding
+tie (tests/fake_quant_layers.py). The TF 2 tests compare the project's
+rewrite with them, layer by layer; the TF 1.15 tests also check the files
 still match contrib. Regenerate on TF 1.15 with
 
   .venv/tf1/bin/python -m tests.quantization_reference
@@ -21,6 +24,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from nets import nets_factory
+from tests import fake_quant_layers
 from training import quantization
 
 MODELS = ('mobilenet_v1_025', 'mobilenet_v2_035', 'mobilenet_v3_large_075',
@@ -30,8 +34,6 @@ NUM_CLASSES = 5
 BATCH = 2
 QUANT_DELAY = 3
 DATA_DIR = os.path.join(os.path.dirname(__file__), 'data', 'quantization')
-
-
 def images():
   return np.random.RandomState(0).uniform(
       -1, 1, [BATCH, SIZE, SIZE, 3]).astype(np.float32)
@@ -112,12 +114,32 @@ def fake_quant_ops(graph):
                 if op.type.startswith('FakeQuant'))
 
 
-def eval_probabilities(graph, inputs, logits):
-  with graph.as_default(), tf.Session(graph=graph) as sess:
+def _seeded_session(graph):
+  """A session of `graph` with every variable set to `seeded_values`."""
+  sess = tf.Session(graph=graph)
+  with graph.as_default():
     sess.run(tf.global_variables_initializer())
     for variable, value in seeded_values(tf.global_variables()).items():
       variable.load(value, sess)
+  return sess
+
+
+def eval_probabilities(graph, inputs, logits):
+  with graph.as_default(), _seeded_session(graph) as sess:
     return sess.run(tf.nn.softmax(logits), {inputs: images()})
+
+
+def eval_runs(model, reference):
+  """The project's eval graph of `model` on `images()`, layer by layer:
+  (graph, its own run, its run fed `reference`'s codes), runs as
+  fake_quant_layers.run_layers gives them."""
+  graph, inputs, logits = build(model, False, project_rewrite(False))
+  feed = {inputs: images()}
+  with graph.as_default(), _seeded_session(graph) as sess:
+    return (graph,
+            fake_quant_layers.run_layers(graph, sess, feed, logits),
+            fake_quant_layers.run_layers(graph, sess, feed, logits,
+                                         reference))
 
 
 def describe(model, rewrite_of):
@@ -134,9 +156,24 @@ def describe(model, rewrite_of):
   return record
 
 
+def reference_codes(model, rewrite_of):
+  """What `<model>_activations.npz` holds, for `rewrite_of`'s eval graph:
+  {activation fake-quant op: uint8 codes, weight fake-quant op + ':ties':
+  [[flat index, code]] of the weights within TIE_STEPS of a tie}."""
+  graph, inputs, logits = build(model, False, rewrite_of(False))
+  with graph.as_default(), _seeded_session(graph) as sess:
+    return fake_quant_layers.codes_of(fake_quant_layers.run_layers(
+        graph, sess, {inputs: images()}, logits))
+
+
 def load(model):
   with open(os.path.join(DATA_DIR, model + '.json')) as f:
     return json.load(f)
+
+
+def load_reference_codes(model):
+  with np.load(os.path.join(DATA_DIR, model + '_activations.npz')) as data:
+    return {name: data[name] for name in data.files}
 
 
 def main():
@@ -145,6 +182,8 @@ def main():
     with open(os.path.join(DATA_DIR, model + '.json'), 'w') as f:
       json.dump(record, f, indent=0, sort_keys=True)
       f.write('\n')
+    np.savez_compressed(os.path.join(DATA_DIR, model + '_activations.npz'),
+                        **reference_codes(model, contrib_rewrite))
     print('wrote', model, len(record['train_variables']), 'variables')
 
 

@@ -14,6 +14,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
+from tests import fake_quant_layers as layers
 from tests import quantization_reference as ref
 from training import quantization
 
@@ -27,26 +28,28 @@ MODELS = [model if model == 'mobilenet_v1_025' else
 @pytest.mark.parametrize('model', MODELS)
 def test_eval_rewrite_reproduces_contrib_reference(model):
   expected = ref.load(model)
-  graph, inputs, logits = ref.build(model, False, ref.project_rewrite(False))
+  codes = ref.load_reference_codes(model)
+  graph, run, fed = ref.eval_runs(model, codes)
   assert ref.variables_of(graph) == expected['eval_variables']
   assert ref.fake_quant_ops(graph) == expected['eval_fake_quant']
-  probabilities = ref.eval_probabilities(graph, inputs, logits)
-  difference = np.abs(probabilities - expected['probabilities']).max()
-  if not tf_compat.IS_TF2:
-    assert difference <= 1e-5  # the stack the reference was made on
-  else:
-    # TF 2's float kernels (oneDNN, FMA) round differently from TF 1.15's:
-    # an activation a hair from a rounding boundary can land one 8-bit step
-    # away, which moves the probabilities by up to ~1e-3 (seen: 2.3e-4 on
-    # mobilenet_v2_035). A wrong rewrite moves them far more.
-    if model == 'mobilenet_edgetpu_075' and difference > 1e-3:
-      # Open: 9.9e-3 measured on TF 2.21 with the same variables and
-      # fake-quant ops; not yet shown to be only rounding flips.
-      pytest.xfail('EdgeTPU probabilities %.2g from contrib on TF 2' %
-                   difference)
-    assert difference <= 1e-3
-    np.testing.assert_array_equal(probabilities.argmax(1),
-                                  np.argmax(expected['probabilities'], 1))
+  assert sorted(run.activations) == sorted(
+      name for name in codes if not name.endswith(':ties'))
+  # Where the run first departs from contrib's, it may only be by one-step
+  # flips of values at a rounding tie (tests/fake_quant_layers.py).
+  first = layers.first_differences(graph, run, codes)
+  for name, (differing, flips) in first.items():
+    assert differing == flips, '%s: %d of %d elements differ otherwise' % (
+        name, differing - flips, differing)
+  if not any(layers.departures(run, codes).values()):  # all contrib's codes
+    difference = np.abs(run.probabilities - expected['probabilities']).max()
+    assert difference <= 1e-5
+  # Layer by layer: each op fed contrib's quantized tensors, so that no
+  # earlier flip hides what a later layer computes.
+  for name, layer in fed.activations.items():
+    differing, flips = layers.one_step_flips(layer, layer.input_codes,
+                                             codes[name])
+    assert differing == flips, '%s: %d of %d elements differ otherwise' % (
+        name, differing - flips, differing)
 
 
 @pytest.mark.parametrize('model', MODELS)
@@ -65,6 +68,11 @@ def test_training_rewrite_writes_contrib_variables(model):
 def test_stored_reference_is_what_contrib_gives(model):
   assert ref.describe(model, ref.contrib_rewrite) == pytest.approx(
       ref.load(model))
+  stored = ref.load_reference_codes(model)
+  contrib_codes = ref.reference_codes(model, ref.contrib_rewrite)
+  assert sorted(contrib_codes) == sorted(stored)
+  for name, codes in contrib_codes.items():
+    np.testing.assert_array_equal(codes, stored[name], err_msg=name)
 
 
 def _small_separable_net(images):
