@@ -11,14 +11,12 @@ comparison that uses them is in docs/training.md.
 
 It needs scikit-learn, numpy and Pillow in the Python that runs it (the
 project's environments do not need scikit-learn: any other Python with
-`pip install scikit-learn pillow absl-py` does).
+`pip install scikit-learn pillow` does).
 """
 
+import argparse
 import os
 import sys
-
-from absl import app
-from absl import flags
 
 
 def write_digits(output_dir):
@@ -39,23 +37,26 @@ def write_digits(output_dir):
   return len(pixels)
 
 
-flags.DEFINE_string('output_dir', None,
-                    'Folder that receives one subfolder per digit.')
-
-
-def main(unused_argv):
+def main(argv=None):
+  # argparse, not absl: the Python that runs this is not the project's, and
+  # scikit-learn with Pillow should be all it needs.
+  parser = argparse.ArgumentParser(
+      description='Writes scikit-learn\'s handwritten digits as PNG files, '
+      'one folder per digit.')
+  parser.add_argument('--output_dir', required=True,
+                      help='Folder that receives one subfolder per digit.')
+  args = parser.parse_args(argv)
   try:
     import sklearn  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    sys.exit('benchmarks/digits_images.py needs scikit-learn for its bundled '
-             'digits: run it with a Python that has it (pip install '
-             'scikit-learn pillow numpy absl-py), not the project '
-             'environment.')
-  count = write_digits(flags.FLAGS.output_dir)
+    import PIL  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError as e:
+    sys.exit('benchmarks/digits_images.py needs scikit-learn and Pillow (%s): '
+             'run it with a Python that has them (pip install scikit-learn '
+             'pillow), not the project environment.' % e)
+  count = write_digits(args.output_dir)
   print('Wrote %d digit images (8x8 grey PNG) under %s.' %
-        (count, flags.FLAGS.output_dir))
+        (count, args.output_dir))
 
 
 if __name__ == '__main__':
-  flags.mark_flag_as_required('output_dir')
-  app.run(main)
+  main()

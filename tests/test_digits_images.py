@@ -54,3 +54,16 @@ def test_without_scikit_learn_it_stops_with_one_line(tmp_path):
   assert output.strip().splitlines() == [output.strip()]
   assert 'pip install scikit-learn' in output
   assert not os.path.exists(str(tmp_path / 'digits'))
+
+
+def test_it_runs_in_a_python_without_absl(monkeypatch, tmp_path, capsys):
+  """The Python with scikit-learn is not the project's: no absl there."""
+  import runpy  # pylint: disable=g-import-not-at-top
+  for name in [n for n in sys.modules if n == 'absl' or n.startswith('absl.')]:
+    monkeypatch.delitem(sys.modules, name)
+  monkeypatch.setitem(sys.modules, 'absl', None)   # import absl fails
+  script = runpy.run_path(digits_images.__file__, run_name='digits_script')
+  _fake_sklearn(monkeypatch, np.zeros((2, 8, 8)), np.array([1, 7]))
+  script['main'](['--output_dir=' + str(tmp_path / 'digits')])
+  assert 'Wrote 2 digit images' in capsys.readouterr().out
+  assert sorted(os.listdir(str(tmp_path / 'digits'))) == ['1', '7']
