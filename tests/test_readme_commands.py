@@ -41,6 +41,7 @@ ABSL_FLAGS = {
     'use_cprofile_for_profiling', 'logger_levels'}
 _FENCE = re.compile(r'^\s*```(\w*)\s*$')  # indented in lists too
 _HELP_LINE = re.compile(r'^  --(?:\[no\])?([A-Za-z0-9_]+):')
+_ARGPARSE_HELP_LINE = re.compile(r'^  --([A-Za-z0-9_]+)')
 
 
 def _read(page):
@@ -193,15 +194,19 @@ def _flags_in_process(target):
 
 
 def _flags_from_help(target):
-  """The flags `--helpfull` lists (scripts that define them at import)."""
+  """The flags `--helpfull` lists (scripts that define them at import);
+  for an argparse script (one run by another Python), what `--help` lists."""
+  with open(_target_path(target)) as f:
+    uses_argparse = 'argparse.ArgumentParser' in f.read()
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='3')
-  command = [sys.executable] + target.split() + ['--helpfull']
+  command = [sys.executable] + target.split() + [
+      '--help' if uses_argparse else '--helpfull']
   result = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True,
                           timeout=600)
   names = set()
   for line in result.stdout.split('\n'):
-    match = _HELP_LINE.match(line)
+    match = (_ARGPARSE_HELP_LINE if uses_argparse else _HELP_LINE).match(line)
     if match:
       names.add(match.group(1))
   assert names, '%s --helpfull listed no flags:\n%s' % (
