@@ -206,26 +206,34 @@ def test_importing_at_the_scripts_log_level_prints_nothing():
   assert out.stderr == ''
 
 
-def _import_compat_in_fresh_interpreter(onednn_variable, log_level='2'):
+def _compat_state_in_fresh_interpreter(variable, value, state,
+                                       log_level='2'):
   """Imports core.tf_compat in a new interpreter; returns (state, stderr).
 
-  `onednn_variable`: the TF_ENABLE_ONEDNN_OPTS it starts with (None: unset;
-  this process has set it already, so it is removed from the child's).
+  `variable` starts as `value` (None: unset; this process has set it
+  already, so it is removed from the child's); `state` is the expression
+  the child prints as JSON, e.g. [tf_compat.ONEDNN_SETTING, ...].
   """
   code = ('import json, os\n'
           'from core import tf_compat\n'
-          'print(json.dumps([tf_compat.ONEDNN_SETTING, '
-          'os.environ.get("TF_ENABLE_ONEDNN_OPTS"), '
-          'tf_compat.onednn_enabled()]))\n')
+          'print(json.dumps(%s))\n' % state)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=log_level)
-  env.pop('TF_ENABLE_ONEDNN_OPTS', None)
-  if onednn_variable is not None:
-    env['TF_ENABLE_ONEDNN_OPTS'] = onednn_variable
+  env.pop(variable, None)
+  if value is not None:
+    env[variable] = value
   out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, universal_newlines=True,
                        env=env)
   assert out.returncode == 0, out.stderr
   return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+
+
+def _import_compat_in_fresh_interpreter(onednn_variable, log_level='2'):
+  """(oneDNN setting, TF_ENABLE_ONEDNN_OPTS, oneDNN on), stderr."""
+  return _compat_state_in_fresh_interpreter(
+      'TF_ENABLE_ONEDNN_OPTS', onednn_variable,
+      '[tf_compat.ONEDNN_SETTING, os.environ.get("TF_ENABLE_ONEDNN_OPTS"), '
+      'tf_compat.onednn_enabled()]', log_level)
 
 
 def test_onednn_is_on_by_default_on_tf2_only():
@@ -246,19 +254,10 @@ def test_a_user_setting_of_onednn_is_kept(value):
 
 
 def _openmp_blocktime_in_fresh_interpreter(value):
-  code = ('import json, os\n'
-          'from core import tf_compat\n'
-          'print(json.dumps([tf_compat.OPENMP_BLOCKTIME_SETTING, '
-          'os.environ.get("KMP_BLOCKTIME")]))\n')
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  env.pop('KMP_BLOCKTIME', None)
-  if value is not None:
-    env['KMP_BLOCKTIME'] = value
-  out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, universal_newlines=True,
-                       env=env)
-  assert out.returncode == 0, out.stderr
-  return json.loads(out.stdout.strip().splitlines()[-1])
+  return _compat_state_in_fresh_interpreter(
+      'KMP_BLOCKTIME', value,
+      '[tf_compat.OPENMP_BLOCKTIME_SETTING, os.environ.get("KMP_BLOCKTIME")]'
+  )[0]
 
 
 def test_openmp_threads_stop_spinning_by_default_on_tf1_only():
