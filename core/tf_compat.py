@@ -113,56 +113,44 @@ def _import_tensorflow():
 ONEDNN_VARIABLE = 'TF_ENABLE_ONEDNN_OPTS'
 
 
-def _default_onednn_on():
-  """Sets TF_ENABLE_ONEDNN_OPTS=1 for TF 2 unless it is set or too late.
+def _set_default(variable, value, for_tf1):
+  """Sets environment `variable` to `value` before TensorFlow is imported,
+  for one TensorFlow major version only, unless the user set it.
+
+  Set in os.environ, so the processes this one starts inherit the choice.
 
   Returns:
     Who decided the variable: 'project default', 'user' (it was set
-    before), 'not applicable' (TensorFlow 1.x, whose `tensorflow_core`
-    package TF >= 2.2 no longer has) or 'too late' (TensorFlow was
-    imported before this module, with whatever the variable said then).
+    before), 'not applicable' (the other TensorFlow; TF 1.x is told by its
+    `tensorflow_core` package, which TF >= 2.2 no longer has) or 'too late'
+    (TensorFlow was imported before this module, with whatever the
+    variable said then).
   """
-  if ONEDNN_VARIABLE in os.environ:
+  if variable in os.environ:
     return 'user'
   if 'tensorflow' in sys.modules:
     return 'too late'
-  if importlib.util.find_spec('tensorflow_core') is not None:
+  is_tf1 = importlib.util.find_spec('tensorflow_core') is not None
+  if is_tf1 != for_tf1:
     return 'not applicable'
-  # Set in os.environ, so the processes this one starts inherit the choice.
-  os.environ[ONEDNN_VARIABLE] = '1'
+  os.environ[variable] = value
   return 'project default'
 
 
-ONEDNN_SETTING = _default_onednn_on()
+# TF 2's oneDNN kernels (docs/performance.md).
+ONEDNN_SETTING = _set_default(ONEDNN_VARIABLE, '1', for_tf1=False)
 
+# Only Intel's OpenMP runtime, which intel-tensorflow 1.15 (TF1_BUILD=onednn)
+# loads, reads it; the stock wheel has no OpenMP and ignores it. By default
+# that runtime keeps its threads spinning for 200 ms after each parallel
+# region, and on a few cores they take the CPU from TensorFlow's own
+# threads: with 0 the oneDNN build trained V1/V2 1.26x/1.51x as fast and
+# answered one image 22 %/14 % sooner (docs/performance.md). TF 2's oneDNN
+# runs on TensorFlow's own thread pool.
 OPENMP_BLOCKTIME_VARIABLE = 'KMP_BLOCKTIME'
+OPENMP_BLOCKTIME_SETTING = _set_default(OPENMP_BLOCKTIME_VARIABLE, '0',
+                                        for_tf1=True)
 
-
-def _default_openmp_blocktime():
-  """Sets KMP_BLOCKTIME=0 for TF 1.x unless it is set or too late.
-
-  Only Intel's OpenMP runtime, which intel-tensorflow 1.15 (TF1_BUILD=onednn)
-  loads, reads it; the stock wheel has no OpenMP and ignores it. By default
-  that runtime keeps its threads spinning for 200 ms after each parallel
-  region, and on a few cores they take the CPU from TensorFlow's own
-  threads: with 0 the oneDNN build trained V1/V2 1.26x/1.51x as fast and
-  answered one image 22 %/14 % sooner (docs/performance.md).
-
-  Returns:
-    'project default', 'user', 'not applicable' (TF 2, whose oneDNN runs
-    on TensorFlow's thread pool) or 'too late', as for oneDNN above.
-  """
-  if OPENMP_BLOCKTIME_VARIABLE in os.environ:
-    return 'user'
-  if 'tensorflow' in sys.modules:
-    return 'too late'
-  if importlib.util.find_spec('tensorflow_core') is None:
-    return 'not applicable'
-  os.environ[OPENMP_BLOCKTIME_VARIABLE] = '0'
-  return 'project default'
-
-
-OPENMP_BLOCKTIME_SETTING = _default_openmp_blocktime()
 _tf = _import_tensorflow()
 
 TF_VERSION = tuple(int(part) for part in _tf.__version__.split('.')[:2])
